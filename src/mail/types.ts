@@ -1,0 +1,141 @@
+/** A person as named in a header. `email` is lower-cased; `name` may be empty. */
+export interface Person {
+  name: string;
+  email: string;
+}
+
+/** What a subject line says about the mail. */
+export interface ParsedSubject {
+  /** The decoded subject, whitespace folded. */
+  raw: string;
+  /** Starts with Re:/RE:/Aw:/Fwd:/Fw: (possibly repeated). */
+  isReply: boolean;
+  isForward: boolean;
+  /** Has a PATCH-like tag (`[PATCH ...]`, `[RFC ...]`, `PATCH1/8`). */
+  isPatch: boolean;
+  isRfc: boolean;
+  isResend: boolean;
+  /** `[GIT PULL]` / `[PULL]`. */
+  isPull: boolean;
+  /** Version from `vN`; 1 when absent. */
+  version: number;
+  /** `09` of `09/11`; null when the subject has no counter. */
+  index: number | null;
+  /** `11` of `09/11`; null when the subject has no counter. */
+  total: number | null;
+  /** Bracket tags other than PATCH/RFC/RESEND/version/counter, e.g. `net-next`, `5.10.y`. */
+  tags: string[];
+  /** The subject without prefixes, brackets, Re:; whitespace folded. Used to link revisions. */
+  stem: string;
+}
+
+/** A trailer line such as `Reviewed-by: A <a@b>`; `name` in canonical case ("Reviewed-by"). */
+export interface Trailer {
+  name: string;
+  value: string;
+  /** The person, for trailers that name one (…-by, Cc). */
+  person?: Person;
+}
+
+export interface Hunk {
+  oldStart: number;
+  oldLines: number;
+  newStart: number;
+  newLines: number;
+  /** The text after the second `@@` (function context), trimmed. */
+  section: string;
+  /** The hunk body lines, each with its leading ' ', '+', '-' or '\\'. */
+  lines: string[];
+}
+
+export type FileStatus = "modified" | "added" | "deleted" | "renamed" | "copied" | "mode-only";
+
+export interface FileDiff {
+  /** Path before the change (without `a/`); null for a new file. */
+  oldPath: string | null;
+  /** Path after the change (without `b/`); null for a deleted file. */
+  newPath: string | null;
+  status: FileStatus;
+  binary: boolean;
+  hunks: Hunk[];
+}
+
+/** The footers git format-patch and b4 write, read from the commit message or below `---`. */
+export interface PatchMetadata {
+  baseCommit: string | null;
+  prerequisitePatchIds: string[];
+  changeId: string | null;
+  prerequisiteChangeIds: string[];
+  prerequisiteMessageIds: string[];
+  /** Patchew `Based-on: <msgid>`. */
+  basedOn: string[];
+  /** Patchwork `Depends-on: <msgid>` (or a series URL). */
+  dependsOn: string[];
+}
+
+export interface Patch {
+  /** The commit message body (subject line excluded), as `git mailinfo` writes it. */
+  commitMessage: string;
+  /** The patch text from the first diff line on, as `git mailinfo` writes it. */
+  diff: string;
+  files: FileDiff[];
+  trailers: Trailer[];
+  metadata: PatchMetadata;
+}
+
+export type MailWarningKind =
+  | "format-flowed-patch"
+  | "bad-date"
+  | "missing-message-id"
+  | "bad-charset"
+  | "bad-header"
+  | "decoding";
+
+export interface MailWarning {
+  kind: MailWarningKind;
+  detail: string;
+}
+
+/** A parsed list message: everything later stages need, nothing they do not. */
+export interface MailMessage {
+  /** Without angle brackets. A synthetic id (`<origin>@hypwatch.invalid`) when missing. */
+  messageId: string;
+  inReplyTo: string | null;
+  /** Oldest first, as in the header; without angle brackets. */
+  references: string[];
+  /** The real author (X-Original-From / Reply-To when a list rewrote From for DMARC). */
+  author: Person;
+  /** The From header as received. */
+  from: Person;
+  /** True when From was a list's DMARC rewrite (`'X' via List <list@...>`). */
+  dmarcRewritten: boolean;
+  to: Person[];
+  cc: Person[];
+  /** Date header; null when missing or unparseable. */
+  date: Date | null;
+  subject: ParsedSubject;
+  /** Decoded text/plain body, list footers stripped. */
+  body: string;
+  /** Set when the mail carries a diff. */
+  patch: Patch | null;
+  /** Review trailers given in a reply body (Reviewed-by, Acked-by, Tested-by, ...). */
+  replyTrailers: Trailer[];
+  /** Auto-Submitted other than "no", or a known bot sender. */
+  automated: boolean;
+  listId: string | null;
+  warnings: MailWarning[];
+  origin: string;
+  commit?: string;
+}
+
+/** A message that could not be parsed. The run goes on; this names what failed. */
+export class MailParseError extends Error {
+  constructor(
+    readonly origin: string,
+    readonly messageId: string | null,
+    readonly reason: string,
+  ) {
+    super(`cannot parse ${messageId ? `<${messageId}>` : origin}: ${reason}`);
+    this.name = "MailParseError";
+  }
+}

@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["src/**/*.test.ts", "test/**/*.test.ts", "workers/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 600_000,
+    pool: "forks",
+  },
+});
