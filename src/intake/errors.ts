@@ -1,0 +1,34 @@
+/** Why a whole source could not be read. */
+export type SourceErrorKind =
+  "not-found" | "unknown-kind" | "not-mbox" | "not-git" | "unknown-commit" | "read-failed";
+
+/**
+ * A source (file, directory, git epoch) that cannot be read, or one message in it that
+ * cannot be read. `source` names the path; `origin` the message, when the error is about one.
+ */
+export class SourceError extends Error {
+  constructor(
+    readonly kind: SourceErrorKind,
+    readonly source: string,
+    readonly reason: string,
+    readonly origin: string | null = null,
+  ) {
+    super(`${origin ?? source}: ${reason}`);
+    this.name = "SourceError";
+  }
+}
+
+/** Options every reader accepts. */
+export interface ReadOptions {
+  /**
+   * Called for a message that cannot be read (a Maildir file that vanished, an epoch
+   * commit without a message). Reading goes on with the next one. Without it, the error
+   * is thrown and the read stops.
+   */
+  onError?: (error: SourceError) => void;
+}
+
+export function reportOrThrow(error: SourceError, opts: ReadOptions): void {
+  if (!opts.onError) throw error;
+  opts.onError(error);
+}

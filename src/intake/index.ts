@@ -1,0 +1,13 @@
+export type { RawMail, SourceKind } from "./types.js";
+export { SourceError, type SourceErrorKind, type ReadOptions } from "./errors.js";
+export {
+  readMbox,
+  splitMbox,
+  mboxrdEntry,
+  isGzipFile,
+  type MboxFormat,
+  type MboxOptions,
+} from "./mbox.js";
+export { readEml, readEmlDirectory, readMaildir, isMaildir } from "./files.js";
+export { readPublicInbox, listEpochs, type PublicInboxOptions } from "./publicInbox.js";
+export { readSource, detectSource, type SourceOptions } from "./source.js";

@@ -1,0 +1,78 @@
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { looksLikeGitDir } from "../io/git-archive.js";
+import { SourceError } from "./errors.js";
+import { isMaildir, readEml, readEmlDirectory, readMaildir } from "./files.js";
+import { isGzipFile, readHead, readMbox, type MboxFormat } from "./mbox.js";
+import { listEpochs, readPublicInbox, type PublicInboxOptions } from "./publicInbox.js";
+import type { RawMail, SourceKind } from "./types.js";
+
+export interface SourceOptions extends PublicInboxOptions {
+  /** For mbox files; mboxrd unless told. */
+  mboxFormat?: MboxFormat;
+}
+
+/** What a path holds, as `readSource` sees it. A directory of `.eml` files is `eml`. */
+export async function detectSource(source: string): Promise<SourceKind> {
+  let info;
+  try {
+    info = await stat(source);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new SourceError("not-found", source, `cannot open: ${reason}`);
+  }
+  if (info.isDirectory()) {
+    if (await looksLikeGitDir(source)) return "public-inbox";
+    if (await isMaildir(source)) return "maildir";
+    if ((await listEpochs(source)).length > 0) return "public-inbox";
+    const names = await readdir(source);
+    if (names.some((name) => name.toLowerCase().endsWith(".eml"))) return "eml";
+    throw new SourceError(
+      "unknown-kind",
+      source,
+      "not a public-inbox archive, Maildir or directory of .eml files",
+    );
+  }
+  const name = path.basename(source).toLowerCase();
+  if (await isGzipFile(source)) return "mbox.gz";
+  if (name.endsWith(".eml")) return "eml";
+  if (name.endsWith(".mbox") || name.endsWith(".mbx")) return "mbox";
+  // No telling extension: mbox files begin with a `From ` line, messages with a header.
+  const head = await readHead(source, 5);
+  return head.toString("latin1") === "From " ? "mbox" : "eml";
+}
+
+/**
+ * Every message of a source, in the source's order: a public-inbox epoch or directory of
+ * epochs (`since` resumes after a commit), an mbox/mboxrd file (gzip'd or not), a Maildir,
+ * one `.eml` file or a directory of them. Streams; errors name the source.
+ */
+export async function* readSource(
+  source: string,
+  opts: SourceOptions = {},
+): AsyncGenerator<RawMail> {
+  const kind = await detectSource(source);
+  if (opts.since && kind !== "public-inbox") {
+    throw new SourceError(
+      "unknown-kind",
+      source,
+      `since applies to public-inbox archives, not ${kind}`,
+    );
+  }
+  switch (kind) {
+    case "public-inbox":
+      yield* readPublicInbox(source, opts);
+      return;
+    case "mbox":
+    case "mbox.gz":
+      yield* readMbox(source, { format: opts.mboxFormat ?? "mboxrd" });
+      return;
+    case "maildir":
+      yield* readMaildir(source, opts);
+      return;
+    case "eml":
+      if ((await stat(source)).isDirectory()) yield* readEmlDirectory(source, opts);
+      else yield* readEml(source, opts);
+      return;
+  }
+}
