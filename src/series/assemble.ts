@@ -1,0 +1,481 @@
+import type { MailMessage, Person, Trailer } from "../mail/types.js";
+import { DEFAULT_RELEVANT_PATTERNS, isRelevant } from "./relevance.js";
+import { summarizeMail, type SeriesMail } from "./summary.js";
+import { buildThreads, type ThreadNode } from "./threads.js";
+import type { Series, SeriesPatch } from "./types.js";
+
+export interface AssembleOptions {
+  /** Paths that make a patch relevant (see `isRelevant`). */
+  relevantPatterns?: readonly string[];
+  /**
+   * An unthreaded patch joins an earlier unthreaded series of the same author, version and
+   * total only if it arrived at most this many mails after that series' last mail.
+   */
+  arrivalWindow?: number;
+  /**
+   * ... and, unless it arrived right behind it (within `total + 20` mails), only if their
+   * Date headers are at most this far apart.
+   */
+  dateWindowMs?: number;
+  /** Addresses whose replies never give review trailers, besides mails marked automated. */
+  botAddresses?: readonly string[];
+}
+
+/** Robots that answer patches with text that looks like trailers ("Reported-by: ..."). */
+export const DEFAULT_BOT_ADDRESSES: readonly string[] = [
+  "lkp@intel.com",
+  "patchwork-bot@kernel.org",
+  "patchwork-bot+netdevbpf@kernel.org",
+  "pr-tracker-bot@kernel.org",
+  "syzbot@syzkaller.appspotmail.com",
+  "bot@kernelci.org",
+  "noreply@github.com",
+];
+
+type Kind = "cover" | "patch" | "pull" | "other";
+
+function kindOf(mail: SeriesMail): Kind {
+  const s = mail.subject;
+  if (s.isReply || s.isForward) return "other";
+  if (s.isPull) return "pull";
+  if (s.index === 0 && s.total !== null && s.total > 0) return "cover";
+  if (s.index !== null && s.index > 0 && (s.isPatch || mail.hasDiff)) return "patch";
+  if (s.index === null && mail.hasDiff) return "patch";
+  return "other";
+}
+
+interface Draft {
+  order: number;
+  version: number;
+  total: number;
+  author: Person;
+  cover: SeriesMail | null;
+  patches: Map<number, SeriesMail>;
+  firstSeq: number;
+  lastSeq: number;
+  lastDate: number | null;
+  /** Started by a mail without any parent: later unthreaded patches may join it. */
+  rootLevel: boolean;
+  /** A partial re-roll: missing patches come from this earlier version. */
+  rerollOf: Draft | null;
+  dropped: boolean;
+}
+
+const emailOf = (person: Person): string => person.email.toLowerCase();
+
+function newDraft(mail: SeriesMail, order: number, rootLevel: boolean): Draft {
+  const s = mail.subject;
+  return {
+    order,
+    version: s.version,
+    total: s.total ?? 1,
+    author: mail.author,
+    cover: null,
+    patches: new Map(),
+    firstSeq: mail.seq,
+    lastSeq: mail.seq,
+    lastDate: mail.date?.getTime() ?? null,
+    rootLevel,
+    rerollOf: null,
+    dropped: false,
+  };
+}
+
+function addToDraft(draft: Draft, mail: SeriesMail): void {
+  if (mail.subject.index === 0) draft.cover = mail;
+  else draft.patches.set(mail.subject.index ?? 1, mail);
+  draft.firstSeq = Math.min(draft.firstSeq, mail.seq);
+  if (mail.seq >= draft.lastSeq) {
+    draft.lastSeq = mail.seq;
+    draft.lastDate = mail.date?.getTime() ?? draft.lastDate;
+  }
+}
+
+/** A patch may join a series of the same total and version; an unversioned patch under a
+ * versioned cover letter ("[PATCH v3 0/4]" then "[PATCH 1/4]") takes the cover's version. */
+function fits(draft: Draft, mail: SeriesMail): boolean {
+  const s = mail.subject;
+  if (draft.total !== (s.total ?? 1) || draft.patches.has(s.index ?? 1)) return false;
+  return draft.version === s.version || (s.version === 1 && draft.cover !== null);
+}
+
+function normalizedStem(stem: string): string {
+  return stem.toLowerCase().replace(/\s+/g, " ").trim();
+}
+
+/** Trailers given by a reply count only when the reply's real author gave them (DMARC-aware). */
+function trailerIsOwn(trailer: Trailer, author: Person): boolean {
+  if (!trailer.person) return true;
+  if (trailer.person.email.toLowerCase() === emailOf(author)) return true;
+  const name = trailer.person.name.trim().toLowerCase();
+  return name.length > 0 && name === author.name.trim().toLowerCase();
+}
+
+function mergeTrailers(into: Trailer[], more: readonly Trailer[]): void {
+  for (const t of more) {
+    const key = `${t.name.toLowerCase()}\0${(t.person?.email ?? t.value).toLowerCase()}`;
+    if (
+      !into.some(
+        (o) => `${o.name.toLowerCase()}\0${(o.person?.email ?? o.value).toLowerCase()}` === key,
+      )
+    ) {
+      into.push(t);
+    }
+  }
+}
+
+/**
+ * Series from mails in arrival order. Keeps only summaries (`SeriesMail`), so a whole list
+ * archive can be fed through `add` one message at a time; `finish` threads and groups them.
+ */
+export class SeriesAssembler {
+  private readonly mails = new Map<string, SeriesMail>();
+  private seq = 0;
+
+  constructor(private readonly options: AssembleOptions = {}) {}
+
+  /** Number of distinct Message-IDs seen so far. */
+  get size(): number {
+    return this.mails.size;
+  }
+
+  add(message: MailMessage): void {
+    this.addSummary(summarizeMail(message, 0));
+  }
+
+  /** Same as `add` for a mail already summarized (its `seq` is replaced by arrival order). */
+  addSummary(summary: SeriesMail): void {
+    const mail = { ...summary, seq: this.seq++ };
+    const earlier = this.mails.get(mail.messageId);
+    // Cross-posted copies share the Message-ID: one message, the better parsed copy, first arrival.
+    if (!earlier) this.mails.set(mail.messageId, mail);
+    else if (mail.parseScore > earlier.parseScore) {
+      this.mails.set(mail.messageId, { ...mail, seq: earlier.seq });
+    }
+  }
+
+  finish(): Series[] {
+    return assembleFromSummaries([...this.mails.values()], this.options);
+  }
+}
+
+/** Group parsed mails into series (cover letter + patches), link revisions, gather trailers. */
+export function assembleSeries(
+  messages: Iterable<MailMessage>,
+  options: AssembleOptions = {},
+): Series[] {
+  const assembler = new SeriesAssembler(options);
+  for (const message of messages) assembler.add(message);
+  return assembler.finish();
+}
+
+function minSeqOf(node: ThreadNode<SeriesMail>, memo: Map<ThreadNode<SeriesMail>, number>): number {
+  const known = memo.get(node);
+  if (known !== undefined) return known;
+  let min = node.message?.seq ?? Number.POSITIVE_INFINITY;
+  for (const child of node.children) min = Math.min(min, minSeqOf(child, memo));
+  memo.set(node, min);
+  return min;
+}
+
+/** Parents before children; siblings and threads in arrival order. */
+function* inThreadOrder(roots: ThreadNode<SeriesMail>[]): Generator<ThreadNode<SeriesMail>> {
+  const memo = new Map<ThreadNode<SeriesMail>, number>();
+  const byArrival = (a: ThreadNode<SeriesMail>, b: ThreadNode<SeriesMail>): number =>
+    minSeqOf(a, memo) - minSeqOf(b, memo);
+  const stack = [...roots].sort(byArrival).reverse();
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (!node) break;
+    yield node;
+    stack.push(...[...node.children].sort(byArrival).reverse());
+  }
+}
+
+export function assembleFromSummaries(
+  mails: readonly SeriesMail[],
+  options: AssembleOptions = {},
+): Series[] {
+  const patterns = options.relevantPatterns ?? DEFAULT_RELEVANT_PATTERNS;
+  const arrivalWindow = options.arrivalWindow ?? 200;
+  const dateWindowMs = options.dateWindowMs ?? 2 * 60 * 60 * 1000;
+  const bots = new Set((options.botAddresses ?? DEFAULT_BOT_ADDRESSES).map((a) => a.toLowerCase()));
+
+  const roots = buildThreads(mails, { parseScore: (m) => m.parseScore });
+  const drafts: Draft[] = [];
+  const draftOf = new Map<string, Draft>();
+  const groups = new Map<string, Draft[]>();
+  const rootDrafts: Draft[] = [];
+  const replies: ThreadNode<SeriesMail>[] = [];
+
+  const start = (mail: SeriesMail, rootLevel: boolean): Draft => {
+    const draft = newDraft(mail, drafts.length, rootLevel);
+    drafts.push(draft);
+    if (rootLevel) rootDrafts.push(draft);
+    return draft;
+  };
+  const join = (draft: Draft, mail: SeriesMail): void => {
+    addToDraft(draft, mail);
+    draftOf.set(mail.messageId, draft);
+  };
+  const joinGroup = (key: string, mail: SeriesMail, make: () => Draft): void => {
+    const list = groups.get(key) ?? [];
+    groups.set(key, list);
+    let draft = list.find((d) => fits(d, mail));
+    if (!draft) {
+      draft = make();
+      list.push(draft);
+    }
+    join(draft, mail);
+  };
+
+  const placeUnthreaded = (mail: SeriesMail): void => {
+    const total = mail.subject.total ?? 1;
+    const date = mail.date?.getTime() ?? null;
+    let best: Draft | null = null;
+    for (let i = rootDrafts.length - 1; i >= 0; i--) {
+      const d = rootDrafts[i];
+      if (!d) continue;
+      const distance = Math.abs(mail.seq - d.lastSeq);
+      if (distance > arrivalWindow) continue;
+      if (emailOf(d.author) !== emailOf(mail.author) || d.version !== mail.subject.version)
+        continue;
+      if (!fits(d, mail)) continue;
+      const closeByDate =
+        date !== null && d.lastDate !== null && Math.abs(date - d.lastDate) <= dateWindowMs;
+      if (distance > total + 20 && !closeByDate) continue;
+      if (!best || Math.abs(mail.seq - best.lastSeq) > distance) best = d;
+    }
+    join(best ?? start(mail, true), mail);
+  };
+
+  const placePatch = (node: ThreadNode<SeriesMail>, mail: SeriesMail): void => {
+    const s = mail.subject;
+    if (s.index === null || (s.total ?? 1) <= 1) {
+      join(start(mail, node.parent === null), mail);
+      return;
+    }
+    let stop: ThreadNode<SeriesMail> | null = null;
+    for (let at = node.parent; at; at = at.parent) {
+      if (draftOf.has(at.messageId)) {
+        stop = at;
+        break;
+      }
+    }
+    const above = stop ? draftOf.get(stop.messageId) : undefined;
+    if (above && fits(above, mail)) {
+      join(above, mail);
+      return;
+    }
+    if (!node.parent) {
+      placeUnthreaded(mail);
+      return;
+    }
+    const who = `${emailOf(mail.author)}\0${s.version}\0${s.total}`;
+    const upper = stop?.message?.subject;
+    if (
+      above &&
+      upper &&
+      above.version < s.version &&
+      above.total === s.total &&
+      upper.index === s.index
+    ) {
+      // "[PATCH v2 3/5]" in reply to "[PATCH 3/5]": a partial re-roll of the series above.
+      joinGroup(`reroll\0${above.order}\0${who}`, mail, () => {
+        const draft = start(mail, false);
+        draft.rerollOf = above;
+        return draft;
+      });
+      return;
+    }
+    joinGroup(`under\0${node.parent.messageId}\0${who}`, mail, () => start(mail, false));
+  };
+
+  for (const node of inThreadOrder(roots)) {
+    const mail = node.message;
+    if (!mail) continue;
+    const kind = kindOf(mail);
+    if (kind === "cover") join(start(mail, node.parent === null), mail);
+    else if (kind === "patch") placePatch(node, mail);
+    else if (mail.replyTrailers.length > 0) replies.push(node);
+  }
+
+  // A cover letter nothing was threaded to: sent twice (keep the one with patches), or the
+  // cover of an unthreaded series that arrived after its patches.
+  const movedTo = new Map<string, string>();
+  for (const draft of drafts) {
+    if (!draft.cover || draft.patches.size > 0) continue;
+    const cover = draft.cover;
+    const stem = normalizedStem(cover.subject.stem);
+    const twin = drafts.find(
+      (d) =>
+        d !== draft &&
+        !d.dropped &&
+        d.cover !== null &&
+        d.patches.size > 0 &&
+        emailOf(d.author) === emailOf(draft.author) &&
+        d.version === draft.version &&
+        d.total === draft.total &&
+        normalizedStem(d.cover.subject.stem) === stem,
+    );
+    const host =
+      twin ??
+      (draft.rootLevel
+        ? drafts.find(
+            (d) =>
+              d !== draft &&
+              !d.dropped &&
+              d.rootLevel &&
+              d.cover === null &&
+              d.patches.size > 0 &&
+              emailOf(d.author) === emailOf(draft.author) &&
+              d.version === draft.version &&
+              d.total === draft.total &&
+              Math.abs(d.firstSeq - cover.seq) <= draft.total + 20,
+          )
+        : undefined);
+    if (!host) continue;
+    draft.dropped = true;
+    if (twin && host.cover) {
+      movedTo.set(cover.messageId, host.cover.messageId);
+    } else {
+      host.cover = cover;
+      host.firstSeq = Math.min(host.firstSeq, cover.seq);
+    }
+    draftOf.set(cover.messageId, host);
+  }
+
+  // Review trailers from replies, attached to the nearest patch or cover letter above.
+  const given = new Map<string, Trailer[]>();
+  for (const node of replies) {
+    const reply = node.message;
+    if (!reply || reply.automated || bots.has(emailOf(reply.author))) continue;
+    const own = reply.replyTrailers.filter((t) => trailerIsOwn(t, reply.author));
+    if (own.length === 0) continue;
+    for (let at = node.parent; at; at = at.parent) {
+      if (draftOf.has(at.messageId)) {
+        const target = movedTo.get(at.messageId) ?? at.messageId;
+        const list = given.get(target) ?? [];
+        mergeTrailers(list, own);
+        given.set(target, list);
+        break;
+      }
+    }
+  }
+
+  const live = drafts.filter((d) => !d.dropped);
+  const effective = new Map<Draft, Map<number, SeriesMail>>();
+  const effectiveOf = (draft: Draft): Map<number, SeriesMail> => {
+    const known = effective.get(draft);
+    if (known) return known;
+    const patches = new Map(draft.patches);
+    if (draft.rerollOf && !draft.cover) {
+      for (const [index, mail] of effectiveOf(draft.rerollOf)) {
+        if (index <= draft.total && !patches.has(index)) patches.set(index, mail);
+      }
+    }
+    effective.set(draft, patches);
+    return patches;
+  };
+
+  const subjectOf = (draft: Draft): string => {
+    if (draft.cover) return draft.cover.subject.stem;
+    if (draft.rerollOf) return subjectOf(draft.rerollOf);
+    const first = [...draft.patches.entries()].sort((a, b) => a[0] - b[0])[0];
+    return first?.[1].subject.stem ?? "";
+  };
+  const idOf = (draft: Draft): string => {
+    if (draft.cover) return draft.cover.messageId;
+    const first = [...draft.patches.entries()].sort((a, b) => a[0] - b[0])[0];
+    return first?.[1].messageId ?? "";
+  };
+
+  // Revisions: same author and change-id, or same author and subject stem.
+  const parent = new Map<Draft, Draft>();
+  const find = (d: Draft): Draft => {
+    let root = d;
+    while (parent.get(root) && parent.get(root) !== root) root = parent.get(root) ?? root;
+    parent.set(d, root);
+    return root;
+  };
+  const keyOwner = new Map<string, Draft>();
+  for (const draft of live) {
+    parent.set(draft, draft);
+    const who = emailOf(draft.author);
+    const keys = [`s\0${who}\0${normalizedStem(subjectOf(draft))}`];
+    const first = effectiveOf(draft).get(1);
+    if (first && draft.total > 1) keys.push(`s\0${who}\0${normalizedStem(first.subject.stem)}`);
+    const changeId =
+      draft.cover?.changeId ?? [...draft.patches.values()].find((m) => m.changeId)?.changeId;
+    if (changeId) keys.push(`c\0${who}\0${changeId}`);
+    keys.push(`d\0${draft.order}`);
+    if (draft.rerollOf) keys.push(`d\0${draft.rerollOf.order}`);
+    for (const key of keys) {
+      const owner = keyOwner.get(key);
+      if (owner) parent.set(find(draft), find(owner));
+      else keyOwner.set(key, draft);
+    }
+  }
+  const families = new Map<Draft, Draft[]>();
+  for (const draft of live) {
+    const root = find(draft);
+    const family = families.get(root) ?? [];
+    family.push(draft);
+    families.set(root, family);
+  }
+  const byAge = (a: Draft, b: Draft): number => a.version - b.version || a.firstSeq - b.firstSeq;
+
+  const result: { draft: Draft; series: Series }[] = [];
+  for (const draft of live) {
+    const family = [...(families.get(find(draft)) ?? [draft])].sort(byAge);
+    const coverTrailers = draft.cover ? (given.get(draft.cover.messageId) ?? []) : [];
+    const patches: SeriesPatch[] = [...effectiveOf(draft).entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([index, mail]) => {
+        const trailers: Trailer[] = [];
+        mergeTrailers(trailers, mail.trailers);
+        mergeTrailers(trailers, given.get(mail.messageId) ?? []);
+        mergeTrailers(trailers, coverTrailers);
+        const home = draftOf.get(mail.messageId);
+        if (home && home !== draft && home.cover) {
+          mergeTrailers(trailers, given.get(home.cover.messageId) ?? []);
+        }
+        return {
+          index,
+          messageId: mail.messageId,
+          subject: mail.subject.raw,
+          files: mail.files,
+          relevant: mail.files.some((f) => isRelevant(f, patterns)),
+          trailers,
+        };
+      });
+    const own = [draft.cover, ...draft.patches.values()].filter((m): m is SeriesMail => m !== null);
+    const dates = own
+      .map((m) => m.date?.getTime())
+      .filter((t): t is number => t !== undefined && !Number.isNaN(t));
+    let complete = draft.total > 0;
+    for (let i = 1; i <= draft.total; i++) {
+      if (!patches.some((p) => p.index === i)) complete = false;
+    }
+    result.push({
+      draft,
+      series: {
+        id: idOf(draft),
+        subject: subjectOf(draft),
+        version: draft.version,
+        total: draft.total,
+        author: (draft.cover ?? own[0])?.author ?? draft.author,
+        date: dates.length > 0 ? new Date(Math.min(...dates)).toISOString() : null,
+        coverMessageId: draft.cover?.messageId ?? null,
+        complete,
+        relevant: patches.some((p) => p.relevant),
+        revisions: family
+          .filter((d) => d !== draft)
+          .map((d) => ({ id: idOf(d), version: d.version })),
+        newest: family[family.length - 1] === draft,
+        patches,
+      },
+    });
+  }
+  return result.sort((a, b) => a.draft.firstSeq - b.draft.firstSeq).map((r) => r.series);
+}
