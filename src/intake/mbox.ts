@@ -36,7 +36,7 @@ function startsWithFrom(buf: Buffer, at: number, end: number): boolean {
  * `name` is used for origins (`name#1`, `name#2`, ...) and errors.
  */
 export async function* splitMbox(
-  chunks: AsyncIterable<Uint8Array>,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   name: string,
   opts: MboxOptions = {},
 ): AsyncGenerator<RawMail> {
