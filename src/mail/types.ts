@@ -81,6 +81,10 @@ export interface Patch {
   files: FileDiff[];
   trailers: Trailer[];
   metadata: PatchMetadata;
+  /** An in-body `From:` line (someone sending another person's patch): the patch author. */
+  inBodyFrom?: Person;
+  /** An in-body `Subject:` line, which `git am` uses instead of the mail's subject. */
+  inBodySubject?: string;
 }
 
 export type MailWarningKind =

@@ -1,0 +1,157 @@
+import iconv from "iconv-lite";
+import libmime from "libmime";
+import { decode as decodeBytes } from "libmime/lib/charset.js";
+import { decode as decodeQuotedPrintable } from "libqp";
+import { simpleParser, type Attachment } from "mailparser";
+import { headerValue, parseStructured, type HeaderMap } from "./headers.js";
+import type { MailWarning } from "./types.js";
+
+/** The text of a message that later steps read. */
+export interface MessageText {
+  /** The inline text/plain parts, decoded and joined, `\n` line ends. */
+  text: string;
+  /** Attachments that can hold a patch (text/x-patch, *.diff, text/plain attachments). */
+  patchAttachments: string[];
+  /** Some text part was format=flowed (RFC 3676) and has been unflowed. */
+  flowed: boolean;
+  warnings: MailWarning[];
+}
+
+const SIMPLE_PARSER_OPTIONS = {
+  skipHtmlToText: true,
+  skipTextToHtml: true,
+  skipImageLinks: true,
+  skipTextLinks: true,
+  checksumAlgo: false,
+  keepCidLinks: true,
+} as const;
+
+/**
+ * Decode the text of a message. A single-part text message (about 98.6 % of list mail)
+ * is decoded here directly with libmime and libqp, the libraries mailparser itself
+ * decodes with, because mailparser's stream machinery costs 1.5-2 ms per message; every
+ * other structure (multipart, signed, attachments) goes through mailparser.
+ */
+export async function extractText(headers: HeaderMap, body: Buffer): Promise<MessageText> {
+  const type = parseStructured(headerValue(headers, "content-type"));
+  const mediaType = type.value === "" ? "text/plain" : type.value;
+  if (mediaType.startsWith("text/") && mediaType !== "text/html") {
+    return decodeSinglePart(headers, body, type.params);
+  }
+  if (mediaType === "text/html") {
+    return { text: "", patchAttachments: [], flowed: false, warnings: [] };
+  }
+  return decodeWithMailparser(headers, body);
+}
+
+function decodeSinglePart(
+  headers: HeaderMap,
+  body: Buffer,
+  params: Record<string, string>,
+): MessageText {
+  const warnings: MailWarning[] = [];
+  const encoding = (headerValue(headers, "content-transfer-encoding") ?? "").trim().toLowerCase();
+  let bytes: Buffer;
+  if (encoding === "base64") bytes = Buffer.from(body.toString("latin1"), "base64");
+  else if (encoding === "quoted-printable") bytes = decodeQuotedPrintable(body);
+  else {
+    if (!["", "7bit", "8bit", "binary"].includes(encoding)) {
+      warnings.push({
+        kind: "decoding",
+        detail: `unknown Content-Transfer-Encoding "${encoding}"`,
+      });
+    }
+    bytes = body;
+  }
+  const flowed = (params.format ?? "").toLowerCase() === "flowed";
+  const charset = params.charset ?? "us-ascii";
+  let text = decodeCharset(bytes, charset, warnings);
+  if (flowed) text = libmime.decodeFlowed(text, (params.delsp ?? "").toLowerCase() === "yes");
+  text = text.replace(/\r?\n/g, "\n");
+  return { text, patchAttachments: [], flowed, warnings };
+}
+
+function decodeCharset(bytes: Buffer, charset: string, warnings: MailWarning[]): string {
+  const name = charset.trim().toLowerCase();
+  if (name === "us-ascii" || name === "utf-8" || name === "utf8" || name === "ascii") {
+    return bytes.toString("utf8");
+  }
+  if (!knownCharset(name)) {
+    warnings.push({ kind: "bad-charset", detail: `unknown charset "${charset}", read as UTF-8` });
+    return bytes.toString("utf8");
+  }
+  try {
+    return decodeBytes(bytes, name);
+  } catch (err) {
+    warnings.push({ kind: "bad-charset", detail: `charset "${charset}": ${String(err)}` });
+    return bytes.toString("utf8");
+  }
+}
+
+const JAPANESE_CHARSET = /^jis|^iso-?2022-?jp|^eucjp/i;
+
+/** libmime falls back to UTF-8 for a charset it does not know; we want to say so. */
+function knownCharset(name: string): boolean {
+  return JAPANESE_CHARSET.test(name) || iconv.encodingExists(libmime.normalizeCharset(name));
+}
+
+const PATCH_FILENAME = /\.(patch|diff)$/i;
+const PATCH_TYPES = new Set([
+  "text/x-patch",
+  "text/x-diff",
+  "text/patch",
+  "text/diff",
+  "text/x-patch-file",
+  "application/x-patch",
+  "application/x-diff",
+]);
+
+/** Attachments worth reading for a diff. HTML, images and archives never are. */
+function isPatchAttachment(a: Attachment): boolean {
+  const type = a.contentType.toLowerCase();
+  if (PATCH_TYPES.has(type)) return true;
+  if (type === "text/plain") return true;
+  if (a.filename !== undefined && PATCH_FILENAME.test(a.filename)) {
+    return type === "application/octet-stream" || type.startsWith("text/");
+  }
+  return false;
+}
+
+async function decodeWithMailparser(headers: HeaderMap, body: Buffer): Promise<MessageText> {
+  // mailparser wants a whole message; give it the MIME headers it needs and the body.
+  const mimeHeaders = ["content-type", "content-transfer-encoding", "mime-version"]
+    .flatMap((name) => (headers.get(name) ?? []).map((v) => `${name}: ${v}`))
+    .join("\r\n");
+  const parsed = await simpleParser(
+    Buffer.concat([Buffer.from(mimeHeaders + "\r\n\r\n", "utf8"), body]),
+    SIMPLE_PARSER_OPTIONS,
+  );
+  const warnings: MailWarning[] = [];
+  const patchAttachments: string[] = [];
+  for (const a of parsed.attachments) {
+    if (!isPatchAttachment(a)) continue;
+    const charset = attachmentCharset(a) ?? "utf-8";
+    patchAttachments.push(decodeCharset(a.content, charset, warnings).replace(/\r?\n/g, "\n"));
+  }
+  const text = typeof parsed.text === "string" ? parsed.text : "";
+  return { text, patchAttachments, flowed: hasFlowedTextPart(body), warnings };
+}
+
+function attachmentCharset(a: Attachment): string | null {
+  const ct = a.headers.get("content-type");
+  if (ct !== undefined && typeof ct === "object" && "params" in ct) {
+    const params = (ct as { params: Record<string, string> }).params;
+    return params.charset ?? null;
+  }
+  return null;
+}
+
+/** A part header of the body declares format=flowed on a text/plain part. */
+function hasFlowedTextPart(body: Buffer): boolean {
+  const text = body.toString("latin1");
+  const re = /^content-type:[ \t]*text\/plain((?:[^\n]*\n[ \t])*[^\n]*)/gim;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (/format\s*=\s*"?flowed/i.test(m[1] ?? "")) return true;
+  }
+  return false;
+}

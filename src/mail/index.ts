@@ -1,0 +1,13 @@
+export { parseMail } from "./parse.js";
+export { parseSubject } from "./subject.js";
+export { parsePatch, parseDiff, parseMetadata, isPatchBreak } from "./patch.js";
+export {
+  parseTrailers,
+  parseTrailerLine,
+  parseReplyTrailers,
+  canonicalTrailerName,
+  REVIEW_TRAILERS,
+} from "./trailers.js";
+export { stripListFooters } from "./footers.js";
+export { parseAddresses, messageIds } from "./headers.js";
+export * from "./types.js";

@@ -1,0 +1,164 @@
+import type { RawMail } from "../intake/types.js";
+import { extractText } from "./body.js";
+import { stripListFooters } from "./footers.js";
+import {
+  decodeText,
+  headerValue,
+  messageIds,
+  parseAddresses,
+  splitMessage,
+  type HeaderMap,
+} from "./headers.js";
+import { parsePatch } from "./patch.js";
+import { parseSubject } from "./subject.js";
+import { parseReplyTrailers } from "./trailers.js";
+import { MailParseError, type MailMessage, type MailWarning, type Person } from "./types.js";
+
+/** Senders that are programs, whatever their headers say. */
+const BOT_SENDERS: RegExp[] = [
+  /^lkp@intel\.com$/,
+  /^syzbot.*@syzkaller\.appspotmail\.com$/,
+  /^patchwork-bot\+.*@kernel\.org$/,
+  /^pr-tracker-bot@kernel\.org$/,
+  /^kernelci\.org bot/,
+  /^bot@kernelci\.org$/,
+  /^noreply@ci\./,
+  /^no-?reply@/,
+  /^mailer-daemon@/,
+  /^postmaster@/,
+  /^k\.bot@/,
+  /^kbuild-all@/,
+];
+const BOT_NAMES = /\b(kernel test robot|kbuild test robot|syzbot|patchwork-bot)\b/i;
+
+/**
+ * A list's DMARC rewrite of From: `'Sami Tolvanen' via Clang Built Linux` (Google
+ * Groups) or `Sami Tolvanen via kvmarm` (Mailman). The name before `via` is the author.
+ */
+const DMARC_REWRITE = /^'?(.*?)'? via (.+)$/;
+
+/** Parse one raw message. Throws MailParseError only when nothing usable is there. */
+export async function parseMail(raw: RawMail): Promise<MailMessage> {
+  if (raw.raw.length === 0) throw new MailParseError(raw.origin, null, "empty message");
+  const { headers, body } = splitMessage(raw.raw);
+  if (headers.size === 0) throw new MailParseError(raw.origin, null, "no header fields");
+  const warnings: MailWarning[] = [];
+  let messageId = messageIds(headerValue(headers, "message-id"))[0] ?? null;
+  try {
+    if (messageId === null) {
+      messageId = syntheticMessageId(raw.origin);
+      warnings.push({
+        kind: "missing-message-id",
+        detail: `no usable Message-ID; using ${messageId}`,
+      });
+    }
+    return await parseWithHeaders(raw, headers, body, messageId, warnings);
+  } catch (err) {
+    if (err instanceof MailParseError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new MailParseError(raw.origin, messageId, reason);
+  }
+}
+
+async function parseWithHeaders(
+  raw: RawMail,
+  headers: HeaderMap,
+  body: Buffer,
+  messageId: string,
+  warnings: MailWarning[],
+): Promise<MailMessage> {
+  const from = parseAddresses(headerValue(headers, "from"))[0] ?? { name: "", email: "" };
+  if (from.email === "") warnings.push({ kind: "bad-header", detail: "no usable From" });
+  const { author, dmarcRewritten } = realAuthor(headers, from);
+  const date = parseDate(headerValue(headers, "date"), warnings);
+  const subject = parseSubject(decodeText(headerValue(headers, "subject") ?? ""));
+
+  const content = await extractText(headers, body);
+  warnings.push(...content.warnings);
+  const text = stripListFooters(content.text).text;
+  const attachments = content.patchAttachments.map((a) => stripListFooters(a).text);
+  const patchSource = [text, ...attachments]
+    .filter((t) => t !== "")
+    .map((t) => (t.endsWith("\n") ? t : t + "\n"))
+    .join("");
+  const patch = parsePatch(patchSource);
+  if (patch !== null && content.flowed) {
+    warnings.push({
+      kind: "format-flowed-patch",
+      detail: "the patch was sent format=flowed and is probably mangled",
+    });
+  }
+
+  const message: MailMessage = {
+    messageId,
+    inReplyTo: messageIds(headerValue(headers, "in-reply-to"))[0] ?? null,
+    references: messageIds((headers.get("references") ?? []).join(" ")),
+    author,
+    from,
+    dmarcRewritten,
+    to: parseAddresses((headers.get("to") ?? []).join(", ")),
+    cc: parseAddresses((headers.get("cc") ?? []).join(", ")),
+    date,
+    subject,
+    body: text,
+    patch,
+    replyTrailers: patch === null || subject.isReply ? parseReplyTrailers(text) : [],
+    automated: isAutomated(headers, from),
+    listId: listId(headerValue(headers, "list-id")),
+    warnings,
+    origin: raw.origin,
+  };
+  if (raw.commit !== undefined) message.commit = raw.commit;
+  return message;
+}
+
+function realAuthor(headers: HeaderMap, from: Person): { author: Person; dmarcRewritten: boolean } {
+  const rewrite = DMARC_REWRITE.exec(from.name);
+  if (rewrite === null) return { author: from, dmarcRewritten: false };
+  const original =
+    parseAddresses(headerValue(headers, "x-original-from"))[0] ??
+    parseAddresses(headerValue(headers, "reply-to"))[0];
+  if (original !== undefined) {
+    if (original.name === "") original.name = (rewrite[1] ?? "").trim();
+    return { author: original, dmarcRewritten: true };
+  }
+  return { author: { name: (rewrite[1] ?? "").trim(), email: from.email }, dmarcRewritten: true };
+}
+
+/** RFC 5322 dates; comments such as `(CET)` are ignored. Years outside 1970..2200 are bad. */
+function parseDate(value: string | null, warnings: MailWarning[]): Date | null {
+  if (value === null || value.trim() === "") {
+    warnings.push({ kind: "bad-date", detail: "no Date header" });
+    return null;
+  }
+  const cleaned = value
+    .replace(/\([^()]*\)/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  const date = new Date(cleaned);
+  const year = date.getUTCFullYear();
+  if (Number.isNaN(date.getTime()) || year < 1970 || year > 2200) {
+    warnings.push({ kind: "bad-date", detail: `unparseable Date "${value.slice(0, 80)}"` });
+    return null;
+  }
+  return date;
+}
+
+function isAutomated(headers: HeaderMap, from: Person): boolean {
+  const auto = headerValue(headers, "auto-submitted");
+  if (auto !== null && auto.trim().toLowerCase() !== "no" && auto.trim() !== "") return true;
+  if (BOT_SENDERS.some((re) => re.test(from.email))) return true;
+  return BOT_NAMES.test(from.name);
+}
+
+function listId(value: string | null): string | null {
+  if (value === null) return null;
+  const m = /<([^<>]+)>/.exec(value);
+  const id = (m?.[1] ?? value).trim();
+  return id === "" ? null : id;
+}
+
+function syntheticMessageId(origin: string): string {
+  const safe = origin.replace(/[^A-Za-z0-9._#/-]+/g, "_").replace(/[/#]/g, ".");
+  return `${safe}@hypwatch.invalid`;
+}
