@@ -1,0 +1,358 @@
+/**
+ * Modern era (v5.9+): judge the built nVHE object `kvm_nvhe.o` and the per-file `.nvhe.o`
+ * objects it was linked from.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { listUndefinedSymbols, type BinutilsOptions } from "../io/binutils.js";
+import { parseUndefinedSymbols } from "./elf.js";
+import { IMAGE_VARS, NVHE_PREFIX, aliasFindings, newAliases, parseNvheAliases } from "./aliases.js";
+import { findingKeys } from "./diff.js";
+import {
+  enablingFlags,
+  instrumentationOfSection,
+  instrumentationOfSymbol,
+  isShadowCallStackInstruction,
+  makefileGuard,
+  type InstrumentationName,
+} from "./instrumentation.js";
+import {
+  cmdFileOf,
+  linkInputs,
+  parseKbuildCmd,
+  treeRelative,
+  type KbuildCommand,
+} from "./kbuild.js";
+import {
+  isUndefinedIn,
+  mapLimit,
+  readInstructions,
+  readObject,
+  resolveSites,
+  type ObjectInfo,
+} from "./objects.js";
+import { CheckInputError, RULES, type Finding, type NvheAlias } from "./types.js";
+
+export const NVHE_DIR = "arch/arm64/kvm/hyp/nvhe";
+export const NVHE_OBJECT = `${NVHE_DIR}/kvm_nvhe.o`;
+export const NVHE_MAKEFILE = `${NVHE_DIR}/Makefile`;
+export const VMLINUX_LDS = "arch/arm64/kernel/vmlinux.lds";
+
+/**
+ * Allocatable sections of kvm_nvhe.o that hyp.lds does not rename and that are fine there:
+ * the kernel's own tables, which vmlinux.lds collects from every object.
+ */
+export const NVHE_SECTION_ALLOWLIST: readonly string[] = [
+  ".altinstructions",
+  "__kvm_ex_table",
+  "__bug_table",
+  "__jump_table",
+  ".note.gnu.property",
+];
+
+export interface ModernBuildInput {
+  /** The kernel source tree (worktree) the build dir was built from. */
+  srcDir: string;
+  /** The `O=` build dir holding the built nVHE objects and `arch/arm64/kernel/vmlinux.lds`. */
+  buildDir: string;
+  /** Name of the build configuration, copied into each finding. */
+  config: string;
+  /** The alias list of the base tree's build: aliases beyond it become `alias` warnings. */
+  baseAliases?: readonly NvheAlias[];
+  crossCompile?: string;
+}
+
+type Draft = Omit<Finding, "key">;
+
+async function readText(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new CheckInputError(file, `cannot read ${what}: ${reason}`);
+  }
+}
+
+/** The nVHE alias list of a build, read from its preprocessed `vmlinux.lds`. */
+export async function readNvheAliases(buildDir: string): Promise<NvheAlias[]> {
+  const lds = await readText(
+    path.join(buildDir, VMLINUX_LDS),
+    `${VMLINUX_LDS} (build it with \`make ${VMLINUX_LDS}\`)`,
+  );
+  return parseNvheAliases(lds);
+}
+
+interface NvheObject {
+  /** As named in the link command, relative to the build dir. */
+  path: string;
+  info: ObjectInfo;
+  cmd: KbuildCommand | null;
+  /** The source file relative to the tree. */
+  source: string | null;
+}
+
+/** Every hyp-safety problem of a modern-era build. Throws CheckInputError when it cannot look. */
+export async function analyzeModernBuild(input: ModernBuildInput): Promise<Finding[]> {
+  const { srcDir, buildDir, config } = input;
+  const opts: BinutilsOptions = { cwd: buildDir, crossCompile: input.crossCompile };
+
+  const linkCmd = parseKbuildCmd(
+    await readText(
+      path.join(buildDir, cmdFileOf(`${NVHE_DIR}/kvm_nvhe.tmp.o`)),
+      "the nVHE link command",
+    ),
+  );
+  if (!linkCmd) throw new CheckInputError(path.join(buildDir, NVHE_DIR), "no nVHE link command");
+  const aliases = await readNvheAliases(buildDir);
+  const aliased = new Set(aliases.map((a) => a.name));
+  const makefile = await readText(path.join(srcDir, NVHE_MAKEFILE), "the nVHE Makefile");
+
+  const undefinedNames = parseUndefinedSymbols(await listUndefinedSymbols(NVHE_OBJECT, opts));
+  const unaliased = undefinedNames
+    .map((n) => (n.startsWith(NVHE_PREFIX) ? n.slice(NVHE_PREFIX.length) : n))
+    .filter((n) => !aliased.has(n));
+  const forbidden = new Set(unaliased.filter((n) => instrumentationOfSymbol(n) === null));
+
+  const objects: NvheObject[] = await mapLimit(linkInputs(linkCmd.argv), 2, async (p) => {
+    const info = await readObject(p, opts);
+    // Objects without a .cmd file (hand-built dirs) are still judged, just without flags.
+    const cmdText = await readFile(path.join(buildDir, cmdFileOf(p)), "utf8").catch(() => null);
+    const cmd: KbuildCommand | null = cmdText === null ? null : parseKbuildCmd(cmdText);
+    const source = cmd?.source ? treeRelative(cmd.source, srcDir, buildDir) : null;
+    return { path: p, info, cmd, source };
+  });
+
+  const drafts: Draft[] = [];
+  drafts.push(...(await symbolFindings(objects, forbidden, { srcDir, buildDir, config }, opts)));
+  drafts.push(
+    ...(await instrumentationFindings(objects, makefile, { srcDir, buildDir, config }, opts)),
+  );
+  const kvm = await readObject(NVHE_OBJECT, opts);
+  drafts.push(...sectionFindings(kvm, objects, config));
+  const findings = findingKeys(drafts);
+  if (input.baseAliases) {
+    const added = newAliases(input.baseAliases, aliases);
+    if (added.length > 0) {
+      const imageVars = await readFile(path.join(srcDir, IMAGE_VARS), "utf8").catch(() => null);
+      findings.push(...aliasFindings(added, config, imageVars));
+    }
+  }
+  return findings;
+}
+
+interface Ctx {
+  srcDir: string;
+  buildDir: string;
+  config: string;
+}
+
+async function symbolFindings(
+  objects: readonly NvheObject[],
+  forbidden: ReadonlySet<string>,
+  ctx: Ctx,
+  opts: BinutilsOptions,
+): Promise<Draft[]> {
+  const drafts: Draft[] = [];
+  const located = new Set<string>();
+  for (const obj of objects) {
+    const relocs = obj.info.relocations.filter((r) => {
+      const section = obj.info.sections.find((s) => s.name === r.section);
+      return (
+        section?.alloc === true && forbidden.has(r.symbol) && isUndefinedIn(obj.info, r.symbol)
+      );
+    });
+    if (relocs.length === 0) continue;
+    const sites = await resolveSites(
+      obj.info,
+      relocs,
+      { srcDir: ctx.srcDir, buildDir: ctx.buildDir, fallbackFile: obj.source },
+      opts,
+    );
+    const seen = new Set<string>();
+    for (const r of relocs) {
+      const site = sites.find((s) => s.section === r.section && s.offset === r.offset);
+      if (!site) continue;
+      // An adrp/add pair or a repeated call on one line is one reference.
+      const identity = `${r.symbol}@${JSON.stringify(site.chain)}@${site.function}`;
+      if (seen.has(identity)) continue;
+      seen.add(identity);
+      located.add(r.symbol);
+      const where = site.file ? `${site.file}${site.line ? `:${site.line}` : ""}` : obj.path;
+      const inlined =
+        site.chain.length > 1
+          ? ` (inlined from ${site.chain[0]?.function} into ${site.function})`
+          : "";
+      drafts.push({
+        rule: RULES.undefinedSymbol,
+        severity: "error",
+        kind: "symbol",
+        symbol: r.symbol,
+        file: site.file,
+        line: site.line,
+        function: site.function,
+        inlineChain: site.chain,
+        config: ctx.config,
+        message: `nVHE function ${site.function ?? "?"} references kernel symbol ${r.symbol} at ${where}${inlined}; nothing aliases __kvm_nvhe_${r.symbol}, so it cannot link (and must not run at EL2)`,
+        object: obj.path,
+        section: r.section,
+      });
+    }
+  }
+  for (const symbol of forbidden) {
+    if (located.has(symbol)) continue;
+    drafts.push({
+      rule: RULES.undefinedSymbol,
+      severity: "error",
+      kind: "symbol",
+      symbol,
+      file: null,
+      line: null,
+      function: null,
+      inlineChain: [],
+      config: ctx.config,
+      message: `${NVHE_OBJECT} needs __kvm_nvhe_${symbol}, which nothing aliases (no per-file relocation names it)`,
+      object: NVHE_OBJECT,
+    });
+  }
+  return drafts;
+}
+
+interface InstrumentationSite {
+  name: InstrumentationName;
+  section: string;
+  offset: number;
+  function: string | null;
+}
+
+async function instrumentationFindings(
+  objects: readonly NvheObject[],
+  makefile: string,
+  ctx: Ctx,
+  opts: BinutilsOptions,
+): Promise<Draft[]> {
+  const drafts: Draft[] = [];
+  const disassembled = await mapLimit(objects, 2, (o) => readInstructions(o.path, opts));
+  objects.forEach((obj, i) => {
+    const sites: InstrumentationSite[] = [];
+    for (const insn of disassembled[i] ?? []) {
+      if (isShadowCallStackInstruction(insn.text)) {
+        sites.push({
+          name: "shadow-call-stack",
+          section: insn.section,
+          offset: insn.offset,
+          function: insn.function,
+        });
+      }
+    }
+    for (const r of obj.info.relocations) {
+      const name = instrumentationOfSymbol(r.symbol);
+      const section = obj.info.sections.find((s) => s.name === r.section);
+      if (name && section?.alloc && isUndefinedIn(obj.info, r.symbol)) {
+        sites.push({ name, section: r.section, offset: r.offset, function: null });
+      }
+    }
+    for (const s of obj.info.sections) {
+      const name = instrumentationOfSection(s.name);
+      if (name && s.size > 0) sites.push({ name, section: s.name, offset: 0, function: null });
+    }
+    const byName = new Map<InstrumentationName, InstrumentationSite[]>();
+    for (const s of sites) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+    for (const [name, group] of byName) {
+      const flags = obj.cmd ? enablingFlags(obj.cmd.argv, name) : [];
+      const guard = makefileGuard(makefile, NVHE_MAKEFILE, name, path.posix.basename(obj.path));
+      const functions = [
+        ...new Set(group.map((s) => s.function ?? functionAt(obj.info, s)).filter((f) => f)),
+      ];
+      const shown = functions.slice(0, 3).join(", ") + (functions.length > 3 ? ", ..." : "");
+      const flagText =
+        flags.length > 0
+          ? `compiled with ${flags.join(" ")}`
+          : "no enabling flag in its Kbuild command";
+      drafts.push({
+        rule: RULES.instrumentation,
+        severity: "error",
+        kind: "instrumentation",
+        symbol: name,
+        file: obj.source,
+        line: null,
+        function: null,
+        inlineChain: [],
+        config: ctx.config,
+        message: `${name} instrumentation in nVHE object ${obj.path}${shown ? ` (${shown})` : ""}: ${flagText}; ${guard.note}`,
+        object: obj.path,
+        section: group[0]?.section,
+        flags,
+        makefile: guard,
+        occurrences: functions.length || group.length,
+      });
+    }
+  });
+  return drafts;
+}
+
+function functionAt(info: ObjectInfo, site: InstrumentationSite): string | null {
+  const section = info.sections.find((s) => s.name === site.section);
+  if (!section?.exec) return null;
+  let best: string | null = null;
+  let bestValue = -1;
+  for (const sym of info.symbols) {
+    if (sym.type !== "FUNC" || sym.ndx !== String(section.index)) continue;
+    if (sym.value <= site.offset && sym.value > bestValue) {
+      best = sym.name;
+      bestValue = sym.value;
+    }
+  }
+  return best;
+}
+
+function sectionFindings(kvm: ObjectInfo, objects: readonly NvheObject[], config: string): Draft[] {
+  const drafts: Draft[] = [];
+  for (const section of kvm.sections) {
+    if (!section.alloc || section.size === 0) continue;
+    if (section.name.startsWith(".hyp.") || NVHE_SECTION_ALLOWLIST.includes(section.name)) continue;
+    if (instrumentationOfSection(section.name)) continue;
+    const sources = objects.filter((o) =>
+      o.info.sections.some((s) => s.name === section.name && s.size > 0),
+    );
+    if (sources.length === 0) {
+      drafts.push(sectionDraft(section.name, NVHE_OBJECT, null, [], config));
+      continue;
+    }
+    for (const obj of sources) {
+      const index = obj.info.sections.find((s) => s.name === section.name)?.index;
+      const symbols = obj.info.symbols
+        .filter((s) => s.ndx === String(index) && (s.type === "FUNC" || s.type === "OBJECT"))
+        .map((s) => s.name);
+      drafts.push(sectionDraft(section.name, obj.path, obj.source, symbols, config));
+    }
+  }
+  return drafts;
+}
+
+function sectionDraft(
+  section: string,
+  object: string,
+  file: string | null,
+  symbols: string[],
+  config: string,
+): Draft {
+  const what =
+    symbols.length > 0
+      ? ` (${symbols.slice(0, 5).join(", ")}${symbols.length > 5 ? ", ..." : ""})`
+      : "";
+  return {
+    rule: RULES.unmappedSection,
+    severity: "error",
+    kind: "section",
+    symbol: section,
+    file,
+    line: null,
+    function: symbols.length === 1 ? (symbols[0] ?? null) : null,
+    inlineChain: [],
+    config,
+    message: `nVHE object ${object} puts code or data in section ${section}${what}, which hyp.lds does not map into .hyp.*: it is not mapped at EL2`,
+    object,
+    section,
+    occurrences: symbols.length,
+  };
+}

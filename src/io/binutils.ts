@@ -1,0 +1,78 @@
+import { run } from "./exec.js";
+
+/** The cross binutils prefix used for arm64 kernel objects. */
+export const DEFAULT_CROSS_COMPILE = "aarch64-linux-gnu-";
+
+/** A binutils program failed on an object; names the object and the tool. */
+export class BinutilsError extends Error {
+  constructor(
+    readonly tool: string,
+    readonly object: string,
+    readonly reason: string,
+  ) {
+    super(`${tool} ${object}: ${reason}`);
+    this.name = "BinutilsError";
+  }
+}
+
+export interface BinutilsOptions {
+  /** Directory relative object paths are resolved against (a kernel build dir). */
+  cwd?: string;
+  /** Tool prefix, `aarch64-linux-gnu-` by default. */
+  crossCompile?: string;
+}
+
+async function tool(
+  name: string,
+  args: string[],
+  object: string,
+  opts: BinutilsOptions,
+): Promise<string> {
+  const file = `${opts.crossCompile ?? DEFAULT_CROSS_COMPILE}${name}`;
+  const result = await run(file, args, { cwd: opts.cwd, env: { LC_ALL: "C" } });
+  if (result.exitCode !== 0) {
+    const reason = result.stderr.trim().split("\n")[0] || `exit code ${result.exitCode}`;
+    throw new BinutilsError(name, object, reason);
+  }
+  return result.stdout;
+}
+
+/** `readelf -W -S`: the section headers. */
+export function readSectionHeaders(object: string, opts: BinutilsOptions = {}): Promise<string> {
+  return tool("readelf", ["-W", "-S", object], object, opts);
+}
+
+/** `readelf -W -s`: the symbol table. */
+export function readSymbolTable(object: string, opts: BinutilsOptions = {}): Promise<string> {
+  return tool("readelf", ["-W", "-s", object], object, opts);
+}
+
+/** `readelf -W -r`: every relocation section. */
+export function readRelocations(object: string, opts: BinutilsOptions = {}): Promise<string> {
+  return tool("readelf", ["-W", "-r", object], object, opts);
+}
+
+/** `nm -u`: the undefined symbols. */
+export function listUndefinedSymbols(object: string, opts: BinutilsOptions = {}): Promise<string> {
+  return tool("nm", ["-u", object], object, opts);
+}
+
+/** `objdump -d --no-show-raw-insn`: disassembly of the executable sections. */
+export function disassemble(object: string, opts: BinutilsOptions = {}): Promise<string> {
+  return tool("objdump", ["-d", "--no-show-raw-insn", object], object, opts);
+}
+
+/**
+ * `addr2line -a -i -f -j <section>` for section-relative offsets of a relocatable object:
+ * the source line of each offset with the chain of functions inlined there.
+ */
+export async function addressesToLines(
+  object: string,
+  section: string,
+  offsets: readonly number[],
+  opts: BinutilsOptions = {},
+): Promise<string> {
+  if (offsets.length === 0) return "";
+  const addrs = offsets.map((o) => `0x${o.toString(16)}`);
+  return tool("addr2line", ["-a", "-i", "-f", "-e", object, "-j", section, ...addrs], object, opts);
+}
