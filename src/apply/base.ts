@@ -1,0 +1,67 @@
+import { resolveCommit } from "../io/git.js";
+import { applySeries } from "./am.js";
+import { resetSlot, type Slot } from "./slots.js";
+import type { BaseAttempt, BaseChoice, PatchInput } from "./types.js";
+
+export interface BaseOptions {
+  /** The series' `base-commit:` (from the cover letter or a patch), when it gave one. */
+  baseCommit?: string | null;
+  /** Refs tried in order when the base commit is missing or does not take the series. */
+  candidates?: readonly string[];
+}
+
+/** The bases to try, in order, each resolved in `repo` (commit null when the tree lacks it). */
+export async function resolveBases(
+  repo: string,
+  opts: BaseOptions,
+): Promise<Omit<BaseAttempt, "outcome">[]> {
+  const wanted: Pick<BaseAttempt, "ref" | "source">[] = [];
+  if (opts.baseCommit) wanted.push({ ref: opts.baseCommit, source: "base-commit" });
+  for (const ref of opts.candidates ?? []) wanted.push({ ref, source: "candidate" });
+  wanted.push({ ref: "HEAD", source: "head" });
+  return Promise.all(wanted.map(async (w) => ({ ...w, commit: await resolveCommit(repo, w.ref) })));
+}
+
+/**
+ * Choose the base for a series: `base-commit:` when the tree has it, else the configured
+ * candidates in order, else HEAD, taking the first on which every patch applies. Each base
+ * is tried by applying the series in the slot (the slot is left at the chosen base, with
+ * the series not applied). Every base considered is recorded with why it was not used.
+ */
+export async function chooseBase(
+  slot: Slot,
+  patches: readonly PatchInput[],
+  opts: BaseOptions,
+): Promise<BaseChoice> {
+  const attempts: BaseAttempt[] = [];
+  const tried = new Map<string, BaseAttempt>();
+  let chosen: string | null = null;
+  for (const base of await resolveBases(slot.repo, opts)) {
+    if (chosen !== null) break;
+    if (base.commit === null) {
+      attempts.push({ ...base, outcome: "missing" });
+      continue;
+    }
+    const earlier = tried.get(base.commit);
+    if (earlier) {
+      attempts.push({ ...base, outcome: earlier.outcome, failure: earlier.failure });
+      continue;
+    }
+    await resetSlot(slot, base.commit);
+    const result = await applySeries(slot.src, patches);
+    const failed = result.patches.find((p) => !p.applied);
+    const attempt: BaseAttempt =
+      failed && !failed.applied
+        ? {
+            ...base,
+            outcome: "does-not-apply",
+            failure: { patchId: failed.id, kind: failed.kind },
+          }
+        : { ...base, outcome: "chosen" };
+    attempts.push(attempt);
+    tried.set(base.commit, attempt);
+    if (attempt.outcome === "chosen") chosen = base.commit;
+  }
+  if (chosen !== null) await resetSlot(slot, chosen);
+  return { commit: chosen, attempts };
+}

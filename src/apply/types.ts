@@ -1,0 +1,114 @@
+/** Which generation of the arm64 KVM hyp layout a tree has (docs/hyp-domain.md). */
+export type Era = "modern" | "legacy";
+
+/** Why `git am -3` refused a patch. */
+export type ApplyFailureKind =
+  "missing-file" | "context-mismatch" | "malformed" | "already-applied" | "unknown";
+
+/** One patch to apply: its raw mail (RFC 822 or mbox text), named for errors and reports. */
+export interface PatchInput {
+  /** Message-ID or another stable name of the patch, used in results and errors. */
+  id: string;
+  mail: string | Buffer;
+}
+
+export type PatchApplyResult =
+  | { id: string; applied: true; commit: string }
+  | {
+      id: string;
+      applied: false;
+      kind: ApplyFailureKind;
+      /** Paths git named in its complaint (repository-relative); may be empty. */
+      paths: string[];
+      /** git's own output; for logs only, never for replies. */
+      rawOutput: string;
+    };
+
+export interface SeriesApplyResult {
+  base: string;
+  /** One entry per patch tried, in order; applying stops at the first failure. */
+  patches: PatchApplyResult[];
+  /** True when every patch applied. */
+  complete: boolean;
+}
+
+/** One base that was considered for a series, and why it was or was not used. */
+export interface BaseAttempt {
+  /** What was tried: the `base-commit:` value, a configured ref, or `HEAD`. */
+  ref: string;
+  source: "base-commit" | "candidate" | "head";
+  /** The commit it resolved to; null when the tree does not have it. */
+  commit: string | null;
+  outcome: "chosen" | "missing" | "does-not-apply";
+  /** For `does-not-apply`: the first patch that failed and why. */
+  failure?: { patchId: string; kind: ApplyFailureKind };
+}
+
+export interface BaseChoice {
+  /** The chosen base commit, or null when no base took the whole series. */
+  commit: string | null;
+  attempts: BaseAttempt[];
+}
+
+/** The two build configurations of every check. */
+export type BuildConfigName = "defconfig" | "instrumented";
+
+/** What one configuration asked for and what Kconfig actually gave, read from .config. */
+export interface ConfigReport {
+  name: BuildConfigName;
+  hash: string;
+  /** Options requested on top of defconfig (without `CONFIG_`), e.g. `KASAN`. */
+  requested: string[];
+  /** Of those, the ones set to y in the final .config. */
+  enabled: string[];
+  /** Requested but not enabled (the compiler or the architecture lacks support). */
+  unavailable: string[];
+}
+
+export interface HypBuildResult {
+  config: BuildConfigName;
+  era: Era;
+  /** The commit the worktree was at when building. */
+  head: string;
+  buildDir: string;
+  targets: string[];
+  ok: boolean;
+  timedOut: boolean;
+  /** Targets make named in `*** [...] Error` lines (object files or directories). */
+  failedTargets: string[];
+  logPath: string;
+  durationMs: number;
+  /** Whether the build directory was reused (incremental) or started empty. */
+  incremental: boolean;
+}
+
+/** A kernel tree that cannot be used: not a git repository, clone failed, no commits. */
+export class TreeError extends Error {
+  constructor(
+    readonly tree: string,
+    readonly reason: string,
+  ) {
+    super(`kernel tree ${tree}: ${reason}`);
+    this.name = "TreeError";
+  }
+}
+
+/** Neither era's marker was found in a worktree. */
+export class UnknownEraError extends Error {
+  constructor(readonly dir: string) {
+    super(`${dir}: neither arch/arm64/kvm/hyp/nvhe/Makefile nor __hyp_text found`);
+    this.name = "UnknownEraError";
+  }
+}
+
+/** Configuring a build directory failed (defconfig or olddefconfig). */
+export class ConfigureError extends Error {
+  constructor(
+    readonly config: BuildConfigName,
+    readonly logPath: string,
+    readonly reason: string,
+  ) {
+    super(`cannot configure ${config}: ${reason} (log: ${logPath})`);
+    this.name = "ConfigureError";
+  }
+}

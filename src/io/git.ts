@@ -1,0 +1,74 @@
+import { run, type ExecResult } from "./exec.js";
+
+/** Identity used for the commits `git am` makes in check worktrees (never pushed anywhere). */
+const IDENTITY = [
+  "-c",
+  "user.name=hypwatch",
+  "-c",
+  "user.email=hypwatch@localhost",
+  "-c",
+  "advice.detachedHead=false",
+  "-c",
+  "core.quotePath=false",
+];
+
+/** A git command that failed where failure was not expected. Output is for logs only. */
+export class GitError extends Error {
+  constructor(
+    readonly args: string[],
+    readonly result: ExecResult,
+  ) {
+    super(`git ${args.join(" ")} failed with exit code ${result.exitCode}`);
+    this.name = "GitError";
+  }
+}
+
+export interface GitOptions {
+  input?: string | Buffer;
+  timeoutMs?: number;
+  env?: Record<string, string>;
+}
+
+/** Run git in `cwd`; never throws for a non-zero exit. */
+export function git(cwd: string, args: string[], opts: GitOptions = {}): Promise<ExecResult> {
+  return run("git", [...IDENTITY, ...args], {
+    cwd,
+    input: opts.input,
+    timeoutMs: opts.timeoutMs,
+    env: { ...stringEnv(process.env), GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", ...opts.env },
+  });
+}
+
+/** Run git in `cwd` and return its stdout; throws GitError on a non-zero exit. */
+export async function gitOk(cwd: string, args: string[], opts: GitOptions = {}): Promise<string> {
+  const result = await git(cwd, args, opts);
+  if (result.exitCode !== 0) throw new GitError(args, result);
+  return result.stdout;
+}
+
+/** The full commit id `rev` names in the repository at `cwd`, or null when there is none. */
+export async function resolveCommit(cwd: string, rev: string): Promise<string | null> {
+  const result = await git(cwd, ["rev-parse", "--verify", "--quiet", `${rev}^{commit}`]);
+  return result.exitCode === 0 ? result.stdout.trim() : null;
+}
+
+/** True when `dir` is inside a git work tree or is a bare repository. */
+export async function isGitRepo(dir: string): Promise<boolean> {
+  const result = await git(dir, ["rev-parse", "--git-dir"]);
+  return result.exitCode === 0;
+}
+
+export async function clone(url: string, dest: string, timeoutMs?: number): Promise<void> {
+  const args = ["clone", "--bare", url, dest];
+  const result = await run("git", args, {
+    timeoutMs,
+    env: { ...stringEnv(process.env), GIT_TERMINAL_PROMPT: "0" },
+  });
+  if (result.exitCode !== 0) throw new GitError(args, result);
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
