@@ -30,6 +30,15 @@ export interface SeriesMail {
 }
 
 const CHANGE_ID = /^change-id:[ \t]*(\S+)[ \t]*$/im;
+/** Mercurial's patchbomb counts "[PATCH 1 of 2]". */
+const HG_COUNTER = /^\[[^\]]*?\b(\d+) of (\d+)\]/i;
+
+function withCounter(subject: ParsedSubject): ParsedSubject {
+  if (subject.index !== null || subject.isReply) return subject;
+  const hg = HG_COUNTER.exec(subject.raw);
+  if (!hg) return subject;
+  return { ...subject, isPatch: true, index: Number(hg[1]), total: Number(hg[2]) };
+}
 
 /** Reduce a parsed mail to what series assembly needs. */
 export function summarizeMail(message: MailMessage, seq: number): SeriesMail {
@@ -45,7 +54,7 @@ export function summarizeMail(message: MailMessage, seq: number): SeriesMail {
     messageId: message.messageId,
     inReplyTo: message.inReplyTo,
     references: message.references,
-    subject: message.subject,
+    subject: withCounter(message.subject),
     author: message.author,
     date: message.date,
     seq,

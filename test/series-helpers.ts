@@ -1,0 +1,27 @@
+import { readEmlDirectory, readMbox } from "../src/intake/index.js";
+import { parseMail, type MailMessage } from "../src/mail/index.js";
+import type { Series } from "../src/series/index.js";
+import { corpusPath } from "./corpus.js";
+
+/** Every message of an mbox from the corpus, parsed, in mbox order. */
+export async function corpusMbox(...parts: string[]): Promise<MailMessage[]> {
+  const messages: MailMessage[] = [];
+  for await (const raw of readMbox(corpusPath(...parts))) messages.push(await parseMail(raw));
+  return messages;
+}
+
+/** Every `.eml` of a corpus thread folder, parsed, in file-name order (not arrival order). */
+export async function corpusEmlFolder(...parts: string[]): Promise<MailMessage[]> {
+  const messages: MailMessage[] = [];
+  for await (const raw of readEmlDirectory(corpusPath(...parts))) {
+    messages.push(await parseMail(raw));
+  }
+  return messages;
+}
+
+/** The one series whose cover letter or first patch has this Message-ID. */
+export function seriesById(all: Series[], id: string): Series {
+  const found = all.find((s) => s.id === id);
+  if (!found) throw new Error(`no series ${id} among ${all.map((s) => s.id).join(", ")}`);
+  return found;
+}
