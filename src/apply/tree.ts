@@ -92,7 +92,9 @@ export async function prepareDebianLinuxSource(opts: PrepareOptions = {}): Promi
     const mtime = (await stat(tarball)).mtime.toISOString();
     const env = { GIT_AUTHOR_DATE: mtime, GIT_COMMITTER_DATE: mtime };
     await gitOk(top, ["init", "-q"]);
-    await gitOk(top, ["add", "-A"], { timeoutMs: 30 * 60_000 });
+    // -f: the tarball is pristine source, and the kernel's `.*` rule would leave out every
+    // tracked dot file (.gitignore, .mailmap, .clang-format) that patches may touch.
+    await gitOk(top, ["add", "-A", "-f"], { timeoutMs: 30 * 60_000 });
     await gitOk(top, ["commit", "-q", "--no-gpg-sign", "-m", name], { env });
     await rename(top, dest);
     await rm(tmp, { recursive: true, force: true });
