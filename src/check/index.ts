@@ -1,5 +1,19 @@
 export * from "./types.js";
-export { analyzeModernBuild, readNvheAliases, NVHE_SECTION_ALLOWLIST } from "./modern.js";
-export type { ModernBuildInput } from "./modern.js";
+export {
+  analyzeModernBuild,
+  readNvheAliases,
+  NVHE_SECTION_ALLOWLIST,
+  type ModernBuildInput,
+} from "./modern.js";
+export {
+  analyzeLegacyObjects,
+  checkLegacySources,
+  LEGACY_VARIANTS,
+  type LegacyObjectsInput,
+  type LegacySourcesInput,
+  type LegacyVariant,
+  type LegacyVerdict,
+} from "./legacy.js";
 export { diffFindings, attributeFindings, findingKeys, baseKey } from "./diff.js";
 export { parseNvheAliases, newAliases, aliasFindings, aliasesAddedByPatch } from "./aliases.js";
+export type { InstrumentationName } from "./instrumentation.js";
