@@ -14,6 +14,11 @@ export interface MessageText {
   patchAttachments: string[];
   /** Some text part was format=flowed (RFC 3676) and has been unflowed. */
   flowed: boolean;
+  /**
+   * The text to split into commit message and patch when it differs from `text`: a
+   * format=flowed body unflowed the way `git mailinfo` does it (what `git am` applies).
+   */
+  patchText?: string;
   warnings: MailWarning[];
 }
 
@@ -65,15 +70,56 @@ function decodeSinglePart(
   }
   const flowed = (params.format ?? "").toLowerCase() === "flowed";
   const charset = params.charset ?? "us-ascii";
-  let text = decodeCharset(bytes, charset, warnings);
-  if (flowed) text = libmime.decodeFlowed(text, (params.delsp ?? "").toLowerCase() === "yes");
-  text = text.replace(/\r?\n/g, "\n");
-  return { text, patchAttachments: [], flowed, warnings };
+  const decoded = decodeCharset(bytes, charset, warnings);
+  if (!flowed) return { text: lf(decoded), patchAttachments: [], flowed, warnings };
+  const delSp = (params.delsp ?? "").toLowerCase() === "yes";
+  return {
+    text: lf(libmime.decodeFlowed(decoded, delSp)),
+    patchText: unflowLikeMailinfo(lf(decoded), delSp),
+    patchAttachments: [],
+    flowed,
+    warnings,
+  };
+}
+
+const lf = (text: string): string => text.replace(/\r?\n/g, "\n");
+
+/**
+ * Undo format=flowed as `git mailinfo` does (mailinfo.c handle_filter_flowed): the
+ * `-- ` separator stays, one leading space is unstuffed, a line ending in a space is
+ * joined with the next (dropping that space with DelSp=yes). Unlike RFC 3676 it knows
+ * nothing of quote depth, so `git am` applies exactly this.
+ */
+export function unflowLikeMailinfo(text: string, delSp: boolean): string {
+  const out: string[] = [];
+  let prev = "";
+  const lines = text.split("\n");
+  const last = lines.length - 1;
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i] ?? "";
+    // The piece after the last newline is not a line unless it has text.
+    if (i === last && line === "") break;
+    if (line === "-- ") {
+      if (prev !== "") out.push(prev + "\n");
+      prev = "";
+      out.push(line + "\n");
+      continue;
+    }
+    if (line.startsWith(" ")) line = line.slice(1);
+    if (line.endsWith(" ")) {
+      prev += delSp ? line.slice(0, -1) : line;
+      continue;
+    }
+    out.push(prev + line + (i === last ? "" : "\n"));
+    prev = "";
+  }
+  if (prev !== "") out.push(prev);
+  return out.join("");
 }
 
 function decodeCharset(bytes: Buffer, charset: string, warnings: MailWarning[]): string {
   const name = charset.trim().toLowerCase();
-  if (name === "us-ascii" || name === "utf-8" || name === "utf8" || name === "ascii") {
+  if (isUtf8Name(name)) {
     return bytes.toString("utf8");
   }
   if (!knownCharset(name)) {
@@ -87,6 +133,9 @@ function decodeCharset(bytes: Buffer, charset: string, warnings: MailWarning[]):
     return bytes.toString("utf8");
   }
 }
+
+const isUtf8Name = (name: string): boolean =>
+  name === "us-ascii" || name === "utf-8" || name === "utf8" || name === "ascii";
 
 const JAPANESE_CHARSET = /^jis|^iso-?2022-?jp|^eucjp/i;
 
@@ -133,6 +182,11 @@ async function decodeWithMailparser(headers: HeaderMap, body: Buffer): Promise<M
     const charset = attachmentCharset(a) ?? "utf-8";
     patchAttachments.push(decodeCharset(a.content, charset, warnings).replace(/\r?\n/g, "\n"));
   }
+  for (const charset of partCharsets(body)) {
+    if (!isUtf8Name(charset) && !knownCharset(charset)) {
+      warnings.push({ kind: "bad-charset", detail: `unknown charset "${charset}", read as UTF-8` });
+    }
+  }
   const text = typeof parsed.text === "string" ? parsed.text : "";
   return { text, patchAttachments, flowed: hasFlowedTextPart(body), warnings };
 }
@@ -144,6 +198,17 @@ function attachmentCharset(a: Attachment): string | null {
     return params.charset ?? null;
   }
   return null;
+}
+
+/** The charsets named in the part headers of a multipart body. */
+function partCharsets(body: Buffer): Set<string> {
+  const names = new Set<string>();
+  const re = /^content-type:[^\n]*(?:\n[ \t][^\n]*)*?charset\s*=\s*"?([^";\s]+)/gim;
+  const text = body.toString("latin1");
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (m[1] !== undefined) names.add(m[1].toLowerCase());
+  }
+  return names;
 }
 
 /** A part header of the body declares format=flowed on a text/plain part. */

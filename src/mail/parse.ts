@@ -76,8 +76,10 @@ async function parseWithHeaders(
   const content = await extractText(headers, body);
   warnings.push(...content.warnings);
   const text = stripListFooters(content.text).text;
+  const mainPatchText =
+    content.patchText === undefined ? text : stripListFooters(content.patchText).text;
   const attachments = content.patchAttachments.map((a) => stripListFooters(a).text);
-  const patchSource = [text, ...attachments]
+  const patchSource = [mainPatchText, ...attachments]
     .filter((t) => t !== "")
     .map((t) => (t.endsWith("\n") ? t : t + "\n"))
     .join("");
@@ -89,6 +91,7 @@ async function parseWithHeaders(
     });
   }
 
+  const automated = isAutomated(headers, from);
   const message: MailMessage = {
     messageId,
     inReplyTo: messageIds(headerValue(headers, "in-reply-to"))[0] ?? null,
@@ -102,8 +105,10 @@ async function parseWithHeaders(
     subject,
     body: text,
     patch,
-    replyTrailers: patch === null || subject.isReply ? parseReplyTrailers(text) : [],
-    automated: isAutomated(headers, from),
+    // A bot's "kindly add Reported-by" is a suggestion, not a trailer given.
+    replyTrailers:
+      (patch === null || subject.isReply) && !automated ? parseReplyTrailers(text) : [],
+    automated,
     listId: listId(headerValue(headers, "list-id")),
     warnings,
     origin: raw.origin,

@@ -57,7 +57,8 @@ export function parseSubject(subject: string): ParsedSubject {
       const close = rest.indexOf("]");
       if (close < 0) break;
       readTags(rest.slice(1, close), t);
-      rest = rest.slice(close + 1).trimStart();
+      // `[Patch 2/2]: subject` has a colon after the bracket.
+      rest = rest.slice(close + 1).replace(/^[\s:]+/, "");
       continue;
     }
     const bare = BARE_PATCH.exec(rest);
@@ -90,7 +91,11 @@ export function parseSubject(subject: string): ParsedSubject {
 
 /** Read the words of one bracket group (`RFC PATCH v2 3/5`, `PATCHv3`, `GIT PULL`). */
 function readTags(group: string, t: Tokens): void {
-  const words = group.split(/[\s,]+/).filter((w) => w !== "");
+  // `(RESEND)` counts as RESEND.
+  const words = group
+    .split(/[\s,]+/)
+    .map((w) => w.replace(/^\((.*)\)$/, "$1"))
+    .filter((w) => w !== "");
   for (let i = 0; i < words.length; i++) {
     const word = words[i] ?? "";
     const lower = word.toLowerCase();
@@ -99,8 +104,20 @@ function readTags(group: string, t: Tokens): void {
       i++;
       continue;
     }
-    if (lower === "pull") {
+    // `[GIT PULL]`, `[PULL]`, and Linus' `[GIT] Networking`.
+    if (lower === "pull" || (lower === "git" && words.length === 1)) {
       t.isPull = true;
+      continue;
+    }
+    // Mercurial's `[PATCH 1 of 2]`.
+    if (
+      /^\d+$/.test(word) &&
+      words[i + 1]?.toLowerCase() === "of" &&
+      /^\d+$/.test(words[i + 2] ?? "")
+    ) {
+      t.index ??= Number(word);
+      t.total ??= Number(words[i + 2]);
+      i += 2;
       continue;
     }
     // PATCH, PATCHv2, PATCH-v2, RFCv3, RFC-PATCH, PATCH/RFC and the like.
