@@ -1,6 +1,6 @@
 import type { MailMessage, Person, Trailer } from "../mail/types.js";
 import { DEFAULT_RELEVANT_PATTERNS, isRelevant } from "./relevance.js";
-import { summarizeMail, type SeriesMail } from "./summary.js";
+import { stringPool, summarizeMail, type SeriesMail } from "./summary.js";
 import { buildThreads, type ThreadNode } from "./threads.js";
 import type { Series, SeriesPatch } from "./types.js";
 
@@ -131,6 +131,7 @@ function mergeTrailers(into: Trailer[], more: readonly Trailer[]): void {
 export class SeriesAssembler {
   private readonly mails = new Map<string, SeriesMail>();
   private seq = 0;
+  private readonly keep = stringPool();
 
   constructor(private readonly options: AssembleOptions = {}) {}
 
@@ -140,7 +141,7 @@ export class SeriesAssembler {
   }
 
   add(message: MailMessage): void {
-    this.addSummary(summarizeMail(message, 0));
+    this.addSummary(summarizeMail(message, 0, this.keep));
   }
 
   /** Same as `add` for a mail already summarized (its `seq` is replaced by arrival order). */

@@ -40,29 +40,73 @@ function withCounter(subject: ParsedSubject): ParsedSubject {
   return { ...subject, isPatch: true, index: Number(hg[1]), total: Number(hg[2]) };
 }
 
-/** Reduce a parsed mail to what series assembly needs. */
-export function summarizeMail(message: MailMessage, seq: number): SeriesMail {
+/**
+ * A copy of a string that does not share memory with the one it came from. Strings cut out of
+ * a decoded mail keep the whole mail alive in V8; a summary must not.
+ */
+export function detachString(text: string): string {
+  return Buffer.from(text, "utf8").toString("utf8");
+}
+
+/** Interns strings (paths, addresses, trailer names repeat a lot), each stored detached. */
+export function stringPool(): (text: string) => string {
+  const pool = new Map<string, string>();
+  return (text) => {
+    let kept = pool.get(text);
+    if (kept === undefined) {
+      kept = detachString(text);
+      pool.set(kept, kept);
+    }
+    return kept;
+  };
+}
+
+function keepPerson(person: Person, keep: (text: string) => string): Person {
+  return { name: keep(person.name), email: keep(person.email) };
+}
+
+function keepTrailer(trailer: Trailer, keep: (text: string) => string): Trailer {
+  const kept: Trailer = { name: keep(trailer.name), value: keep(trailer.value) };
+  if (trailer.person) kept.person = keepPerson(trailer.person, keep);
+  return kept;
+}
+
+/**
+ * Reduce a parsed mail to what series assembly needs, every string detached from the mail
+ * (through `keep`, an interning pool when summarizing many mails).
+ */
+export function summarizeMail(
+  message: MailMessage,
+  seq: number,
+  keep: (text: string) => string = detachString,
+): SeriesMail {
   const files: string[] = [];
   for (const file of message.patch?.files ?? []) {
     for (const path of [file.oldPath, file.newPath]) {
-      if (path !== null && !files.includes(path)) files.push(path);
+      if (path !== null && !files.includes(path)) files.push(keep(path));
     }
   }
   const changeId =
     message.patch?.metadata.changeId ?? CHANGE_ID.exec(message.body)?.[1]?.trim() ?? null;
+  const subject = withCounter(message.subject);
   return {
-    messageId: message.messageId,
-    inReplyTo: message.inReplyTo,
-    references: message.references,
-    subject: withCounter(message.subject),
-    author: message.author,
+    messageId: detachString(message.messageId),
+    inReplyTo: message.inReplyTo === null ? null : keep(message.inReplyTo),
+    references: message.references.map(keep),
+    subject: {
+      ...subject,
+      raw: detachString(subject.raw),
+      stem: detachString(subject.stem),
+      tags: subject.tags.map(keep),
+    },
+    author: keepPerson(message.author, keep),
     date: message.date,
     seq,
     hasDiff: message.patch !== null,
     files,
-    trailers: message.patch?.trailers ?? [],
-    replyTrailers: message.replyTrailers,
-    changeId,
+    trailers: (message.patch?.trailers ?? []).map((t) => keepTrailer(t, keep)),
+    replyTrailers: message.replyTrailers.map((t) => keepTrailer(t, keep)),
+    changeId: changeId === null ? null : keep(changeId),
     automated: message.automated,
     parseScore: defaultParseScore(message),
   };
