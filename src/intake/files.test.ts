@@ -116,6 +116,16 @@ describe(".eml files", () => {
   });
 });
 
+describe("detectSource", () => {
+  it("goes by content: a single message named .mbox is one message", async () => {
+    const file = corpusPath("patchwork", "mail", "0007-cvs-format-diff.mbox");
+    expect(await detectSource(file)).toBe("eml");
+    expect(await collect(readSource(file))).toHaveLength(1);
+    const mbox = corpusPath("patchwork", "mail", "0010-invalid-charset.mbox");
+    expect(await detectSource(mbox)).toBe("mbox");
+  });
+});
+
 describe("readSource errors", () => {
   it("names a missing source", async () => {
     const missing = path.join(tmp, "no-such.mbox");

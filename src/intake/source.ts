@@ -1,5 +1,4 @@
 import { readdir, stat } from "node:fs/promises";
-import path from "node:path";
 import { looksLikeGitDir } from "../io/git-archive.js";
 import { SourceError } from "./errors.js";
 import { isMaildir, readEml, readEmlDirectory, readMaildir } from "./files.js";
@@ -33,11 +32,9 @@ export async function detectSource(source: string): Promise<SourceKind> {
       "not a public-inbox archive, Maildir or directory of .eml files",
     );
   }
-  const name = path.basename(source).toLowerCase();
   if (await isGzipFile(source)) return "mbox.gz";
-  if (name.endsWith(".eml")) return "eml";
-  if (name.endsWith(".mbox") || name.endsWith(".mbx")) return "mbox";
-  // No telling extension: mbox files begin with a `From ` line, messages with a header.
+  // By content, not name: mbox files begin with a `From ` line, single messages with a
+  // header (Patchwork's test mail, for one, is single messages named `.mbox`).
   const head = await readHead(source, 5);
   return head.toString("latin1") === "From " ? "mbox" : "eml";
 }
