@@ -82,7 +82,7 @@ function decodeSinglePart(
   };
 }
 
-const lf = (text: string): string => text.replace(/\r?\n/g, "\n");
+const lf = (text: string): string => (text.includes("\r") ? text.replace(/\r\n/g, "\n") : text);
 
 /**
  * Undo format=flowed as `git mailinfo` does (mailinfo.c handle_filter_flowed): the

@@ -11,7 +11,8 @@ const MAILMAN_RULE = "_______________________________________________";
  */
 function mailmanFooterStart(text: string): number | null {
   const at = text.lastIndexOf(MAILMAN_RULE);
-  if (at < 0) return null;
+  // The footer is a few short lines; a rule further up is part of the text.
+  if (at < 0 || text.length - at > 1024) return null;
   if (at > 0 && text[at - 1] !== "\n") return null;
   const tail = text.slice(at + MAILMAN_RULE.length);
   const lines = tail.split("\n").filter((l, i, all) => !(i === all.length - 1 && l === ""));
@@ -27,7 +28,7 @@ const GOOGLE_GROUPS = "You received this message because you are subscribed to t
 
 function googleGroupsFooterStart(text: string): number | null {
   const at = text.lastIndexOf(GOOGLE_GROUPS);
-  if (at < 0) return null;
+  if (at < 0 || text.length - at > 2048) return null;
   // The footer is introduced by a signature separator `-- ` on its own line.
   const sep = text.lastIndexOf("\n-- \n", at);
   if (sep >= 0 && text.slice(sep + 5, at).trim() === "") return sep + 1;

@@ -89,9 +89,45 @@ export function decodeText(value: string): string {
   return decodeWords(value).replace(/\s+/g, " ").trim();
 }
 
+const SIMPLE_MAILBOX = /^([^<>]*?)\s*<([^<>\s]+)>$/;
+const BARE_ADDRESS = /^[^\s<>]+$/;
+
+/**
+ * The common `Name <a@b>, c@d` lists without quotes, comments or groups, read without
+ * addressparser (which costs more than the rest of a message; kernel mail has long Cc
+ * lists). Null when the value needs the full parser.
+ */
+function parseSimpleAddresses(value: string): Person[] | null {
+  if (/["()\\:;]/.test(value)) return null;
+  const people: Person[] = [];
+  for (const piece of value.split(",")) {
+    const entry = piece.trim();
+    if (entry === "") continue;
+    const mailbox = SIMPLE_MAILBOX.exec(entry);
+    if (mailbox !== null) {
+      const name = (mailbox[1] ?? "").replace(/\s+/g, " ");
+      people.push({
+        name: name.includes("=?") ? cleanName(decodeWords(name)) : name,
+        email: (mailbox[2] ?? "").toLowerCase(),
+      });
+      continue;
+    }
+    if (!BARE_ADDRESS.test(entry) || !entry.includes("@")) return null;
+    people.push({ name: "", email: entry.toLowerCase() });
+  }
+  return people;
+}
+
 /** Parse an address-list header into people, names decoded, emails lower-cased. */
 export function parseAddresses(value: string | null): Person[] {
   if (value === null || value.trim() === "") return [];
+  const simple = parseSimpleAddresses(value);
+  if (simple !== null) return simple;
+  return parseWithAddressparser(value);
+}
+
+/** The same, always through nodemailer's addressparser. */
+export function parseWithAddressparser(value: string): Person[] {
   let parsed: Address[];
   try {
     parsed = addressparser(value);

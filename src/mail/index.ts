@@ -1,6 +1,6 @@
 export { parseMail } from "./parse.js";
 export { parseSubject } from "./subject.js";
-export { parsePatch, parseDiff, parseMetadata, isPatchBreak } from "./patch.js";
+export { parsePatch, parseDiff, parseMetadata, hasMetadata, isPatchBreak } from "./patch.js";
 export {
   parseTrailers,
   parseTrailerLine,

@@ -9,7 +9,7 @@ import {
   splitMessage,
   type HeaderMap,
 } from "./headers.js";
-import { parsePatch } from "./patch.js";
+import { hasMetadata, parseMetadata, parsePatch } from "./patch.js";
 import { parseSubject } from "./subject.js";
 import { parseReplyTrailers } from "./trailers.js";
 import { MailParseError, type MailMessage, type MailWarning, type Person } from "./types.js";
@@ -113,6 +113,8 @@ async function parseWithHeaders(
     warnings,
     origin: raw.origin,
   };
+  const metadata = patch?.metadata ?? parseMetadata(patchSource.split("\n"));
+  if (hasMetadata(metadata)) message.metadata = metadata;
   if (raw.commit !== undefined) message.commit = raw.commit;
   return message;
 }

@@ -170,6 +170,19 @@ export function parseMetadata(lines: string[]): PatchMetadata {
   return meta;
 }
 
+/** True when any footer was found. */
+export function hasMetadata(meta: PatchMetadata): boolean {
+  return (
+    meta.baseCommit !== null ||
+    meta.changeId !== null ||
+    meta.prerequisitePatchIds.length > 0 ||
+    meta.prerequisiteChangeIds.length > 0 ||
+    meta.prerequisiteMessageIds.length > 0 ||
+    meta.basedOn.length > 0 ||
+    meta.dependsOn.length > 0
+  );
+}
+
 const HUNK_HEADER = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$/;
 
 /** Parse the file diffs of a patch (git, plain unified and CVS `Index:` style). */

@@ -127,6 +127,11 @@ export interface MailMessage {
   /** Auto-Submitted other than "no", or a known bot sender. */
   automated: boolean;
   listId: string | null;
+  /**
+   * format-patch/b4 footers found anywhere in the mail (also on a cover letter, which
+   * has no `patch`); absent when there are none.
+   */
+  metadata?: PatchMetadata;
   warnings: MailWarning[];
   origin: string;
   commit?: string;
