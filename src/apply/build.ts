@@ -178,7 +178,7 @@ export async function buildHyp(
   slot: Slot,
   name: BuildConfigName,
   opts: BuildOptions = {},
-): Promise<HypBuildResult & { configReport: ConfigReport }> {
+): Promise<HypBuildResult> {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const era = await detectEra(slot.src);
   const head = (await gitOk(slot.src, ["rev-parse", "HEAD"])).trim();

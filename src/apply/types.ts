@@ -80,6 +80,8 @@ export interface HypBuildResult {
   durationMs: number;
   /** Whether the build directory was reused (incremental) or started empty. */
   incremental: boolean;
+  /** What the configuration enabled, as read back from .config when it was configured. */
+  configReport: ConfigReport;
 }
 
 /** A kernel tree that cannot be used: not a git repository, clone failed, no commits. */

@@ -1,0 +1,242 @@
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "../io/exec.js";
+import { gitOk } from "../io/git.js";
+import { kbuildMake } from "../io/kbuild.js";
+import { corruptedScsPatch, MAILS, patchFromEdit, readMail } from "../../test/git-fixtures.js";
+import { linuxTree, slowTests, testCacheDir } from "../../test/linux-tree.js";
+import { applyPatch } from "./am.js";
+import { buildHyp } from "./build.js";
+import { detectEra } from "./era.js";
+import { acquireSlot, resetSlot, type Slot } from "./slots.js";
+import type { HypBuildResult } from "./types.js";
+
+// One slot of the real kernel tree, built once (cold on a fresh cache) and shared by the
+// tests below, which run in order: each builds only what its patch changed.
+const HYP_MAIN = "arch/arm64/kvm/hyp/nvhe/hyp-main.c";
+let repo = "";
+let base = "";
+let slot: Slot;
+let first: HypBuildResult;
+
+const nmUndefined = async (obj: string) => (await run("aarch64-linux-gnu-nm", ["-u", obj])).stdout;
+const compiled = async (log: string) =>
+  (await readFile(log, "utf8")).split("\n").filter((l) => /^\s+CC\s/.test(l));
+const nvheObj = () => path.join(slot.buildRoot, "defconfig", "arch/arm64/kvm/hyp/nvhe/kvm_nvhe.o");
+
+beforeAll(async () => {
+  repo = await linuxTree();
+  base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
+  slot = await acquireSlot(repo, base, { cacheDir: testCacheDir() });
+  await resetSlot(slot, base);
+  first = await buildHyp(slot, "defconfig");
+}, 1_800_000);
+
+afterAll(async () => {
+  await slot?.release();
+});
+
+describe("hyp build of the kernel tree's base", () => {
+  it("is a modern tree whose nVHE, VHE objects and linker script get built", async () => {
+    expect(await detectEra(slot.src)).toBe("modern");
+    expect(first).toMatchObject({ ok: true, era: "modern", head: base, failedTargets: [] });
+    const lds = await readFile(path.join(first.buildDir, "arch/arm64/kernel/vmlinux.lds"), "utf8");
+    expect(lds).toMatch(/__kvm_nvhe_\w+ = \w+;/);
+    const undef = await nmUndefined(nvheObj());
+    expect(undef).toMatch(/__kvm_nvhe_/);
+    expect(undef).not.toMatch(/__kvm_nvhe_kfree\b/);
+    await access(path.join(first.buildDir, "arch/arm64/kvm/hyp/vhe/switch.o"));
+  });
+
+  it("has KVM and debug info on, as read back from .config, with line tables in the objects", async () => {
+    expect(first.configReport.enabled).toEqual([
+      "KVM",
+      "DEBUG_INFO",
+      "DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT",
+    ]);
+    const sections = await run("aarch64-linux-gnu-readelf", ["-S", "-W", nvheObj()]);
+    expect(sections.stdout).toMatch(/\.debug_line/);
+    expect(sections.stdout).toMatch(/\.debug_info/);
+  });
+});
+
+describe("git am -3 on the kernel tree with real patches", () => {
+  const cases: [string, () => Promise<Buffer>, string, string[]][] = [
+    [
+      "SCS v7 09/11 (legacy hyp Makefile)",
+      () => readMail(MAILS.scsHypMakefile),
+      "context-mismatch",
+      ["arch/arm64/kvm/hyp/Makefile"],
+    ],
+    [
+      "PMU fixes v2 1/5 (virt/kvm/arm, moved since)",
+      () => readMail(MAILS.pmuTruncation),
+      "missing-file",
+      ["virt/kvm/arm/pmu.c"],
+    ],
+    ["SCS v7 cover letter", () => readMail(MAILS.scsCover), "malformed", []],
+    ["SCS v7 09/11 with a broken hunk header", corruptedScsPatch, "malformed", []],
+  ];
+  for (const [name, mail, kind, paths] of cases) {
+    it(`classifies ${name} as ${kind} and leaves the worktree clean`, async () => {
+      const result = await applyPatch(slot.src, { id: name, mail: await mail() });
+      expect(result).toMatchObject({ applied: false, kind, paths });
+      expect((await gitOk(slot.src, ["rev-parse", "HEAD"])).trim()).toBe(base);
+      expect(await gitOk(slot.src, ["status", "--porcelain"])).toBe("");
+    }, 120_000);
+  }
+});
+
+describe("incremental checks in the slot", () => {
+  let oneLine: Buffer;
+
+  it("rebuilds only the changed nVHE file after a one-line patch, and sees its effect", async () => {
+    oneLine = await patchFromEdit(
+      slot.src,
+      HYP_MAIN,
+      (t) =>
+        t.replace(
+          /(static void handle___kvm_vcpu_run\(struct kvm_cpu_context \*host_ctxt\)\n\{\n)/,
+          "$1\tkfree(NULL);\n",
+        ),
+      "KVM: arm64: nvhe: free nothing on vcpu run",
+    );
+    await resetSlot(slot, base);
+    const applied = await applyPatch(slot.src, { id: "one-line", mail: oneLine });
+    expect(applied.applied).toBe(true);
+    const result = await buildHyp(slot, "defconfig");
+    expect(result).toMatchObject({ ok: true, incremental: true });
+    const cc = await compiled(result.logPath);
+    expect(cc.join("\n")).toMatch(/hyp-main\.nvhe\.o/);
+    expect(cc.length).toBeLessThanOrEqual(2);
+    expect(await nmUndefined(nvheObj())).toMatch(/__kvm_nvhe_kfree\b/);
+    console.log(`incremental one-line nVHE rebuild: ${result.durationMs} ms, ${cc.length} CC`);
+  }, 600_000);
+
+  it("reports the same patch applied twice as already-applied", async () => {
+    const again = await applyPatch(slot.src, { id: "one-line-again", mail: oneLine });
+    expect(again).toMatchObject({ applied: false, kind: "already-applied" });
+  }, 120_000);
+
+  it("on a second check of the same base rebuilds only what the previous patch touched", async () => {
+    await resetSlot(slot, base);
+    const result = await buildHyp(slot, "defconfig");
+    expect(result.ok).toBe(true);
+    const cc = await compiled(result.logPath);
+    expect(cc.length).toBeLessThanOrEqual(2);
+    expect(await nmUndefined(nvheObj())).not.toMatch(/__kvm_nvhe_kfree\b/);
+    const nothing = await buildHyp(slot, "defconfig");
+    expect(await compiled(nothing.logPath)).toEqual([]);
+    console.log(
+      `second check on the same base: ${result.durationMs} ms, then ${nothing.durationMs} ms`,
+    );
+  }, 600_000);
+});
+
+describe("the build sandbox", () => {
+  it("stops a patched Makefile from writing outside or opening a socket", async () => {
+    const tag = `hypwatch-escape-${process.pid}-${Date.now()}`;
+    const outside = [path.join(os.homedir(), tag), path.join(repo, tag), path.join(slot.src, tag)];
+    let connections = 0;
+    const server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const probe = [
+      "#!/bin/bash",
+      ...outside.map((p, i) => `echo escaped > ${p}; echo "write${i}=$?"`),
+      `(exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; echo "tcp=$?"`,
+      `python3 -c 'import socket; socket.create_connection(("127.0.0.1", ${port}), 2)' 2>/dev/null; echo "py=$?"`,
+      "",
+    ].join("\n");
+    try {
+      // Control: outside the sandbox the same probe connects (so the assertions below can fail).
+      const control = await run("bash", ["-c", probe.replace(/echo escaped > \S+; /g, "")]);
+      expect(control.stdout).toMatch(/tcp=0/);
+      expect(connections).toBeGreaterThan(0);
+      connections = 0;
+
+      await writeFile(path.join(slot.src, "arch/arm64/kvm/hyp/nvhe/probe.sh"), probe);
+      await gitOk(slot.src, ["add", "arch/arm64/kvm/hyp/nvhe/probe.sh"]);
+      const mail = await patchFromEdit(
+        slot.src,
+        "arch/arm64/kvm/hyp/nvhe/Makefile",
+        (t) =>
+          `${t}\nPROBE := $(shell bash $(srctree)/$(src)/probe.sh > $(obj)/sandbox-probe 2>&1)\n`,
+        "KVM: arm64: nvhe: probe the build environment",
+      );
+      expect(mail.toString()).toMatch(/probe\.sh/);
+      await resetSlot(slot, base);
+      expect((await applyPatch(slot.src, { id: "probe", mail })).applied).toBe(true);
+      const result = await buildHyp(slot, "defconfig", { targets: ["arch/arm64/kvm/hyp/nvhe/"] });
+      expect(result.ok).toBe(true);
+      const report = await readFile(
+        path.join(result.buildDir, "arch/arm64/kvm/hyp/nvhe/sandbox-probe"),
+        "utf8",
+      );
+      expect(report).toMatch(/write0=[1-9]/);
+      expect(report).toMatch(/write1=[1-9]/);
+      expect(report).toMatch(/write2=[1-9]/);
+      expect(report).toMatch(/tcp=[1-9]/);
+      expect(report).toMatch(/py=[1-9]/);
+      expect(connections).toBe(0);
+      for (const p of outside) await expect(access(p)).rejects.toThrow();
+    } finally {
+      server.close();
+      await Promise.all(outside.map((p) => rm(p, { force: true })));
+      await resetSlot(slot, base);
+    }
+  }, 600_000);
+
+  it("kills a build that runs over its time limit, with every process in it", async () => {
+    const buildDir = await mkdtemp(path.join(os.tmpdir(), "hypwatch-timeout-"));
+    try {
+      await mkdir(buildDir, { recursive: true });
+      const inv = {
+        srcDir: slot.src,
+        buildDir,
+        logPath: path.join(buildDir, "build.log"),
+        limits: { timeoutMs: 4000, memoryBytes: 4 * 1024 ** 3, jobs: 2 },
+      };
+      const started = Date.now();
+      const result = await kbuildMake(inv, ["defconfig", "arch/arm64/kvm/hyp/nvhe/"]);
+      expect(result.timedOut).toBe(true);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      await new Promise((r) => setTimeout(r, 500));
+      const ps = await run("ps", ["-eo", "args"]);
+      expect(ps.stdout).not.toContain(buildDir);
+      expect(await readFile(inv.logPath, "utf8")).toMatch(/killed after 4000 ms/);
+    } finally {
+      await rm(buildDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe.runIf(slowTests())("instrumented configuration (HYPWATCH_SLOW_TESTS=1)", () => {
+  it("enables what the compiler supports, and instrumentation shows in VHE but not nVHE", async () => {
+    const result = await buildHyp(slot, "instrumented");
+    expect(result.ok).toBe(true);
+    const enabled = result.configReport.enabled;
+    for (const o of [
+      "SHADOW_CALL_STACK",
+      "KASAN",
+      "UBSAN",
+      "KCOV",
+      "FUNCTION_TRACER",
+      "STACKPROTECTOR_STRONG",
+    ])
+      expect(enabled).toContain(o);
+    const vhe = await nmUndefined(path.join(result.buildDir, "arch/arm64/kvm/hyp/vhe/switch.o"));
+    expect(vhe).toMatch(/__asan_load8_noabort/);
+    const nvhe = await nmUndefined(
+      path.join(result.buildDir, "arch/arm64/kvm/hyp/nvhe/kvm_nvhe.o"),
+    );
+    expect(nvhe).not.toMatch(/asan|sanitizer_cov/);
+    console.log(`instrumented build: ${result.durationMs} ms, incremental=${result.incremental}`);
+  }, 1_800_000);
+});

@@ -1,0 +1,17 @@
+import path from "node:path";
+import { cacheRoot, prepareDebianLinuxSource } from "../src/apply/tree.js";
+
+/**
+ * The one place tests get their kernel tree from: `$HYPWATCH_LINUX_TREE`, else Debian's
+ * linux-source prepared once in the cache.
+ */
+export async function linuxTree(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return env.HYPWATCH_LINUX_TREE || prepareDebianLinuxSource();
+}
+
+/** Where tests keep their worktree slots and build directories (reused between runs). */
+export const testCacheDir = (): string => path.join(cacheRoot(), "test");
+
+/** Opt-in for the slow kernel builds (the instrumented configuration, cold). */
+export const slowTests = (env: NodeJS.ProcessEnv = process.env): boolean =>
+  env.HYPWATCH_SLOW_TESTS === "1";
