@@ -121,6 +121,27 @@ describe("incremental checks in the slot", () => {
     expect(again).toMatchObject({ applied: false, kind: "already-applied" });
   }, 120_000);
 
+  it("names the object that fails to compile when a patch breaks the build", async () => {
+    await resetSlot(slot, base);
+    const broken = await patchFromEdit(
+      slot.src,
+      HYP_MAIN,
+      (t) =>
+        t.replace(
+          /(static void handle___kvm_vcpu_run\(struct kvm_cpu_context \*host_ctxt\)\n\{\n)/,
+          "$1\tundeclared_hyp_helper(host_ctxt);\n",
+        ),
+      "KVM: arm64: nvhe: call a helper that does not exist",
+    );
+    await resetSlot(slot, base);
+    expect((await applyPatch(slot.src, { id: "broken", mail: broken })).applied).toBe(true);
+    const result = await buildHyp(slot, "defconfig");
+    expect(result.ok).toBe(false);
+    expect(result.timedOut).toBe(false);
+    expect(result.failedTargets).toContain("arch/arm64/kvm/hyp/nvhe/hyp-main.nvhe.o");
+    expect(await readFile(result.logPath, "utf8")).toMatch(/undeclared_hyp_helper/);
+  }, 600_000);
+
   it("on a second check of the same base rebuilds only what the previous patch touched", async () => {
     await resetSlot(slot, base);
     const result = await buildHyp(slot, "defconfig");
