@@ -41,34 +41,41 @@ export function mailinfoDiff(patchFile: string): string | null {
   return null;
 }
 
+const HTML = /<br\b|<\/?(pre|div|p|span|blockquote|html|body)\b|&gt;|&lt;|&amp;|&#43;/i;
+/** mailinfo lost track of the MIME structure: boundaries and part headers in its text. */
+const MIME_LEFTOVERS = /^(Content-Type: |Content-Transfer-Encoding: |--[-=_A-Za-z0-9.]{12,}$)/m;
+
+const noFooter = (text: string): string => stripListFooters(text).text;
+const noCr = (text: string): string => text.replace(/\r\n/g, "\n");
+
 /** Why our diff differs from mailinfo's; the names are the sections of the doc. */
-export function classifyDiff(ours: MailMessage, theirs: string | null): string {
+export function classifyDiff(ours: MailMessage, theirs: string | null, mi: MailinfoResult): string {
   const mine = ours.patch?.diff ?? null;
   if (mine === theirs) return "identical";
-  if (theirs !== null && mine === stripListFooters(theirs).text) return "list-footer-stripped";
-  if (theirs !== null && theirs.includes("\r\n")) {
-    if (mine === stripListFooters(theirs.replace(/\r\n/g, "\n")).text) return "mailinfo-keeps-cr";
+  if (theirs !== null) {
+    if (mine === noFooter(theirs))
+      return mi.patchNotUtf8 ? "mailinfo-keeps-charset" : "list-footer-stripped";
+    if (mine === noFooter(noCr(theirs))) return "mailinfo-keeps-cr";
+    if (HTML.test(theirs) && (mine === null || !HTML.test(mine))) return "mailinfo-reads-html-part";
+    if (mine !== null && noFooter(noCr(theirs)).startsWith(mine))
+      return "mailinfo-keeps-later-parts";
+    if (mi.patchNotUtf8) return "mailinfo-keeps-charset";
   }
-  if (
-    theirs !== null &&
-    mine !== null &&
-    theirs.startsWith(mine) &&
-    /<html|<div|<p>/i.test(theirs)
-  ) {
-    return "mailinfo-appends-html-part";
-  }
+  if (MIME_LEFTOVERS.test(mi.message)) return "mailinfo-misreads-mime";
+  if (HTML.test(mi.message) && !HTML.test(ours.body)) return "mailinfo-reads-html-part";
+  if (ours.warnings.some((w) => w.kind === "format-flowed-patch")) return "format-flowed";
   if (mine === null) return "no-diff-in-ours";
   if (theirs === null) return "no-diff-in-mailinfo";
-  if (ours.warnings.some((w) => w.kind === "format-flowed-patch")) return "format-flowed";
-  if (stripListFooters(theirs).text.startsWith(mine)) return "mailinfo-keeps-later-parts";
   return "other";
 }
 
-export function classifyMessage(ours: MailMessage, mailinfo: MailinfoResult): string {
+export function classifyMessage(ours: MailMessage, mi: MailinfoResult): string {
   const mine = ours.patch?.commitMessage ?? null;
+  if (mine === mi.message) return "identical";
+  if (mine !== null && mine === noCr(mi.message)) return "mailinfo-keeps-cr";
+  if (MIME_LEFTOVERS.test(mi.message)) return "mailinfo-misreads-mime";
+  if (HTML.test(mi.message) || HTML.test(mi.patch)) return "mailinfo-reads-html-part";
   if (mine === null) return "no-patch-in-ours";
-  if (mine === mailinfo.message) return "identical";
-  if (mine.trimEnd() === mailinfo.message.trimEnd()) return "trailing-blank-lines";
   return "other";
 }
 
@@ -113,10 +120,10 @@ async function main(): Promise<void> {
     const theirs = mailinfoDiff(mailinfo.patch);
     if (ours.patch === null && theirs === null) return;
     withDiff++;
-    const kind = classifyDiff(ours, theirs);
+    const kind = classifyDiff(ours, theirs, mailinfo);
     note(diffKinds, kind, ours.messageId);
     note(messageKinds, classifyMessage(ours, mailinfo), ours.messageId);
-    if (opts.dump !== undefined && kind !== "identical") {
+    if (opts.dump !== undefined && kind !== "identical" && kind !== "list-footer-stripped") {
       const dir = path.join(opts.dump, kind, ours.messageId.replace(/[^A-Za-z0-9.@-]/g, "_"));
       await mkdir(dir, { recursive: true });
       await Promise.all([

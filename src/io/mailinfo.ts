@@ -10,6 +10,11 @@ export interface MailinfoResult {
   message: string;
   /** The patch file: everything from the patch break on. */
   patch: string;
+  /**
+   * mailinfo re-codes only the commit message to UTF-8 and writes the patch in the
+   * mail's charset; a patch file that is not UTF-8 was read as ISO-8859-1.
+   */
+  patchNotUtf8: boolean;
   /** stdout: Author, Email, Subject, Date. */
   info: string;
   stderr: string;
@@ -29,14 +34,23 @@ export async function gitMailinfo(raw: Buffer): Promise<MailinfoResult> {
       cwd: dir,
       timeoutMs: 60_000,
     });
-    const [message, patch] = await Promise.all([
+    const [message, patchBytes] = await Promise.all([
       readFile(msgFile, "utf8").catch(() => ""),
-      readFile(patchFile, "utf8").catch(() => ""),
+      readFile(patchFile).catch(() => Buffer.alloc(0)),
     ]);
+    let patch: string;
+    let patchNotUtf8 = false;
+    try {
+      patch = new TextDecoder("utf-8", { fatal: true }).decode(patchBytes);
+    } catch {
+      patch = patchBytes.toString("latin1");
+      patchNotUtf8 = true;
+    }
     return {
       exitCode: result.exitCode,
       message,
       patch,
+      patchNotUtf8,
       info: result.stdout,
       stderr: result.stderr,
     };

@@ -3,6 +3,13 @@
  * author wrote and must never end up in a patch.
  */
 
+/** The last occurrence of `needle` within the last `window` characters, or -1. */
+function lastIndexNearEnd(text: string, needle: string, window: number): number {
+  const start = Math.max(0, text.length - window);
+  const at = text.slice(start).lastIndexOf(needle);
+  return at < 0 ? -1 : start + at;
+}
+
 const MAILMAN_RULE = "_______________________________________________";
 
 /**
@@ -10,9 +17,9 @@ const MAILMAN_RULE = "_______________________________________________";
  * listinfo URL (sometimes more lines), up to the end of the text.
  */
 function mailmanFooterStart(text: string): number | null {
-  const at = text.lastIndexOf(MAILMAN_RULE);
   // The footer is a few short lines; a rule further up is part of the text.
-  if (at < 0 || text.length - at > 1024) return null;
+  const at = lastIndexNearEnd(text, MAILMAN_RULE, 1024);
+  if (at < 0) return null;
   if (at > 0 && text[at - 1] !== "\n") return null;
   const tail = text.slice(at + MAILMAN_RULE.length);
   const lines = tail.split("\n").filter((l, i, all) => !(i === all.length - 1 && l === ""));
@@ -27,8 +34,8 @@ function mailmanFooterStart(text: string): number | null {
 const GOOGLE_GROUPS = "You received this message because you are subscribed to the Google Groups";
 
 function googleGroupsFooterStart(text: string): number | null {
-  const at = text.lastIndexOf(GOOGLE_GROUPS);
-  if (at < 0 || text.length - at > 2048) return null;
+  const at = lastIndexNearEnd(text, GOOGLE_GROUPS, 2048);
+  if (at < 0) return null;
   // The footer is introduced by a signature separator `-- ` on its own line.
   const sep = text.lastIndexOf("\n-- \n", at);
   if (sep >= 0 && text.slice(sep + 5, at).trim() === "") return sep + 1;

@@ -7,6 +7,8 @@ export type HeaderMap = Map<string, string[]>;
 
 export interface SplitMessage {
   headers: HeaderMap;
+  /** The header block has at least one field (wanted or not). */
+  hasHeaders: boolean;
   /** The body bytes after the blank line that ends the header block. */
   body: Buffer;
 }
@@ -16,10 +18,12 @@ export interface SplitMessage {
  * all header (RFC 5322 allows no body); a message whose first line is not a header
  * field is all body, as some broken archives store it.
  */
-export function splitMessage(raw: Buffer): SplitMessage {
+export function splitMessage(raw: Buffer, wanted?: ReadonlySet<string>): SplitMessage {
   const end = headerEnd(raw);
   const headerText = raw.subarray(0, end.headerLength).toString("utf8");
-  return { headers: parseHeaderBlock(headerText), body: raw.subarray(end.bodyStart) };
+  const headers = parseHeaderBlock(headerText, wanted);
+  const hasHeaders = headers.size > 0 || /^[^\s:]+:/m.test(headerText);
+  return { headers, hasHeaders, body: raw.subarray(end.bodyStart) };
 }
 
 function headerEnd(raw: Buffer): { headerLength: number; bodyStart: number } {
@@ -37,8 +41,11 @@ function headerEnd(raw: Buffer): { headerLength: number; bodyStart: number } {
   }
 }
 
-/** Parse an RFC 5322 header block into unfolded field values (names lower-cased). */
-export function parseHeaderBlock(text: string): HeaderMap {
+/**
+ * Parse an RFC 5322 header block into unfolded field values (names lower-cased). With
+ * `wanted`, other fields are skipped (list mail carries dozens of Received lines).
+ */
+export function parseHeaderBlock(text: string, wanted?: ReadonlySet<string>): HeaderMap {
   const headers: HeaderMap = new Map();
   let name: string | null = null;
   let value = "";
@@ -63,6 +70,7 @@ export function parseHeaderBlock(text: string): HeaderMap {
     if (colon <= 0) continue;
     const fieldName = line.slice(0, colon).trim().toLowerCase();
     if (fieldName === "" || /\s/.test(fieldName)) continue;
+    if (wanted !== undefined && !wanted.has(fieldName)) continue;
     name = fieldName;
     value = line.slice(colon + 1);
   }

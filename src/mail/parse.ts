@@ -9,10 +9,29 @@ import {
   splitMessage,
   type HeaderMap,
 } from "./headers.js";
-import { hasMetadata, parseMetadata, parsePatch } from "./patch.js";
+import { MAY_HOLD_METADATA, hasMetadata, parseMetadata, parsePatch } from "./patch.js";
 import { parseSubject } from "./subject.js";
 import { parseReplyTrailers } from "./trailers.js";
 import { MailParseError, type MailMessage, type MailWarning, type Person } from "./types.js";
+
+/** The header fields read; the rest (Received, DKIM, X-...) are skipped unparsed. */
+const WANTED_HEADERS: ReadonlySet<string> = new Set([
+  "message-id",
+  "in-reply-to",
+  "references",
+  "from",
+  "to",
+  "cc",
+  "reply-to",
+  "x-original-from",
+  "date",
+  "subject",
+  "list-id",
+  "auto-submitted",
+  "content-type",
+  "content-transfer-encoding",
+  "mime-version",
+]);
 
 /** Senders that are programs, whatever their headers say. */
 const BOT_SENDERS: RegExp[] = [
@@ -40,8 +59,8 @@ const DMARC_REWRITE = /^'?(.*?)'? via (.+)$/;
 /** Parse one raw message. Throws MailParseError only when nothing usable is there. */
 export async function parseMail(raw: RawMail): Promise<MailMessage> {
   if (raw.raw.length === 0) throw new MailParseError(raw.origin, null, "empty message");
-  const { headers, body } = splitMessage(raw.raw);
-  if (headers.size === 0) throw new MailParseError(raw.origin, null, "no header fields");
+  const { headers, hasHeaders, body } = splitMessage(raw.raw, WANTED_HEADERS);
+  if (!hasHeaders) throw new MailParseError(raw.origin, null, "no header fields");
   const warnings: MailWarning[] = [];
   let messageId = messageIds(headerValue(headers, "message-id"))[0] ?? null;
   try {
@@ -113,8 +132,10 @@ async function parseWithHeaders(
     warnings,
     origin: raw.origin,
   };
-  const metadata = patch?.metadata ?? parseMetadata(patchSource.split("\n"));
-  if (hasMetadata(metadata)) message.metadata = metadata;
+  const metadata =
+    patch?.metadata ??
+    (MAY_HOLD_METADATA.test(patchSource) ? parseMetadata(patchSource.split("\n")) : null);
+  if (metadata !== null && hasMetadata(metadata)) message.metadata = metadata;
   if (raw.commit !== undefined) message.commit = raw.commit;
   return message;
 }

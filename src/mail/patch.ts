@@ -24,6 +24,12 @@ function isDiffStart(lines: string[], i: number): boolean {
   return line.startsWith("--- ") && (lines[i + 1] ?? "").startsWith("+++ ");
 }
 
+/** Every diff start (isDiffStart) begins a line with one of these. */
+const MAY_START_DIFF = /^(diff -|Index: |--- )/m;
+/** Every footer parseMetadata reads begins a line with one of these. */
+export const MAY_HOLD_METADATA =
+  /^(base-commit|prerequisite-patch-id|change-id|prerequisite-change-id|prerequisite-message-id|based-on|depends-on):/im;
+
 const IN_BODY_HEADER = /^(from|subject|date):/i;
 
 interface CommitSplit {
@@ -98,6 +104,8 @@ function splitCommitMessage(lines: string[]): CommitSplit {
  * diffstat before it are dropped). Footers must be stripped before (stripListFooters).
  */
 export function parsePatch(text: string): Patch | null {
+  // Most list mail is replies without a diff; they need not be split into lines.
+  if (!MAY_START_DIFF.test(text)) return null;
   const lines = text.split("\n");
   // A text ending in a newline gives a last empty element that is not a line.
   if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
