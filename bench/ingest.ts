@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ingest [-- --source DIR --workers N --limit N --no-baseline]`
+ * `npm run bench:ingest [-- --source DIR --threads N --limit N --no-baseline]`
  *
  * Reads a public-inbox archive (the kvmarm corpus by default), parses, threads and
  * assembles series, and prints messages/second and peak RSS. Then runs the baseline,
@@ -25,13 +25,13 @@ const TARGET_RSS_MB = 400;
 const { values } = parseArgs({
   options: {
     source: { type: "string", default: corpusPath("kvmarm-0.git") },
-    workers: { type: "string", default: String(availableParallelism()) },
+    threads: { type: "string", default: String(availableParallelism()) },
     limit: { type: "string", default: "0" },
     "no-baseline": { type: "boolean", default: false },
   },
 });
 const source = values.source;
-const workers = Number(values.workers);
+const threads = Number(values.threads);
 const limit = Number(values.limit);
 
 async function* limited(mails: AsyncIterable<RawMail>): AsyncGenerator<RawMail> {
@@ -60,7 +60,7 @@ async function ours(): Promise<{
   let errors = 0;
   for await (const parsed of parseMails(limited(readSource(source)), {
     output: "summary",
-    workers,
+    threads,
   })) {
     messages++;
     if (parsed.ok) assembler.addSummary(parsed.value);
@@ -109,7 +109,7 @@ const load = (): string =>
     .join(" ");
 
 console.log(`source   ${source}`);
-console.log(`cores    ${availableParallelism()}, parse workers ${workers}, load ${load()}`);
+console.log(`cores    ${availableParallelism()}, parse threads ${threads}, load ${load()}`);
 const mine = await ours();
 console.log(
   `hypwatch ${mine.messages} messages (${mine.errors} unparseable) -> ${mine.series} series ` +

@@ -55,9 +55,11 @@ describe("parseMails", () => {
     const mails = await mixedMail();
     expect(mails.length).toBeGreaterThan(200);
     for (const output of ["message", "summary"] as const) {
-      const serial = await collect(parseMails(mails, { output, workers: 0 }));
-      const parallel = await collect(parseMails(mails, { output, workers: 2, batchSize: 7 }));
+      const serial = await collect(parseMails(mails, { output, threads: 1 }));
       expect(serial.map((o) => o.origin)).toEqual(mails.map((m) => m.origin));
+      // Two threads (one worker) for the messages, three (two workers) for summaries.
+      const threads = output === "message" ? 2 : 3;
+      const parallel = await collect(parseMails(mails, { output, threads, batchSize: 7 }));
       expect(plain(parallel)).toEqual(plain(serial));
       const failed = serial.filter((o) => !o.ok);
       expect(failed.map((o) => o.origin)).toContain("empty#1");
@@ -72,7 +74,7 @@ describe("parseMails", () => {
       if (mails.length >= 10) break;
     }
     const parsed = await collect(
-      parseMails(mails, { output: "message", workers: 2, batchSize: 3 }),
+      parseMails(mails, { output: "message", threads: 2, batchSize: 3 }),
     );
     for (const [i, outcome] of parsed.entries()) {
       expect(outcome.commit).toBe(mails[i]?.commit);
@@ -93,14 +95,14 @@ describe("parseMails", () => {
     const first: Parsed<unknown>[] = [];
     for await (const outcome of parseMails(counted(), {
       output: "summary",
-      workers: 2,
+      threads: 3,
       batchSize: 4,
     })) {
       first.push(outcome);
       if (first.length === 5) break;
     }
     expect(first).toHaveLength(5);
-    // At most the batches in flight were read ahead, not the archive.
-    expect(read).toBeLessThanOrEqual(4 * 6 + 4);
+    // At most the batches queued (3 per thread) were read ahead, not the archive.
+    expect(read).toBeLessThanOrEqual(3 * 3 * 4 + 4);
   });
 });

@@ -19,33 +19,47 @@ export type { Parsed, ParseOutput } from "./parseBatch.js";
 
 type OutputOf<O extends ParseOutput> = O extends "summary" ? SeriesMail : MailMessage;
 
+const DEFAULT_WORKER_HEAP_MB = 128;
+
 export interface ParseOptions<O extends ParseOutput> {
   output: O;
-  /** Worker threads; 0 parses on the calling thread. Defaults to the number of cores. */
-  workers?: number;
+  /**
+   * Threads that parse, the calling one included: 1 parses on the calling thread only,
+   * 2 adds one worker thread, and so on. Defaults to the number of cores.
+   */
+  threads?: number;
   /** Mails per message to a worker. */
   batchSize?: number;
-  /** Batches given out and not yet handed on, all workers together. Bounds memory. */
-  maxBatchesInFlight?: number;
+  /**
+   * Old-generation heap limit of each worker, in MB. V8 lets an idle heap grow far beyond
+   * what parsing needs; a limit makes it collect sooner and keeps the process small.
+   * A mail too big for it stops the pool with an error (the largest kvmarm mail, 386 kB,
+   * needs a few MB).
+   */
+  workerHeapMb?: number;
+  /** Batches queued at each worker; enough to keep it busy, few enough to bound memory. */
+  queuePerWorker?: number;
 }
 
 /**
- * Parse mails with `parseMail`, on worker threads when `workers` > 0, and hand the results
- * on in input order: the same outcomes, in the same order, as parsing one by one. A mail
- * that cannot be parsed gives `{ ok: false, error }` and parsing goes on.
+ * Parse mails with `parseMail` on `threads` threads and hand the results on in input
+ * order: the same outcomes, in the same order, as parsing one by one. The calling thread
+ * parses a batch itself whenever the workers have enough queued, so two threads cost one
+ * worker, not two. A mail that cannot be parsed gives `{ ok: false, error }` and parsing
+ * goes on.
  */
 export async function* parseMails<O extends ParseOutput>(
   mails: AsyncIterable<RawMail> | Iterable<RawMail>,
   opts: ParseOptions<O>,
 ): AsyncGenerator<Parsed<OutputOf<O>>> {
-  const workers = opts.workers ?? availableParallelism();
+  const workers = (opts.threads ?? availableParallelism()) - 1;
   if (workers <= 0) {
     for await (const mail of mails) {
       yield (await parseOne(mail, opts.output)) as Parsed<OutputOf<O>>;
     }
     return;
   }
-  const pool = new ParsePool(workers);
+  const pool = new ParsePool(workers, opts.workerHeapMb ?? DEFAULT_WORKER_HEAP_MB);
   try {
     yield* pool.parse(mails, opts) as AsyncGenerator<Parsed<OutputOf<O>>>;
   } finally {
@@ -72,7 +86,8 @@ class ParsePool {
   private failure: Error | null = null;
   private closing = false;
 
-  constructor(size: number) {
+  constructor(size: number, heapMb: number) {
+    const limits = { maxOldGenerationSizeMb: heapMb };
     const fromSource = import.meta.url.endsWith(".ts");
     const file = new URL(`./parseWorker.${fromSource ? "ts" : "js"}`, import.meta.url);
     // Worker threads do not inherit module hooks (Node 20): register tsx in the worker first,
@@ -89,9 +104,9 @@ class ParsePool {
       tsx
         ? new Worker(
             `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(file.href)}); });`,
-            { eval: true },
+            { eval: true, resourceLimits: limits },
           )
-        : new Worker(file);
+        : new Worker(file, { resourceLimits: limits });
     for (let i = 0; i < size; i++) {
       const worker = start();
       const entry = { worker, pending: 0 };
@@ -118,9 +133,7 @@ class ParsePool {
 
   private send(output: ParseOutput, mails: RawMail[]): Promise<ParseBatchResponse> {
     if (this.failure) return Promise.reject(this.failure);
-    let target = this.workers[0];
-    for (const entry of this.workers) if (target && entry.pending < target.pending) target = entry;
-    if (!target) return Promise.reject(new Error("parse pool has no workers"));
+    const target = this.idlest();
     const id = this.nextId++;
     // Exact copies, moved rather than cloned: a Buffer may sit in a larger shared slab.
     const transfer: ArrayBuffer[] = [];
@@ -144,37 +157,69 @@ class ParsePool {
     opts: ParseOptions<ParseOutput>,
   ): AsyncGenerator<Parsed<MailMessage | SeriesMail>> {
     const batchSize = opts.batchSize ?? 32;
-    const maxInFlight = opts.maxBatchesInFlight ?? this.workers.length * 3;
+    const queuePerWorker = opts.queuePerWorker ?? 3;
+    const maxQueued = (this.workers.length + 1) * queuePerWorker;
     const source =
       Symbol.asyncIterator in mails
         ? mails[Symbol.asyncIterator]()
         : (mails as Iterable<RawMail>)[Symbol.iterator]();
-    const inFlight: Promise<ParseBatchResponse>[] = [];
+    /** Batches in input order: parsed here, or a worker's answer to come. */
+    const queue: {
+      done: boolean;
+      outcomes: Parsed<MailMessage | SeriesMail>[] | Promise<ParseBatchResponse>;
+    }[] = [];
     let exhausted = false;
+    const nextBatch = async (): Promise<RawMail[]> => {
+      const batch: RawMail[] = [];
+      while (!exhausted && batch.length < batchSize) {
+        const next = await source.next();
+        if (next.done) exhausted = true;
+        else batch.push(next.value);
+      }
+      return batch;
+    };
     try {
       for (;;) {
-        while (!exhausted && inFlight.length < maxInFlight) {
-          const batch: RawMail[] = [];
-          while (batch.length < batchSize) {
-            const next = await source.next();
-            if (next.done) {
-              exhausted = true;
-              break;
-            }
-            batch.push(next.value);
-          }
-          if (batch.length > 0) inFlight.push(this.send(opts.output, batch));
+        // Keep every worker's queue full.
+        while (!exhausted && queue.length < maxQueued && this.idlest().pending < queuePerWorker) {
+          const batch = await nextBatch();
+          if (batch.length === 0) break;
+          const entry: (typeof queue)[number] = {
+            done: false,
+            outcomes: this.send(opts.output, batch),
+          };
+          void (entry.outcomes as Promise<ParseBatchResponse>).then(
+            () => (entry.done = true),
+            () => (entry.done = true),
+          );
+          queue.push(entry);
         }
-        const head = inFlight.shift();
-        if (!head) return;
-        const response = await head;
-        for (const outcome of response.outcomes) yield fromWire(outcome);
+        const head = queue[0];
+        if (head && !head.done && !exhausted && queue.length < maxQueued) {
+          // The workers are busy: parse the next batch here meanwhile.
+          const batch = await nextBatch();
+          const outcomes: Parsed<MailMessage | SeriesMail>[] = [];
+          for (const mail of batch) outcomes.push(await parseOne(mail, opts.output));
+          if (outcomes.length > 0) queue.push({ done: true, outcomes });
+          continue;
+        }
+        const entry = queue.shift();
+        if (!entry) return;
+        if (Array.isArray(entry.outcomes)) yield* entry.outcomes;
+        else for (const outcome of (await entry.outcomes).outcomes) yield fromWire(outcome);
       }
     } finally {
       if (!exhausted) await source.return?.();
       // Answers nobody will read any more.
-      for (const promise of inFlight) promise.catch(() => {});
+      for (const entry of queue) if (!Array.isArray(entry.outcomes)) entry.outcomes.catch(() => {});
     }
+  }
+
+  private idlest(): PoolWorker {
+    let best = this.workers[0];
+    for (const entry of this.workers) if (best && entry.pending < best.pending) best = entry;
+    if (!best) throw new Error("parse pool has no workers");
+    return best;
   }
 
   async close(): Promise<void> {
