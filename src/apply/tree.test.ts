@@ -35,6 +35,11 @@ describe("ensureTree", () => {
     await expect(ensureTree({ tree: dir })).rejects.toThrow(TreeError);
     await expect(ensureTree({ tree: dir })).rejects.toThrow(dir);
     await expect(ensureTree({ tree: path.join(dir, "nope") })).rejects.toThrow(/no such directory/);
+    const repo = await smallRepo({ "sub/Makefile": "all:\n" });
+    tmp.push(repo);
+    await expect(ensureTree({ tree: path.join(repo, "sub") })).rejects.toThrow(
+      /not a git repository/,
+    );
   });
 
   it("clones a URL once into the cache, even when asked twice at once", async () => {

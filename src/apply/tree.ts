@@ -122,12 +122,13 @@ export async function ensureTree(config: TreeConfig): Promise<string> {
     if (!(await hasCommit(repo))) throw new TreeError(config.tree, "repository has no commits");
     return repo;
   }
-  const slug = config.tree
+  const url = config.tree;
+  const slug = url
     .replace(/\.git$/, "")
     .split(/[/:]/)
     .filter(Boolean)
     .slice(-1)[0];
-  const hash = createHash("sha256").update(config.tree).digest("hex").slice(0, 10);
+  const hash = createHash("sha256").update(url).digest("hex").slice(0, 10);
   const treesDir = path.join(cacheRoot(config.cacheDir), "trees");
   const dest = path.join(treesDir, `${slug ?? "tree"}-${hash}.git`);
   await mkdir(treesDir, { recursive: true });
@@ -138,10 +139,10 @@ export async function ensureTree(config: TreeConfig): Promise<string> {
     await rm(dest, { recursive: true, force: true });
     const tmp = await mkdtemp(`${dest}.tmp-`);
     try {
-      await clone(config.tree as string, path.join(tmp, "repo.git"), 6 * 3600_000);
+      await clone(url, path.join(tmp, "repo.git"), 6 * 3600_000);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw new TreeError(config.tree as string, `clone failed: ${(err as Error).message}`);
+      throw new TreeError(url, `clone failed: ${(err as Error).message}`);
     }
     await rename(path.join(tmp, "repo.git"), dest);
     await rm(tmp, { recursive: true, force: true });

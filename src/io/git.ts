@@ -52,10 +52,12 @@ export async function resolveCommit(cwd: string, rev: string): Promise<string | 
   return result.exitCode === 0 ? result.stdout.trim() : null;
 }
 
-/** True when `dir` is inside a git work tree or is a bare repository. */
+/** True when `dir` is the top of a git work tree or is a bare repository (not a subfolder). */
 export async function isGitRepo(dir: string): Promise<boolean> {
-  const result = await git(dir, ["rev-parse", "--git-dir"]);
-  return result.exitCode === 0;
+  const result = await git(dir, ["rev-parse", "--is-bare-repository", "--show-cdup"]);
+  if (result.exitCode !== 0) return false;
+  const [bare, cdup] = result.stdout.split("\n");
+  return bare === "true" || cdup === "";
 }
 
 export async function clone(url: string, dest: string, timeoutMs?: number): Promise<void> {
