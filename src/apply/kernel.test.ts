@@ -33,6 +33,7 @@ beforeAll(async () => {
   slot = await acquireSlot(repo, base, { cacheDir: testCacheDir() });
   await resetSlot(slot, base);
   first = await buildHyp(slot, "defconfig");
+  console.log(`base hyp build: ${first.durationMs} ms, incremental=${first.incremental}`);
 }, 1_800_000);
 
 afterAll(async () => {
