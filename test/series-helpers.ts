@@ -1,4 +1,5 @@
 import { readEmlDirectory, readMbox } from "../src/intake/index.js";
+import { catFileBatch, openGitDir } from "../src/io/git-archive.js";
 import { parseMail, type MailMessage } from "../src/mail/index.js";
 import type { Series } from "../src/series/index.js";
 import { corpusPath } from "./corpus.js";
@@ -24,4 +25,25 @@ export function seriesById(all: Series[], id: string): Series {
   const found = all.find((s) => s.id === id);
   if (!found) throw new Error(`no series ${id} among ${all.map((s) => s.id).join(", ")}`);
   return found;
+}
+
+/** Messages of the corpus kvmarm archive, by the commits that added them, in that order. */
+export async function archiveMessages(commits: string[]): Promise<MailMessage[]> {
+  const archive = await openGitDir(corpusPath("kvmarm-0.git"));
+  async function* requests(): AsyncGenerator<string> {
+    for (const commit of commits) yield `${commit}:m`;
+  }
+  const messages: MailMessage[] = [];
+  try {
+    for await (const object of catFileBatch(archive.gitDir, requests())) {
+      if (!object.found) throw new Error(`${object.request} is not in the kvmarm archive`);
+      const commit = object.request.slice(0, -2);
+      messages.push(
+        await parseMail({ raw: object.content, origin: `kvmarm-0.git@${commit}`, commit }),
+      );
+    }
+  } finally {
+    await archive.close();
+  }
+  return messages;
 }

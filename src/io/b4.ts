@@ -27,13 +27,23 @@ async function b4Home(): Promise<string> {
   return home;
 }
 
+export interface B4AmOptions {
+  /** `-t`: trailers given to the cover letter count for every patch. */
+  applyCoverTrailers?: boolean;
+}
+
 /** Run `b4 am` on a local mbox holding one thread, offline, and collect what it wrote. */
-export async function b4Am(mbox: string, messageId: string): Promise<B4AmResult> {
+export async function b4Am(
+  mbox: string,
+  messageId: string,
+  opts: B4AmOptions = {},
+): Promise<B4AmResult> {
   const home = await b4Home();
   const outdir = path.join(home, "out");
   await mkdir(outdir);
   try {
-    const result = await run("b4", ["am", "-C", "-m", mbox, "-o", outdir, messageId], {
+    const flags = opts.applyCoverTrailers ? ["-t"] : [];
+    const result = await run("b4", ["am", "-C", ...flags, "-m", mbox, "-o", outdir, messageId], {
       cwd: home,
       env: { HOME: home, XDG_CACHE_HOME: path.join(home, ".cache"), PATH: process.env.PATH ?? "" },
       timeoutMs: 120_000,

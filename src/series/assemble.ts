@@ -58,12 +58,14 @@ interface Draft {
   rootLevel: boolean;
   /** A partial re-roll: missing patches come from this earlier version. */
   rerollOf: Draft | null;
+  /** The Message-ID at the root of the thread it started in. */
+  thread: string;
   dropped: boolean;
 }
 
 const emailOf = (person: Person): string => person.email.toLowerCase();
 
-function newDraft(mail: SeriesMail, order: number, rootLevel: boolean): Draft {
+function newDraft(mail: SeriesMail, order: number, rootLevel: boolean, thread: string): Draft {
   const s = mail.subject;
   return {
     order,
@@ -77,6 +79,7 @@ function newDraft(mail: SeriesMail, order: number, rootLevel: boolean): Draft {
     lastDate: mail.date?.getTime() ?? null,
     rootLevel,
     rerollOf: null,
+    thread,
     dropped: false,
   };
 }
@@ -111,16 +114,15 @@ function trailerIsOwn(trailer: Trailer, author: Person): boolean {
   return name.length > 0 && name === author.name.trim().toLowerCase();
 }
 
+const trailerKey = (t: Trailer): string =>
+  `${t.name.toLowerCase()}\0${(t.person?.email ?? t.value).toLowerCase()}`;
+
+/** Adds trailers not yet there: one per name and person; a named form beats a bare address. */
 function mergeTrailers(into: Trailer[], more: readonly Trailer[]): void {
   for (const t of more) {
-    const key = `${t.name.toLowerCase()}\0${(t.person?.email ?? t.value).toLowerCase()}`;
-    if (
-      !into.some(
-        (o) => `${o.name.toLowerCase()}\0${(o.person?.email ?? o.value).toLowerCase()}` === key,
-      )
-    ) {
-      into.push(t);
-    }
+    const at = into.findIndex((o) => trailerKey(o) === trailerKey(t));
+    if (at < 0) into.push(t);
+    else if (!into[at]?.person?.name && t.person?.name) into[at] = t;
   }
 }
 
@@ -209,8 +211,9 @@ export function assembleFromSummaries(
   const rootDrafts: Draft[] = [];
   const replies: ThreadNode<SeriesMail>[] = [];
 
+  let thread = "";
   const start = (mail: SeriesMail, rootLevel: boolean): Draft => {
-    const draft = newDraft(mail, drafts.length, rootLevel);
+    const draft = newDraft(mail, drafts.length, rootLevel, thread);
     drafts.push(draft);
     if (rootLevel) rootDrafts.push(draft);
     return draft;
@@ -293,6 +296,7 @@ export function assembleFromSummaries(
   };
 
   for (const node of inThreadOrder(roots)) {
+    if (!node.parent) thread = node.messageId;
     const mail = node.message;
     if (!mail) continue;
     const kind = kindOf(mail);
@@ -302,7 +306,8 @@ export function assembleFromSummaries(
   }
 
   // A cover letter nothing was threaded to: sent twice (keep the one with patches), or the
-  // cover of an unthreaded series that arrived after its patches.
+  // cover of patches that were not threaded to it (unthreaded, or all sent in reply to
+  // something else) and arrived right next to it.
   const movedTo = new Map<string, string>();
   for (const draft of drafts) {
     if (!draft.cover || draft.patches.size > 0) continue;
@@ -321,20 +326,18 @@ export function assembleFromSummaries(
     );
     const host =
       twin ??
-      (draft.rootLevel
-        ? drafts.find(
-            (d) =>
-              d !== draft &&
-              !d.dropped &&
-              d.rootLevel &&
-              d.cover === null &&
-              d.patches.size > 0 &&
-              emailOf(d.author) === emailOf(draft.author) &&
-              d.version === draft.version &&
-              d.total === draft.total &&
-              Math.abs(d.firstSeq - cover.seq) <= draft.total + 20,
-          )
-        : undefined);
+      drafts.find(
+        (d) =>
+          d !== draft &&
+          !d.dropped &&
+          (d.rootLevel ? draft.rootLevel : d.thread === draft.thread) &&
+          d.cover === null &&
+          d.patches.size > 0 &&
+          emailOf(d.author) === emailOf(draft.author) &&
+          d.version === draft.version &&
+          d.total === draft.total &&
+          Math.abs(d.firstSeq - cover.seq) <= draft.total + 20,
+      );
     if (!host) continue;
     draft.dropped = true;
     if (twin && host.cover) {
