@@ -3,7 +3,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
+  constructorInstrumentation,
   enablingFlags,
+  isConstructorSection,
   instrumentationOfSection,
   instrumentationOfSymbol,
   makefileGuard,
@@ -87,6 +89,16 @@ describe("instrumentation of symbols and sections", () => {
     expect(instrumentationOfSymbol("kfree")).toBeNull();
     expect(instrumentationOfSection("__patchable_function_entries")).toBe("ftrace");
     expect(instrumentationOfSection(".text")).toBeNull();
+    expect(instrumentationOfSymbol("__kasan_check_write")).toBe("kasan");
+  });
+
+  it("explains constructor tables by the instrumentation the command enables", () => {
+    expect(isConstructorSection(".init_array")).toBe(true);
+    expect(isConstructorSection(".fini_array.00099")).toBe(true);
+    expect(isConstructorSection(".data")).toBe(false);
+    expect(constructorInstrumentation(["gcc", "-O2", "-fsanitize=kernel-address"])).toBe("kasan");
+    expect(constructorInstrumentation(["gcc", "-fprofile-arcs", "-ftest-coverage"])).toBe("gcov");
+    expect(constructorInstrumentation(["gcc", "-O2"])).toBeNull();
   });
 });
 

@@ -53,7 +53,7 @@ const INSTRUMENTATIONS: readonly Instrumentation[] = [
   },
   {
     name: "kasan",
-    symbols: /^__(?:asan|hwasan)_/,
+    symbols: /^__(?:asan|hwasan|kasan)_/,
     enables: (f) => sanitizers(f).some((s) => KASAN.has(s)),
     guard: { kind: "disable", variable: "KASAN_SANITIZE" },
   },
@@ -110,6 +110,24 @@ export function instrumentationOfSymbol(symbol: string): InstrumentationName | n
 /** The instrumentation a section belongs to, if any. */
 export function instrumentationOfSection(section: string): InstrumentationName | null {
   return INSTRUMENTATIONS.find((i) => i.sections?.test(section))?.name ?? null;
+}
+
+/** Constructor tables: in kernel objects only instrumentation (KASAN globals, gcov) adds them. */
+export function isConstructorSection(section: string): boolean {
+  return /^\.(?:init_array|fini_array|ctors|dtors)(?:\.|$)/.test(section);
+}
+
+const CONSTRUCTOR_SOURCES: readonly InstrumentationName[] = [
+  "kasan",
+  "kcsan",
+  "gcov",
+  "ubsan",
+  "kcov",
+];
+
+/** Which enabled instrumentation of a compiler command explains its constructor tables. */
+export function constructorInstrumentation(argv: readonly string[]): InstrumentationName | null {
+  return CONSTRUCTOR_SOURCES.find((name) => enablingFlags(argv, name).length > 0) ?? null;
 }
 
 /**

@@ -9,8 +9,10 @@ import { parseUndefinedSymbols } from "./elf.js";
 import { IMAGE_VARS, NVHE_PREFIX, aliasFindings, newAliases, parseNvheAliases } from "./aliases.js";
 import { findingKeys } from "./diff.js";
 import {
+  constructorInstrumentation,
   enablingFlags,
   instrumentationOfSection,
+  isConstructorSection,
   instrumentationOfSymbol,
   isShadowCallStackInstruction,
   makefileGuard,
@@ -124,11 +126,19 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
 
   const drafts: Draft[] = [];
   drafts.push(...(await symbolFindings(objects, forbidden, { srcDir, buildDir, config }, opts)));
+  // Sections an instrumentation explains (`object|section`) are reported with it.
+  const claimed = new Set<string>();
   drafts.push(
-    ...(await instrumentationFindings(objects, makefile, { srcDir, buildDir, config }, opts)),
+    ...(await instrumentationFindings(
+      objects,
+      makefile,
+      claimed,
+      { srcDir, buildDir, config },
+      opts,
+    )),
   );
   const kvm = await readObject(NVHE_OBJECT, opts);
-  drafts.push(...sectionFindings(kvm, objects, config));
+  drafts.push(...sectionFindings(kvm, objects, claimed, config));
   const findings = findingKeys(drafts);
   if (input.baseAliases) {
     const added = newAliases(input.baseAliases, aliases);
@@ -227,6 +237,7 @@ interface InstrumentationSite {
 async function instrumentationFindings(
   objects: readonly NvheObject[],
   makefile: string,
+  claimed: Set<string>,
   ctx: Ctx,
   opts: BinutilsOptions,
 ): Promise<Draft[]> {
@@ -254,6 +265,12 @@ async function instrumentationFindings(
     for (const s of obj.info.sections) {
       const name = instrumentationOfSection(s.name);
       if (name && s.size > 0) sites.push({ name, section: s.name, offset: 0, function: null });
+      const ctor =
+        obj.cmd && isConstructorSection(s.name) ? constructorInstrumentation(obj.cmd.argv) : null;
+      if (ctor && s.size > 0) {
+        sites.push({ name: ctor, section: s.name, offset: 0, function: null });
+        claimed.add(`${obj.path}|${s.name}`);
+      }
     }
     const byName = new Map<InstrumentationName, InstrumentationSite[]>();
     for (const s of sites) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
@@ -305,15 +322,22 @@ function functionAt(info: ObjectInfo, site: InstrumentationSite): string | null 
   return best;
 }
 
-function sectionFindings(kvm: ObjectInfo, objects: readonly NvheObject[], config: string): Draft[] {
+function sectionFindings(
+  kvm: ObjectInfo,
+  objects: readonly NvheObject[],
+  claimed: ReadonlySet<string>,
+  config: string,
+): Draft[] {
   const drafts: Draft[] = [];
   for (const section of kvm.sections) {
     if (!section.alloc || section.size === 0) continue;
     if (section.name.startsWith(".hyp.") || NVHE_SECTION_ALLOWLIST.includes(section.name)) continue;
     if (instrumentationOfSection(section.name)) continue;
-    const sources = objects.filter((o) =>
+    const holders = objects.filter((o) =>
       o.info.sections.some((s) => s.name === section.name && s.size > 0),
     );
+    const sources = holders.filter((o) => !claimed.has(`${o.path}|${section.name}`));
+    if (holders.length > 0 && sources.length === 0) continue;
     if (sources.length === 0) {
       drafts.push(sectionDraft(section.name, NVHE_OBJECT, null, [], config));
       continue;
@@ -339,7 +363,7 @@ function sectionDraft(
   const what =
     symbols.length > 0
       ? ` (${symbols.slice(0, 5).join(", ")}${symbols.length > 5 ? ", ..." : ""})`
-      : "";
+      : " (compiler-generated, no named symbol)";
   return {
     rule: RULES.unmappedSection,
     severity: "error",
