@@ -2,7 +2,7 @@
  * Modern era (v5.9+): judge the built nVHE object `kvm_nvhe.o` and the per-file `.nvhe.o`
  * objects it was linked from.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { listUndefinedSymbols, type BinutilsOptions } from "../io/binutils.js";
 import { parseUndefinedSymbols } from "./elf.js";
@@ -84,6 +84,33 @@ export async function readNvheAliases(buildDir: string): Promise<NvheAlias[]> {
   return parseNvheAliases(lds);
 }
 
+/** The partial links whose `.cmd` lists the per-file nVHE objects, newest layout first. */
+const NVHE_PARTIAL_LINKS = ["kvm_nvhe.tmp.o", "hyp.tmp.o"];
+
+/**
+ * The per-file objects linked into kvm_nvhe.o, as the partial link's Kbuild command names
+ * them; failing that, every `*.nvhe.o` where the nVHE Makefile puts them.
+ */
+async function nvheLinkInputs(buildDir: string): Promise<string[]> {
+  for (const link of NVHE_PARTIAL_LINKS) {
+    const text = await readFile(
+      path.join(buildDir, cmdFileOf(`${NVHE_DIR}/${link}`)),
+      "utf8",
+    ).catch(() => null);
+    const cmd = text === null ? null : parseKbuildCmd(text);
+    if (cmd) return linkInputs(cmd.argv);
+  }
+  const found: string[] = [];
+  for (const dir of [NVHE_DIR, "arch/arm64/kvm/hyp", "arch/arm64/lib"]) {
+    const names = await readdir(path.join(buildDir, dir)).catch(() => [] as string[]);
+    found.push(...names.filter((n) => n.endsWith(".nvhe.o")).map((n) => `${dir}/${n}`));
+  }
+  if (found.length === 0) {
+    throw new CheckInputError(path.join(buildDir, NVHE_DIR), "no nVHE objects (build it first)");
+  }
+  return found;
+}
+
 interface NvheObject {
   /** As named in the link command, relative to the build dir. */
   path: string;
@@ -98,13 +125,7 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
   const { srcDir, buildDir, config } = input;
   const opts: BinutilsOptions = { cwd: buildDir, crossCompile: input.crossCompile };
 
-  const linkCmd = parseKbuildCmd(
-    await readText(
-      path.join(buildDir, cmdFileOf(`${NVHE_DIR}/kvm_nvhe.tmp.o`)),
-      "the nVHE link command",
-    ),
-  );
-  if (!linkCmd) throw new CheckInputError(path.join(buildDir, NVHE_DIR), "no nVHE link command");
+  const inputs = await nvheLinkInputs(buildDir);
   const aliases = await readNvheAliases(buildDir);
   const aliased = new Set(aliases.map((a) => a.name));
   const makefile = await readText(path.join(srcDir, NVHE_MAKEFILE), "the nVHE Makefile");
@@ -115,7 +136,7 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
     .filter((n) => !aliased.has(n));
   const forbidden = new Set(unaliased.filter((n) => instrumentationOfSymbol(n) === null));
 
-  const objects: NvheObject[] = await mapLimit(linkInputs(linkCmd.argv), 2, async (p) => {
+  const objects: NvheObject[] = await mapLimit(inputs, 2, async (p) => {
     const info = await readObject(p, opts);
     // Objects without a .cmd file (hand-built dirs) are still judged, just without flags.
     const cmdText = await readFile(path.join(buildDir, cmdFileOf(p)), "utf8").catch(() => null);
