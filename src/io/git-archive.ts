@@ -154,7 +154,10 @@ export async function* catFileBatch(
   requests: AsyncIterable<string>,
   maxInFlight = 128,
 ): AsyncGenerator<BatchObject> {
-  const child = execa("git", gitArgs(gitDir, ["cat-file", "--batch"]), {
+  // Messages are small: a 16 MB delta base cache reads an archive as fast as the default
+  // 96 MB and keeps git's RSS near the size of the pack window (149 -> 83 MB on kvmarm-0).
+  const batchArgs = ["-c", "core.deltaBaseCacheLimit=16m", "cat-file", "--batch"];
+  const child = execa("git", gitArgs(gitDir, batchArgs), {
     buffer: false,
     reject: false,
     stdin: "pipe",
