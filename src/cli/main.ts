@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
 import { readConfig } from "../config.js";
+import { ensureTree, type BuildConfigName } from "../apply/index.js";
+import { checkSeries } from "../pipeline/check.js";
 import { scanSource } from "../pipeline/scan.js";
+import { patchesFromFiles, selectSeries, type SelectedSeries } from "../pipeline/select.js";
+import { renderCheckText } from "../report/check.js";
 import { renderScanTable, summarizeScan } from "../report/scan.js";
 
 const program = new Command()
@@ -46,6 +50,65 @@ program
       }
     },
   );
+
+const CONFIG_NAMES: readonly BuildConfigName[] = ["defconfig", "instrumented"];
+
+const configList = (value: string): BuildConfigName[] => {
+  const names = value.split(",").map((v) => v.trim());
+  for (const name of names)
+    if (!CONFIG_NAMES.includes(name as BuildConfigName))
+      throw new InvalidArgumentError(`known configurations: ${CONFIG_NAMES.join(", ")}`);
+  return names as BuildConfigName[];
+};
+
+interface CheckOptions {
+  tree?: string;
+  mbox?: string;
+  patch?: string[];
+  base?: string;
+  json?: boolean;
+  configs?: BuildConfigName[];
+}
+
+program
+  .command("check")
+  .description("apply a series to a kernel tree and check its hyp code; no series: audit the tree")
+  .option("--tree <dir>", "kernel git tree (path or URL); default: Debian's linux-source-6.1")
+  .option(
+    "--mbox <file>",
+    "a thread or series (mbox, t.mbox.gz, Maildir, .eml): its newest complete revision is checked",
+  )
+  .option("--patch <file...>", "patch files (git format-patch), in order")
+  .option("--base <rev>", "check on this revision instead of base-commit / candidates / HEAD")
+  .option("--configs <names>", "build configurations (defconfig,instrumented)", configList)
+  .option("--json", "print the documented JSON shape (docs/json.md)")
+  .action(async (opts: CheckOptions) => {
+    const config = readConfig();
+    if (opts.mbox && opts.patch) throw new InvalidArgumentError("give --mbox or --patch, not both");
+    const repo = await ensureTree({ tree: opts.tree ?? config.tree, cacheDir: config.cacheDir });
+    const selected: SelectedSeries = opts.mbox
+      ? await selectSeries(opts.mbox, config)
+      : opts.patch
+        ? await patchesFromFiles(opts.patch)
+        : { series: null, patches: [], baseCommit: null };
+    const result = await checkSeries({
+      repo,
+      patches: selected.patches,
+      series: selected.series
+        ? { subject: selected.series.subject, version: selected.series.version }
+        : null,
+      baseCommit: selected.baseCommit,
+      base: opts.base ?? null,
+      candidates: config.baseCandidates,
+      ...(opts.configs ? { configs: opts.configs } : {}),
+      ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    });
+    process.stdout.write(
+      opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderCheckText(result)}\n`,
+    );
+    if (result.findings.some((f) => f.severity === "error") || result.tree.baseCommit === null)
+      process.exitCode = 1;
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`hypwatch: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,0 +1,88 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Config } from "../config.js";
+import { readSource } from "../intake/index.js";
+import { parseMail } from "../mail/index.js";
+import type { MailMessage } from "../mail/types.js";
+import { assembleSeries } from "../series/index.js";
+import type { Series } from "../series/types.js";
+import type { CheckPatch } from "./check.js";
+
+/** A series picked for checking, with the raw mail of each patch. */
+export interface SelectedSeries {
+  series: Series | null;
+  patches: CheckPatch[];
+  baseCommit: string | null;
+}
+
+/** The mail names no series that can be checked. */
+export class NoSeriesError extends Error {
+  constructor(
+    readonly source: string,
+    reason: string,
+  ) {
+    super(`${source}: ${reason}`);
+    this.name = "NoSeriesError";
+  }
+}
+
+/**
+ * The series `hypwatch check --mbox` checks: of the series in the mail, the newest complete
+ * revision, preferring those that touch arm64 KVM; else the newest incomplete one.
+ */
+export function pickSeries(all: readonly Series[]): Series | null {
+  const rank = (s: Series) => (s.complete ? 4 : 0) + (s.relevant ? 2 : 0) + (s.newest ? 1 : 0);
+  let best: Series | null = null;
+  for (const s of all) {
+    if (s.patches.length === 0) continue;
+    if (!best || rank(s) > rank(best) || (rank(s) === rank(best) && s.version > best.version))
+      best = s;
+  }
+  return best;
+}
+
+/** Read a thread (any source `readSource` takes) and select the series to check. */
+export async function selectSeries(
+  source: string,
+  config: Pick<Config, "relevantPaths">,
+): Promise<SelectedSeries> {
+  const messages = new Map<string, { message: MailMessage; raw: Buffer }>();
+  for await (const raw of readSource(source)) {
+    const message = await parseMail(raw);
+    if (!messages.has(message.messageId))
+      messages.set(message.messageId, { message, raw: raw.raw });
+  }
+  const all = assembleSeries(
+    [...messages.values()].map((m) => m.message),
+    { relevantPatterns: config.relevantPaths },
+  );
+  const series = pickSeries(all);
+  if (!series) throw new NoSeriesError(source, "no patch series in this mail");
+  const patches: CheckPatch[] = series.patches.map((p) => {
+    const entry = messages.get(p.messageId);
+    if (!entry) throw new NoSeriesError(source, `patch <${p.messageId}> is not in this mail`);
+    return { id: p.messageId, subject: p.subject, mail: entry.raw };
+  });
+  const metadataOf = (id: string | null) => {
+    const m = id ? messages.get(id)?.message : undefined;
+    return m?.metadata ?? m?.patch?.metadata;
+  };
+  const baseCommit =
+    metadataOf(series.coverMessageId)?.baseCommit ??
+    series.patches.map((p) => metadataOf(p.messageId)?.baseCommit).find(Boolean) ??
+    null;
+  return { series, patches, baseCommit };
+}
+
+/** Patch files as `git format-patch` writes them, checked in the order given. */
+export async function patchesFromFiles(files: readonly string[]): Promise<SelectedSeries> {
+  const patches: CheckPatch[] = [];
+  let baseCommit: string | null = null;
+  for (const file of files) {
+    const mail = await readFile(file);
+    const message = await parseMail({ raw: mail, origin: file });
+    baseCommit ??= message.patch?.metadata.baseCommit ?? message.metadata?.baseCommit ?? null;
+    patches.push({ id: path.basename(file), subject: message.subject.raw, mail });
+  }
+  return { series: null, patches, baseCommit };
+}
