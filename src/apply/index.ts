@@ -20,3 +20,5 @@ export { detectEra, HYP_TARGETS } from "./era.js";
 export { buildHyp, BUILD_CONFIGS, configHash, enabledOptions, failedMakeTargets } from "./build.js";
 export type { BuildOptions } from "./build.js";
 export * from "./types.js";
+export { buildSeries, buildSeriesInSlot } from "./series.js";
+export type { SeriesBuildOptions, SeriesBuildResult, SeriesBuildStep } from "./series.js";

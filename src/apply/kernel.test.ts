@@ -10,6 +10,7 @@ import { corruptedScsPatch, MAILS, patchFromEdit, readMail } from "../../test/gi
 import { linuxTree, slowTests, testCacheDir } from "../../test/linux-tree.js";
 import { applyPatch } from "./am.js";
 import { buildHyp } from "./build.js";
+import { buildSeriesInSlot } from "./series.js";
 import { detectEra } from "./era.js";
 import { acquireSlot, resetSlot, type Slot } from "./slots.js";
 import type { HypBuildResult } from "./types.js";
@@ -156,6 +157,60 @@ describe("incremental checks in the slot", () => {
       `second check on the same base: ${result.durationMs} ms, then ${nothing.durationMs} ms`,
     );
   }, 600_000);
+});
+
+describe("buildSeries", () => {
+  it("builds the base and then base+1..k, handing each step over while the slot is held", async () => {
+    await resetSlot(slot, base);
+    const p1 = await patchFromEdit(
+      slot.src,
+      HYP_MAIN,
+      (t) =>
+        t.replace(
+          /(static void handle___kvm_vcpu_run\(struct kvm_cpu_context \*host_ctxt\)\n\{\n)/,
+          "$1\tkfree(NULL);\n",
+        ),
+      "KVM: arm64: nvhe: free nothing on vcpu run",
+    );
+    const p2 = await patchFromEdit(
+      slot.src,
+      HYP_MAIN,
+      (t) => t.replace("\tkfree(NULL);\n", "\tkfree(NULL);\n\tkfree_sensitive(NULL);\n"),
+      "KVM: arm64: nvhe: and free nothing sensitively too",
+    );
+    await resetSlot(slot, base);
+    const seen: [number, boolean, string][] = [];
+    const result = await buildSeriesInSlot(
+      slot,
+      [
+        { id: "p1", mail: p1 },
+        { id: "p2", mail: p2 },
+      ],
+      {
+        baseCommit: "0000000000000000000000000000000000000001",
+        configs: ["defconfig"],
+        onStep: async (step) => {
+          const undef = await nmUndefined(nvheObj());
+          const freed = ["kfree", "kfree_sensitive"].filter((f) =>
+            undef.includes(`__kvm_nvhe_${f}\n`),
+          );
+          seen.push([step.applied, step.builds.every((b) => b.ok), freed.join(",")]);
+        },
+      },
+    );
+    expect(result.base.commit).toBe(base);
+    expect(result.base.attempts.map((a) => [a.source, a.outcome])).toEqual([
+      ["base-commit", "missing"],
+      ["head", "chosen"],
+    ]);
+    expect(result.apply?.complete).toBe(true);
+    expect(seen).toEqual([
+      [0, true, ""],
+      [1, true, "kfree"],
+      [2, true, "kfree,kfree_sensitive"],
+    ]);
+    await resetSlot(slot, base);
+  }, 900_000);
 });
 
 describe("the build sandbox", () => {
