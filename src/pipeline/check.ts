@@ -1,10 +1,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import {
-  acquireSlot,
-  applyPatch,
-  buildHyp,
-  chooseBase,
+  buildSeries,
   detectEra,
   HYP_TARGETS,
   type ApplyFailureKind,
@@ -13,6 +10,7 @@ import {
   type Era,
   type HypBuildResult,
   type PatchInput,
+  type SeriesBuildStep,
   type Slot,
 } from "../apply/index.js";
 import {
@@ -80,6 +78,7 @@ export interface CheckResult {
   findings: AttributedFinding[];
   configs: BuildConfigName[];
   buildProblems: BuildProblem[];
+  /** `applyMs` is everything but building and analysis: slot, base choice, `git am`. */
   timings: { totalMs: number; applyMs: number; buildMs: number; analyzeMs: number };
 }
 
@@ -105,93 +104,78 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
   const started = Date.now();
   const timings = { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 };
   const configs = request.configs ?? DEFAULT_CONFIGS;
-  const slot = await acquireSlot(request.repo, request.base ?? request.baseCommit ?? null, {
-    cacheDir: request.cacheDir,
+  const result: CheckResult = {
+    tree: { path: request.repo, era: null, baseCommit: null, baseChosenBy: null, attempts: [] },
+    series: request.series ?? null,
+    patches: request.patches.map((p, i) => ({
+      index: i + 1,
+      id: p.id,
+      subject: p.subject,
+      applied: false,
+      failure: null,
+    })),
+    findings: [],
+    configs: [...configs],
+    buildProblems: [],
+    timings,
+  };
+  const perConfig = new Map<BuildConfigName, Finding[][]>(configs.map((c) => [c, []]));
+  const baseAliases = new Map<BuildConfigName, NvheAlias[]>();
+
+  const onStep = async (step: SeriesBuildStep, slot: Slot) => {
+    const era = (result.tree.era ??= await detectEra(slot.src));
+    const entry = result.patches[step.applied - 1];
+    if (entry && step.patch) {
+      entry.applied = step.patch.applied;
+      entry.failure = step.patch.applied ? null : step.patch.kind;
+    }
+    for (const build of step.builds) {
+      timings.buildMs += build.durationMs;
+      const steps = perConfig.get(build.config) as Finding[][];
+      if (!build.ok) {
+        result.buildProblems.push(problem(build, step.applied));
+        // No verdict for this step: carry the previous findings so nothing is attributed to it.
+        steps.push(steps[steps.length - 1] ?? []);
+        continue;
+      }
+      const t = Date.now();
+      if (step.applied === 0 && era === "modern")
+        baseAliases.set(build.config, await readNvheAliases(build.buildDir));
+      steps.push(await analyze(era, slot, build, build.config, baseAliases.get(build.config)));
+      timings.analyzeMs += Date.now() - t;
+    }
+  };
+
+  const built = await buildSeries(request.repo, request.patches, {
+    baseCommit: request.base ?? request.baseCommit ?? null,
+    candidates: request.base ? [] : (request.candidates ?? []),
+    configs,
+    ...(request.cacheDir ? { pool: { cacheDir: request.cacheDir } } : {}),
+    onStep,
   });
-  try {
-    const t0 = Date.now();
-    const choice = await chooseBase(slot, request.patches, {
-      baseCommit: request.base ?? request.baseCommit ?? null,
-      candidates: request.base ? [] : (request.candidates ?? []),
-    });
-    timings.applyMs += Date.now() - t0;
-    const chosen = choice.attempts.find((a) => a.outcome === "chosen");
-    const result: CheckResult = {
-      tree: {
-        path: request.repo,
-        era: null,
-        baseCommit: choice.commit,
-        baseChosenBy: chosen ? (request.base ? "requested" : chosen.source) : null,
-        attempts: choice.attempts,
-      },
-      series: request.series ?? null,
-      patches: request.patches.map((p, i) => ({
-        index: i + 1,
-        id: p.id,
-        subject: p.subject,
-        applied: false,
-        failure: null,
-      })),
-      findings: [],
-      configs: [...configs],
-      buildProblems: [],
-      timings,
-    };
-    if (choice.commit === null) {
-      // No base takes the whole series: report how the first base failed, patch by patch.
-      const first = choice.attempts.find((a) => a.outcome === "does-not-apply");
-      const failed = result.patches.find((p) => p.id === first?.failure?.patchId);
-      if (failed && first?.failure) failed.failure = first.failure.kind;
-      return finish(result, started);
-    }
-    const era = await detectEra(slot.src);
-    result.tree.era = era;
-
-    const perConfig = new Map<BuildConfigName, Finding[][]>(configs.map((c) => [c, []]));
-    const baseAliases = new Map<BuildConfigName, NvheAlias[]>();
-    for (let step = 0; step <= request.patches.length; step++) {
-      if (step > 0) {
-        const patch = request.patches[step - 1] as CheckPatch;
-        const t = Date.now();
-        const applied = await applyPatch(slot.src, patch);
-        timings.applyMs += Date.now() - t;
-        const entry = result.patches[step - 1];
-        if (entry) {
-          entry.applied = applied.applied;
-          entry.failure = applied.applied ? null : applied.kind;
-        }
-        if (!applied.applied) break;
-      }
-      for (const config of configs) {
-        const t = Date.now();
-        const build = await buildHyp(slot, config);
-        timings.buildMs += Date.now() - t;
-        const steps = perConfig.get(config) as Finding[][];
-        if (!build.ok) {
-          result.buildProblems.push(problem(build, step));
-          // No verdict for this step: carry the previous findings so nothing is attributed to it.
-          steps.push(steps[steps.length - 1] ?? []);
-          continue;
-        }
-        const a = Date.now();
-        if (step === 0 && era === "modern")
-          baseAliases.set(config, await readNvheAliases(build.buildDir));
-        steps.push(await analyze(era, slot, build, config, baseAliases.get(config)));
-        timings.analyzeMs += Date.now() - a;
-      }
-    }
-    result.findings = mergeConfigs(
-      configs.map((c) => perConfig.get(c) ?? []),
-      request.patches.length === 0,
-    );
-    return finish(result, started);
-  } finally {
-    await slot.release();
+  const chosen = built.base.attempts.find((a) => a.outcome === "chosen");
+  result.tree.baseCommit = built.base.commit;
+  result.tree.baseChosenBy = chosen ? (request.base ? "requested" : chosen.source) : null;
+  result.tree.attempts = built.base.attempts;
+  if (built.base.commit === null) {
+    // No base takes the whole series: say which patch failed on the first base, and why.
+    const first = built.base.attempts.find((a) => a.outcome === "does-not-apply");
+    const failed = result.patches.find((p) => p.id === first?.failure?.patchId);
+    if (failed && first?.failure) failed.failure = first.failure.kind;
   }
-}
-
-function finish(result: CheckResult, started: number): CheckResult {
-  result.timings.totalMs = Date.now() - started;
+  for (const patch of built.apply?.patches ?? []) {
+    const entry = result.patches.find((p) => p.id === patch.id);
+    if (entry) {
+      entry.applied = patch.applied;
+      entry.failure = patch.applied ? null : patch.kind;
+    }
+  }
+  result.findings = mergeConfigs(
+    configs.map((c) => perConfig.get(c) ?? []),
+    request.patches.length === 0,
+  );
+  timings.totalMs = Date.now() - started;
+  timings.applyMs = Math.max(0, timings.totalMs - timings.buildMs - timings.analyzeMs);
   return result;
 }
 
