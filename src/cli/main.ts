@@ -7,6 +7,7 @@ import { scanSource } from "../pipeline/scan.js";
 import { patchesFromFiles, selectSeries, type SelectedSeries } from "../pipeline/select.js";
 import { renderCheckText } from "../report/check.js";
 import { renderScanTable, summarizeScan } from "../report/scan.js";
+import { startWorkers } from "../../workers/serve.js";
 
 const program = new Command()
   .name("hypwatch")
@@ -108,6 +109,21 @@ program
     );
     if (result.findings.some((f) => f.severity === "error") || result.tree.baseCommit === null)
       process.exitCode = 1;
+  });
+
+program
+  .command("serve")
+  .description("run this machine's scan and check workers on the shared Redis (HYPWATCH_REDIS_URL)")
+  .option("--check-concurrency <n>", "checks at once on this machine", positiveInt)
+  .action(async (opts: { checkConcurrency?: number }) => {
+    const workers = startWorkers(readConfig(), {
+      ...(opts.checkConcurrency ? { checkConcurrency: opts.checkConcurrency } : {}),
+    });
+    const stop = () => void Promise.all(workers.map((w) => w.close()));
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
+    process.stderr.write(`hypwatch: ${workers.length} workers ready\n`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
