@@ -53,13 +53,15 @@ export function classifyDiff(ours: MailMessage, theirs: string | null, mi: Maili
   const mine = ours.patch?.diff ?? null;
   if (mine === theirs) return "identical";
   if (theirs !== null) {
-    if (mine === noFooter(theirs))
-      return mi.patchNotUtf8 ? "mailinfo-keeps-charset" : "list-footer-stripped";
+    if (mine === noFooter(theirs)) return "list-footer-stripped";
     if (mine === noFooter(noCr(theirs))) return "mailinfo-keeps-cr";
     if (HTML.test(theirs) && (mine === null || !HTML.test(mine))) return "mailinfo-reads-html-part";
-    if (mine !== null && noFooter(noCr(theirs)).startsWith(mine))
-      return "mailinfo-keeps-later-parts";
-    if (mi.patchNotUtf8) return "mailinfo-keeps-charset";
+    if (mine !== null && noCr(theirs).startsWith(mine)) return "mailinfo-keeps-later-parts";
+  }
+  if (mi.patchNotUtf8) {
+    // Read the way the mail declares it (the one such message is ISO-8859-1).
+    const latin1 = mailinfoDiff(mi.patchBytes.toString("latin1"));
+    if (latin1 !== null && mine === noFooter(latin1)) return "mailinfo-keeps-charset";
   }
   if (MIME_LEFTOVERS.test(mi.message)) return "mailinfo-misreads-mime";
   if (HTML.test(mi.message) && !HTML.test(ours.body)) return "mailinfo-reads-html-part";

@@ -12,9 +12,11 @@ export interface MailinfoResult {
   patch: string;
   /**
    * mailinfo re-codes only the commit message to UTF-8 and writes the patch in the
-   * mail's charset; a patch file that is not UTF-8 was read as ISO-8859-1.
+   * mail's charset (or appends binary parts); `patch` is then decoded with U+FFFD for
+   * the bytes that are not UTF-8, and `patchBytes` has them as written.
    */
   patchNotUtf8: boolean;
+  patchBytes: Buffer;
   /** stdout: Author, Email, Subject, Date. */
   info: string;
   stderr: string;
@@ -38,19 +40,14 @@ export async function gitMailinfo(raw: Buffer): Promise<MailinfoResult> {
       readFile(msgFile, "utf8").catch(() => ""),
       readFile(patchFile).catch(() => Buffer.alloc(0)),
     ]);
-    let patch: string;
-    let patchNotUtf8 = false;
-    try {
-      patch = new TextDecoder("utf-8", { fatal: true }).decode(patchBytes);
-    } catch {
-      patch = patchBytes.toString("latin1");
-      patchNotUtf8 = true;
-    }
+    const patch = patchBytes.toString("utf8");
+    const patchNotUtf8 = !Buffer.from(patch, "utf8").equals(patchBytes);
     return {
       exitCode: result.exitCode,
       message,
       patch,
       patchNotUtf8,
+      patchBytes,
       info: result.stdout,
       stderr: result.stderr,
     };

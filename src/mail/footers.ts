@@ -20,11 +20,16 @@ function mailmanFooterStart(text: string): number | null {
   // The footer is a few short lines; a rule further up is part of the text.
   const at = lastIndexNearEnd(text, MAILMAN_RULE, 1024);
   if (at < 0) return null;
-  if (at > 0 && text[at - 1] !== "\n") return null;
   const tail = text.slice(at + MAILMAN_RULE.length);
   const lines = tail.split("\n").filter((l, i, all) => !(i === all.length - 1 && l === ""));
   // The rule ends its line; the footer is a handful of lines, one of them naming the list.
   if (lines[0]?.trim() !== "" || lines.length > 8) return null;
+  // A quoted footer (`> kvmarm mailing list`) is part of the text.
+  if (lines.some((l) => l.startsWith(">"))) return null;
+  // Mailman appends to a body that may not end in a newline: `> ` + rule. The rule
+  // then starts mid-line and only the rule onwards is the footer.
+  const lineStart = text.lastIndexOf("\n", at - 1) + 1;
+  if (!/^[> \t]*$/.test(text.slice(lineStart, at))) return null;
   if (!lines.some((l) => /mailing list|\/mailman\/listinfo\/|^https?:\/\/lists\./i.test(l))) {
     return null;
   }
