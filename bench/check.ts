@@ -1,0 +1,165 @@
+/**
+ * `npm run bench:check -- [--tree DIR] [--mbox FILE] [--skip-full-build] [--keep]`
+ *
+ * How long `hypwatch check` takes against the kernel's own way of finding the same error:
+ *  (a) cold: a fresh cache dir, so the worktree slot is created and the hyp objects are
+ *      built from nothing (an audit of the base, defconfig);
+ *  (b) warm: the example series on that slot, defconfig (then also both configurations,
+ *      after the instrumented build dir has been filled once);
+ *  (c) `make -j2 vmlinux` of the same defconfig with the series applied, which fails at
+ *      the final link on the undefined `__kvm_nvhe_*` symbols.
+ * Prints the times, the ratio full build / warm check, and the project's targets.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { loadavg } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { acquireSlot, cacheRoot, ensureTree, type BuildConfigName } from "../src/apply/index.js";
+import { gitOk } from "../src/io/git.js";
+import { kbuildMake } from "../src/io/kbuild.js";
+import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
+import { selectSeries } from "../src/pipeline/select.js";
+import { readConfig } from "../src/config.js";
+
+const { values } = parseArgs({
+  options: {
+    tree: { type: "string", default: "/work/trees/linux-source-6.1" },
+    mbox: { type: "string", default: "examples/gicv2-warn-v1.mbox" },
+    "skip-full-build": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+  },
+});
+
+const TARGETS = { warmSeconds: 15, coldSeconds: 120, speedup: 50 };
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+const repo = await ensureTree({ tree: values.tree });
+const cacheDir = await mkdtemp(path.join(cacheRoot(), "bench-check-"));
+const selected = await selectSeries(values.mbox, readConfig());
+const problems: string[] = [];
+
+async function timedCheck(
+  label: string,
+  configs: BuildConfigName[],
+  withSeries: boolean,
+): Promise<{ ms: number; result: CheckResult }> {
+  const loadBefore = load();
+  const started = Date.now();
+  const result = await checkSeries({
+    repo,
+    patches: withSeries ? selected.patches : [],
+    series: withSeries && selected.series ? selected.series : null,
+    baseCommit: withSeries ? selected.baseCommit : null,
+    configs,
+    cacheDir,
+  });
+  const ms = Date.now() - started;
+  const t = result.timings;
+  console.log(
+    `${label.padEnd(34)} ${secs(ms).padStart(8)}  (apply ${secs(t.applyMs)}, build ${secs(t.buildMs)}, ` +
+      `analyze ${secs(t.analyzeMs)}; ${result.findings.length} finding(s); load ${loadBefore} -> ${load()})`,
+  );
+  for (const b of result.buildProblems)
+    problems.push(`${label}: ${b.config} build failed at step ${b.step}`);
+  return { ms, result };
+}
+
+function checkSeriesFindings(label: string, result: CheckResult): void {
+  const symbols = new Set(result.findings.map((f) => f.symbol));
+  const outside = result.findings.filter((f) => f.introducedBy !== 2);
+  if (result.patches.some((p) => !p.applied)) problems.push(`${label}: the series did not apply`);
+  if (!symbols.has("_printk") || !symbols.has("___ratelimit"))
+    problems.push(`${label}: _printk / ___ratelimit not found (${[...symbols].join(", ")})`);
+  if (outside.length > 0) problems.push(`${label}: findings outside patch 2`);
+}
+
+/** (c): the kernel's own build of vmlinux in the slot the series was checked in. */
+async function fullBuild(): Promise<{ ms: number; failed: boolean; symbols: string[] }> {
+  const slot = await acquireSlot(repo, null, { cacheDir });
+  try {
+    const log = await gitOk(slot.src, [
+      "log",
+      "--format=%s",
+      "-n",
+      String(selected.patches.length),
+    ]);
+    console.log(`full build on:\n${log.replace(/^/gm, "  ")}`);
+    const logPath = path.join(slot.logDir, "bench-vmlinux.log");
+    const started = Date.now();
+    const result = await kbuildMake(
+      {
+        srcDir: slot.src,
+        buildDir: path.join(slot.buildRoot, "defconfig"),
+        logPath,
+        limits: { timeoutMs: 3 * 3600_000, memoryBytes: 4 * 1024 ** 3, jobs: 2 },
+      },
+      ["vmlinux"],
+    );
+    const ms = Date.now() - started;
+    const text = await readFile(logPath, "utf8");
+    const symbols = [
+      ...new Set(
+        [...text.matchAll(/undefined reference to `(__kvm_nvhe_\w+)'/g)].map((m) => m[1] ?? ""),
+      ),
+    ];
+    console.log(`full build log: ${logPath}`);
+    return { ms, failed: result.exitCode !== 0, symbols };
+  } finally {
+    await slot.release();
+  }
+}
+
+try {
+  console.log(`bench:check on ${repo}, cache ${cacheDir}, load ${load()}`);
+  const cold = await timedCheck("(a) cold audit, defconfig", ["defconfig"], false);
+  const warm = await timedCheck("(b) warm series, defconfig", ["defconfig"], true);
+  checkSeriesFindings("(b)", warm.result);
+  const coldInstr = await timedCheck("    cold audit, instrumented", ["instrumented"], false);
+  const warmBoth = await timedCheck(
+    "    warm series, both configs",
+    ["defconfig", "instrumented"],
+    true,
+  );
+  checkSeriesFindings("(b) both configs", warmBoth.result);
+
+  let full: Awaited<ReturnType<typeof fullBuild>> | null = null;
+  if (!values["skip-full-build"]) {
+    full = await fullBuild();
+    console.log(
+      `(c) make -j2 vmlinux                ${secs(full.ms).padStart(8)}  (${full.failed ? "failed" : "succeeded"}; ` +
+        `undefined: ${full.symbols.join(", ") || "none"})`,
+    );
+    if (!full.failed || !full.symbols.includes("__kvm_nvhe__printk"))
+      problems.push("(c): vmlinux did not fail on __kvm_nvhe__printk");
+  }
+
+  const mark = (ok: boolean) => (ok ? "met" : "MISSED");
+  console.log("");
+  console.log(
+    `cold check ${secs(cold.ms)} (target <= ${TARGETS.coldSeconds} s: ${mark(cold.ms <= TARGETS.coldSeconds * 1000)}); ` +
+      `cold instrumented ${secs(coldInstr.ms)}`,
+  );
+  console.log(
+    `warm series ${secs(warm.ms)} defconfig (target <= ${TARGETS.warmSeconds} s: ${mark(warm.ms <= TARGETS.warmSeconds * 1000)}), ` +
+      `${secs(warmBoth.ms)} both configs`,
+  );
+  if (full) {
+    const ratio = full.ms / warm.ms;
+    console.log(
+      `full build ${secs(full.ms)} = ${ratio.toFixed(1)}x the warm check (target >= ${TARGETS.speedup}x: ${mark(ratio >= TARGETS.speedup)})`,
+    );
+  } else {
+    console.log("full build skipped (--skip-full-build)");
+  }
+  for (const p of problems) console.log(`PROBLEM ${p}`);
+  process.exitCode = problems.length > 0 ? 1 : 0;
+} finally {
+  if (!values.keep) {
+    await rm(cacheDir, { recursive: true, force: true });
+    await gitOk(repo, ["worktree", "prune"]);
+  }
+}

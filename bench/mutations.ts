@@ -1,0 +1,128 @@
+/**
+ * `npm run bench:mutations -- [--tree DIR] [--cache DIR] [--only a,b] [--json FILE]`
+ *
+ * The mutation benchmark: every case of `bench/mutations/` is made into real mails on the
+ * tree's HEAD, checked by `checkSeries`, and built a second time step by step for the
+ * toolchain's own verdict (`bench/toolchain-truth.ts`). A case passes when the toolchain
+ * agrees with the case's expectation and hypwatch reports exactly the expected findings:
+ * rule, symbol, patch, file and line. Prints a table and totals; exits 1 on any mismatch.
+ */
+import { writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { buildSeries, cacheRoot, ensureTree } from "../src/apply/index.js";
+import { checkSeries } from "../src/pipeline/check.js";
+import {
+  PatchWorkspace,
+  editedFiles,
+  loadMutationCases,
+  type PreparedCase,
+} from "./mutation-cases.js";
+import { compareCase, verdictText, type CaseOutcome } from "./mutation-verdict.js";
+import { readBuildEvidence, truthOfSteps, type BuildEvidence } from "./toolchain-truth.js";
+
+const { values } = parseArgs({
+  options: {
+    tree: { type: "string", default: "/work/trees/linux-source-6.1" },
+    cache: { type: "string", default: path.join(cacheRoot(), "bench-mut") },
+    only: { type: "string", default: "" },
+    json: { type: "string" },
+  },
+});
+
+const repo = await ensureTree({ tree: values.tree, cacheDir: values.cache });
+const cases = await loadMutationCases(
+  undefined,
+  values.only ? values.only.split(",").map((s) => s.trim()) : [],
+);
+const workspace = await PatchWorkspace.open(repo, editedFiles(cases));
+
+async function runCase(prepared: PreparedCase): Promise<CaseOutcome> {
+  const started = Date.now();
+  const result = await checkSeries({
+    repo,
+    patches: prepared.patches,
+    baseCommit: prepared.base,
+    configs: prepared.configs,
+    cacheDir: values.cache,
+  });
+  const checkMs = Date.now() - started;
+  const evidence = new Map<string, BuildEvidence[]>(prepared.configs.map((c) => [c, []]));
+  const built = await buildSeries(repo, prepared.patches, {
+    baseCommit: prepared.base,
+    configs: prepared.configs,
+    pool: { cacheDir: values.cache },
+    onStep: async (step) => {
+      for (const b of step.builds) {
+        if (!b.ok)
+          throw new Error(`${b.config} build failed at step ${step.applied}: ${b.logPath}`);
+        evidence.get(b.config)?.push(await readBuildEvidence(b.buildDir));
+      }
+    },
+  });
+  if (built.apply?.complete !== true)
+    throw new Error("the series did not apply for the truth build");
+  const truth = new Map([...evidence].map(([config, steps]) => [config, truthOfSteps(steps)]));
+  return compareCase(prepared, truth, result, { checkMs, totalMs: Date.now() - started });
+}
+
+const outcomes: CaseOutcome[] = [];
+const load = () => loadavg()[0]?.toFixed(1) ?? "?";
+console.log(`mutation benchmark: ${cases.length} cases on ${repo} (load ${load()})`);
+try {
+  for (const c of cases) {
+    let outcome: CaseOutcome;
+    const started = Date.now();
+    try {
+      outcome = await runCase(await workspace.prepare(c));
+    } catch (err) {
+      outcome = {
+        name: c.name,
+        expected: verdictText(
+          c.expect.map((e) => ({
+            rule: e.rule,
+            symbol: e.symbol,
+            introducedBy: e.patch,
+            fixedBy: e.fixedBy,
+          })),
+        ),
+        toolchain: "error",
+        hypwatch: "error",
+        ok: false,
+        problems: [err instanceof Error ? err.message : String(err)],
+        checkMs: 0,
+        totalMs: Date.now() - started,
+      };
+    }
+    outcomes.push(outcome);
+    console.log(
+      `  ${outcome.ok ? "OK  " : "FAIL"} ${c.name} (check ${(outcome.checkMs / 1000).toFixed(1)} s, ` +
+        `with truth ${(outcome.totalMs / 1000).toFixed(1)} s, load ${load()})`,
+    );
+    for (const p of outcome.problems) console.log(`       ${p}`);
+  }
+} finally {
+  await workspace.close();
+}
+
+const widths = [
+  Math.max(4, ...outcomes.map((o) => o.name.length)),
+  Math.max(8, ...outcomes.map((o) => o.expected.length)),
+  Math.max(9, ...outcomes.map((o) => o.toolchain.length)),
+  Math.max(8, ...outcomes.map((o) => o.hypwatch.length)),
+];
+const row = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+console.log(`\n${row(["case", "expected", "toolchain", "hypwatch", "result"])}`);
+for (const o of outcomes)
+  console.log(row([o.name, o.expected, o.toolchain, o.hypwatch, o.ok ? "OK" : "FAIL"]));
+const failed = outcomes.filter((o) => !o.ok).length;
+const controls = cases.filter((c) => c.expect.length === 0).length;
+const checkTimes = outcomes.map((o) => o.checkMs).sort((a, b) => a - b);
+const median = checkTimes[Math.floor(checkTimes.length / 2)] ?? 0;
+console.log(
+  `\n${outcomes.length - failed}/${outcomes.length} OK (${controls} clean controls, ` +
+    `${cases.length - controls} violations); ${failed} FAIL; median check ${(median / 1000).toFixed(1)} s`,
+);
+if (values.json) await writeFile(values.json, JSON.stringify(outcomes, null, 2));
+process.exitCode = failed > 0 ? 1 : 0;

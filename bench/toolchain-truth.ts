@@ -1,0 +1,167 @@
+/**
+ * Ground truth for the mutation benchmark, read straight from a built tree with binutils
+ * and kept apart from `src/check`: what the final vmlinux link would reject (`nm -u
+ * kvm_nvhe.o` minus the `__kvm_nvhe_X = X` aliases of the built vmlinux.lds), and the
+ * instrumentation each nVHE object carries (SCS prologues, sanitizer and stack-protector
+ * calls, patchable function entries).
+ */
+import { readFile, readdir } from "node:fs/promises";
+import path from "node:path";
+import { run } from "../src/io/exec.js";
+
+const NM = "aarch64-linux-gnu-nm";
+const OBJDUMP = "aarch64-linux-gnu-objdump";
+const NVHE = "arch/arm64/kvm/hyp/nvhe";
+const PREFIX = "__kvm_nvhe_";
+
+/** One thing the toolchain shows about a build, as `kind:name` (`symbol:kfree`). */
+export type EvidenceItem = string;
+
+export interface BuildEvidence {
+  /** Undefined in kvm_nvhe.o and not aliased (instrumentation helpers excluded). */
+  symbols: Set<string>;
+  /** `name=target` of every `__kvm_nvhe_` assignment in vmlinux.lds. */
+  aliases: Set<string>;
+  /** Allocatable sections of kvm_nvhe.o. */
+  sections: Set<string>;
+  /** Instrumentation name -> the nVHE objects (build-relative) that carry it. */
+  instrumentation: Map<string, Set<string>>;
+}
+
+const INSTRUMENTATION_SYMBOLS: [RegExp, string][] = [
+  [/^__(?:asan|kasan)_/, "kasan"],
+  [/^__ubsan_/, "ubsan"],
+  [/^__sanitizer_cov_/, "kcov"],
+  [/^__stack_chk_/, "stack-protector"],
+];
+
+async function tool(file: string, args: string[], cwd: string): Promise<string> {
+  const result = await run(file, args, { cwd, env: { LC_ALL: "C" } });
+  if (result.exitCode !== 0)
+    throw new Error(`${result.command}: ${result.stderr.trim().split("\n")[0] ?? "failed"}`);
+  return result.stdout;
+}
+
+async function undefinedSymbols(object: string, cwd: string): Promise<string[]> {
+  return (await tool(NM, ["-u", object], cwd))
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/).pop() ?? "")
+    .filter(Boolean);
+}
+
+/** Allocatable sections from `objdump -h` (name line, then a flags line). */
+async function allocSections(object: string, cwd: string): Promise<string[]> {
+  const lines = (await tool(OBJDUMP, ["-h", object], cwd)).split("\n");
+  const out: string[] = [];
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const m = /^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s/.exec(lines[i] ?? "");
+    if (m?.[1] && m[2] && /\bALLOC\b/.test(lines[i + 1] ?? "") && parseInt(m[2], 16) > 0)
+      out.push(m[1]);
+  }
+  return out;
+}
+
+function instrumentationOf(symbol: string): string | null {
+  return INSTRUMENTATION_SYMBOLS.find(([re]) => re.test(symbol))?.[1] ?? null;
+}
+
+/** The per-file nVHE objects of a build dir (`*.nvhe.o` where the nVHE Makefile puts them). */
+async function nvheObjects(buildDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of [NVHE, "arch/arm64/kvm/hyp", "arch/arm64/lib"]) {
+    const names = await readdir(path.join(buildDir, dir)).catch(() => [] as string[]);
+    out.push(...names.filter((n) => n.endsWith(".nvhe.o")).map((n) => `${dir}/${n}`));
+  }
+  return out.sort();
+}
+
+/** What the toolchain shows about the hyp objects of one build directory. */
+export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence> {
+  const lds = await readFile(path.join(buildDir, "arch/arm64/kernel/vmlinux.lds"), "utf8");
+  const aliases = new Set<string>();
+  for (const m of lds.matchAll(/\b__kvm_nvhe_(\w+)\s*=\s*([\w.]+)\s*[;)]/g))
+    if (m[1] && m[2]) aliases.add(`${m[1]}=${m[2]}`);
+  const aliasNames = new Set([...aliases].map((a) => a.split("=")[0]));
+
+  const symbols = new Set<string>();
+  for (const raw of await undefinedSymbols(`${NVHE}/kvm_nvhe.o`, buildDir)) {
+    const name = raw.startsWith(PREFIX) ? raw.slice(PREFIX.length) : raw;
+    if (!aliasNames.has(name) && instrumentationOf(name) === null) symbols.add(name);
+  }
+  const sections = new Set(await allocSections(`${NVHE}/kvm_nvhe.o`, buildDir));
+
+  const instrumentation = new Map<string, Set<string>>();
+  const add = (name: string, object: string) =>
+    instrumentation.set(name, new Set([...(instrumentation.get(name) ?? []), object]));
+  for (const object of await nvheObjects(buildDir)) {
+    for (const s of await undefinedSymbols(object, buildDir)) {
+      const name = instrumentationOf(s);
+      if (name) add(name, object);
+    }
+    const own = await allocSections(object, buildDir);
+    if (own.includes("__patchable_function_entries") || own.includes("__mcount_loc"))
+      add("ftrace", object);
+    const text = await tool(OBJDUMP, ["-d", "--no-show-raw-insn", object], buildDir);
+    if (/\bstr\s+x30,\s*\[x18\],\s*#8\b/.test(text)) add("shadow-call-stack", object);
+  }
+  return { symbols, aliases, sections, instrumentation };
+}
+
+/** One verdict item of a configuration: what, and between which patches it exists. */
+export interface TruthItem {
+  rule: string;
+  symbol: string;
+  introducedBy: number;
+  fixedBy: number | null;
+  /** Instrumentation: the objects that carry it when it appears. */
+  objects?: string[];
+}
+
+function items(
+  e: BuildEvidence,
+): Map<string, { rule: string; symbol: string; objects?: string[] }> {
+  const out = new Map<string, { rule: string; symbol: string; objects?: string[] }>();
+  for (const s of e.symbols) out.set(`symbol:${s}`, { rule: "hyp/undefined-symbol", symbol: s });
+  for (const a of e.aliases) {
+    const target = a.slice(a.indexOf("=") + 1);
+    const symbol = target.startsWith(PREFIX) ? target.slice(PREFIX.length) : target;
+    out.set(`alias:${a}`, { rule: "hyp/new-alias", symbol });
+  }
+  for (const s of e.sections)
+    if (!s.startsWith(".hyp."))
+      out.set(`section:${s}`, { rule: "hyp/unmapped-section", symbol: s });
+  for (const [name, objects] of e.instrumentation)
+    out.set(`instrumentation:${name}`, {
+      rule: "hyp/instrumentation",
+      symbol: name,
+      objects: [...objects].sort(),
+    });
+  return out;
+}
+
+/**
+ * What a series introduces, from the evidence of the base (`steps[0]`) and after each
+ * patch: everything absent from the base, with the patch after which it first shows and
+ * the first later patch after which it is gone.
+ */
+export function truthOfSteps(steps: readonly BuildEvidence[]): TruthItem[] {
+  const perStep = steps.map(items);
+  const base = perStep[0] ?? new Map();
+  const open = new Map<string, TruthItem>();
+  const out: TruthItem[] = [];
+  for (let k = 1; k < perStep.length; k++) {
+    const now = perStep[k] ?? new Map();
+    for (const [key, item] of open)
+      if (!now.has(key)) {
+        item.fixedBy = k;
+        open.delete(key);
+      }
+    for (const [key, item] of now) {
+      if (base.has(key) || open.has(key)) continue;
+      const t: TruthItem = { ...item, introducedBy: k, fixedBy: null };
+      open.set(key, t);
+      out.push(t);
+    }
+  }
+  return out;
+}
