@@ -373,6 +373,27 @@ describe("refusals and repairs", () => {
     expect(mail.warnings.map((w) => w.kind)).toEqual(["missing-message-id"]);
   });
 
+  it("a DMARC rewrite needs a list address: a person named `X via Y` stays the author", async () => {
+    const headers = "Message-ID: <a@b>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n";
+    const person = await parseMail({
+      raw: Buffer.from(headers + "From: Anna via Email <anna@example.org>\n\nhi\n"),
+      origin: "o",
+    });
+    expect(person.dmarcRewritten).toBe(false);
+    expect(person.author.email).toBe("anna@example.org");
+    const list = await parseMail({
+      raw: Buffer.from(
+        headers +
+          "From: Anna via kvmarm <kvmarm@lists.cs.columbia.edu>\n" +
+          "Reply-To: Anna <Anna@Example.org>\n" +
+          "List-Post: <mailto:kvmarm@lists.cs.columbia.edu>\n\nhi\n",
+      ),
+      origin: "o",
+    });
+    expect(list.dmarcRewritten).toBe(true);
+    expect(list.author).toEqual({ name: "Anna", email: "anna@example.org" });
+  });
+
   it("an unparseable Date is null with a warning", async () => {
     const raw = Buffer.from("Message-ID: <x@y>\nFrom: a@b\nDate: the day after tomorrow\n\nbody\n");
     const mail = await parseMail({ raw, origin: "o" });

@@ -27,6 +27,7 @@ const WANTED_HEADERS: ReadonlySet<string> = new Set([
   "date",
   "subject",
   "list-id",
+  "list-post",
   "auto-submitted",
   "content-type",
   "content-transfer-encoding",
@@ -142,7 +143,8 @@ async function parseWithHeaders(
 
 function realAuthor(headers: HeaderMap, from: Person): { author: Person; dmarcRewritten: boolean } {
   const rewrite = DMARC_REWRITE.exec(from.name);
-  if (rewrite === null) return { author: from, dmarcRewritten: false };
+  if (rewrite === null || !fromIsList(headers, from))
+    return { author: from, dmarcRewritten: false };
   const original =
     parseAddresses(headerValue(headers, "x-original-from"))[0] ??
     parseAddresses(headerValue(headers, "reply-to"))[0];
@@ -151,6 +153,17 @@ function realAuthor(headers: HeaderMap, from: Person): { author: Person; dmarcRe
     return { author: original, dmarcRewritten: true };
   }
   return { author: { name: (rewrite[1] ?? "").trim(), email: from.email }, dmarcRewritten: true };
+}
+
+/**
+ * A `via` name alone is no proof (people are called many things): the From address must
+ * be the list's own, or the list must have kept the original sender.
+ */
+function fromIsList(headers: HeaderMap, from: Person): boolean {
+  if (headers.has("x-original-from")) return true;
+  if (from.email.endsWith("@googlegroups.com")) return true;
+  const post = /<mailto:([^>?]+)/i.exec(headerValue(headers, "list-post") ?? "")?.[1];
+  return post !== undefined && post.toLowerCase() === from.email;
 }
 
 /** RFC 5322 dates; comments such as `(CET)` are ignored. Years outside 1970..2200 are bad. */
