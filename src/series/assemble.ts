@@ -334,9 +334,12 @@ export function assembleFromSummaries(
           d.cover === null &&
           d.patches.size > 0 &&
           emailOf(d.author) === emailOf(draft.author) &&
-          d.version === draft.version &&
           d.total === draft.total &&
-          Math.abs(d.firstSeq - cover.seq) <= draft.total + 20,
+          Math.abs(d.firstSeq - cover.seq) <= draft.total + 20 &&
+          (d.version === draft.version ||
+            // "[PATCH 00/15]" answered by "[PATCH v2 01/15]".."15/15": a cover missing its vN.
+            (draft.version === 1 &&
+              [...d.patches.values()].every((p) => p.inReplyTo === cover.messageId))),
       );
     if (!host) continue;
     draft.dropped = true;

@@ -61,6 +61,50 @@ describe("differences with b4, and why ours is right", () => {
     }
   });
 
+  it("an unversioned patch under a versioned cover takes the cover's version (b4 says v1 when the cover has no diffstat)", async () => {
+    // "[RFC PATCH v10 0/9] Enable ptp_kvm for arm/arm64" answered by "[RFC PATCH 1/9]".."9/9".
+    const messages = await archiveMessages([
+      "da621214c34950787bc35cb2cb91df713cf25449",
+      "37aac502305e0dc3c7fb07868267ffced6219a8c",
+      "985f7cbdba59ba6eac64935cbd0623a2017b53f3",
+      "d83f47b5267dc7ef403bfd8a87052625e3daf33e",
+      "18fcbc3a94560c5c8acd9ccbcd5de4629e608d3b",
+      "69e7c08f7587b34a2bdc598fac535d52136c5822",
+      "d60cdbb2f7b2cf5a67b46f3a23938532acbbe4ba",
+      "bcbab5c268789addb3d940e415dd0d4b786004f3",
+      "8552194c8dcfef91d13fafb2832c998622fc8f27",
+      "60ca2fc00406470d4a0b04ff8fc44a936f786f10",
+    ]);
+    const all = assembleSeries(messages);
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      id: "20200210084906.24870-1-jianyong.wu@arm.com",
+      version: 10,
+      total: 9,
+      complete: true,
+    });
+  });
+
+  it("patches for another tree with another total are their own series (b4 merges every v3 of a thread)", async () => {
+    // "[PATCH v3 0/2]" (kernel) and, in reply to the same cover, "[kvmtool v3 3/5]".."5/5".
+    const messages = await archiveMessages([
+      "6b8c1fcbc300ed33e5acb09b7fb42294e59d06f2",
+      "35bc052a47af298c5fd454cca664c787d7dfa44f",
+      "355089449f8165b933ff8571d0bd0adaeda5ac88",
+      "d3fc30c3d6de1eedc1af729756e7dc19c919e47f",
+      "f351c2524de4ce4ad207643e487a272f2d5ecd92",
+      "5fa633973cf1108ae123f29cc30dec882ef897e4",
+    ]);
+    const all = assembleSeries(messages);
+    expect(all.map((s) => [s.version, s.total, s.patches.map((p) => p.index), s.complete])).toEqual(
+      [
+        [3, 2, [1, 2], true],
+        [3, 5, [3, 4, 5], false],
+      ],
+    );
+    expect(all[0]?.coverMessageId).toBe("20191011110709.2764-1-christoffer.dall@arm.com");
+  });
+
   it("names the SCS series after Sami Tolvanen, not the Google Group that rewrote From (b4 names it clang_built_linux)", async () => {
     const [scs] = assembleSeries(await corpusMbox("threads", "scs-v7", "scs-v7-thread.mbox"));
     expect(scs?.author).toEqual({ name: "Sami Tolvanen", email: "samitolvanen@google.com" });
@@ -68,6 +112,37 @@ describe("differences with b4, and why ours is right", () => {
 });
 
 describe("agreements with b4 that took a fix", () => {
+  it("a cover that lacks the vN of the patches answering it is still their cover", async () => {
+    // "[PATCH 00/15] arm64: KVM: add SPE profiling support for guest" + "[PATCH v2 01/15]"..
+    const messages = await archiveMessages([
+      "0541e793a5feca949d54fad51694197650c79309",
+      "2cbe9bc0c0ad8dfe981d088316360c6e8d0d5c0d",
+      "6cc6bfe44e870e3779c3a676c130c2e35d1f1797",
+      "d3056395b5498e4c9ef774e02d6c76cced25d72c",
+      "ad5ad45a7e6670fb175df7a541e75ba65b73273c",
+      "8a9abad4d185ffd02e01f8741306353111af76ce",
+      "c5bf8e4b6dd09efde423253e044d61b452aff5b1",
+      "1fc08bb6d1b1111e4e57c4fd98204858f870e448",
+      "28175e3f86eb9516d78e8ac58ec26eb54de3d247",
+      "e23db8e61d288e952c02cfdd46635982f25d4484",
+      "094d7a4f961dc9516dfc75c9010228ddac6765d6",
+      "49eedf3ef5d366ce811e92d1f1eb50e692fa6319",
+      "5cf48b46b506b77ad53cc50caa7fce75848dc770",
+      "044843de393fab17acbe571506e29de7c20f2c43",
+      "a2fe74ef67fe119c3e4fe6a14359e5b6d31c9d03",
+      "1f3b420eefd995028b210f3a8ad37821425222b7",
+    ]);
+    const all = assembleSeries(messages);
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      id: "20190523103502.25925-1-sudeep.holla@arm.com",
+      coverMessageId: "20190523103502.25925-1-sudeep.holla@arm.com",
+      version: 2,
+      total: 15,
+      complete: true,
+    });
+  });
+
   it("v1 and v2 sent in one batch, all in reply to the v1 cover: the v2 cover belongs to the v2 patches", async () => {
     // "[PATCH 0/2] A couple of EL2 refcounts fixes" and its v2, sent together by mistake.
     const messages = await archiveMessages([

@@ -40,7 +40,7 @@ let messages: MailMessage[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "hypwatch-reroll-"));
   const names = (await readdir(THREAD)).filter((n) => n.endsWith(".eml")).sort();
-  const raws = await Promise.all(names.map((n) => readFile(path.join(THREAD, n))));
+  const raws: Buffer[] = await Promise.all(names.map((n) => readFile(path.join(THREAD, n))));
   const patch3 = raws.find((r) => r.includes(`Message-Id: <${V4_PATCH_3}>`));
   if (!patch3) throw new Error("v4 3/4 not found in the corpus thread");
   raws.push(rerollOfPatch3(patch3));
