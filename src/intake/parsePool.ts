@@ -28,6 +28,8 @@ export interface ParseOptions<O extends ParseOutput> {
    * 2 adds one worker thread, and so on. Defaults to the number of cores.
    */
   threads?: number;
+  /** Worker threads besides the calling one (0: the calling thread only); `threads` wins. */
+  workers?: number;
   /** Mails per message to a worker. */
   batchSize?: number;
   /**
@@ -52,7 +54,8 @@ export async function* parseMails<O extends ParseOutput>(
   mails: AsyncIterable<RawMail> | Iterable<RawMail>,
   opts: ParseOptions<O>,
 ): AsyncGenerator<Parsed<OutputOf<O>>> {
-  const workers = (opts.threads ?? availableParallelism()) - 1;
+  const workers =
+    opts.threads !== undefined ? opts.threads - 1 : (opts.workers ?? availableParallelism() - 1);
   if (workers <= 0) {
     for await (const mail of mails) {
       yield (await parseOne(mail, opts.output)) as Parsed<OutputOf<O>>;
