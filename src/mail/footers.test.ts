@@ -46,9 +46,9 @@ describe("stripListFooters", () => {
       const mail = await parseMail(raw);
       expect(mail.messageId).toBe("82cfbb7f-dd4f-12d8-dc76-847f06172200@huawei.com");
       expect(mail.body).not.toContain("kvmarm mailing list");
-      expect(
-        mail.patch?.diff.endsWith("> say that the bootloader/fdt beg for fixes...\n> \n"),
-      ).toBe(true);
+      expect(mail.patch?.diff.endsWith("> say that the bootloader/fdt beg for fixes...\n> ")).toBe(
+        true,
+      );
       return;
     }
     throw new Error("message not found");

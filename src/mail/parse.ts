@@ -99,9 +99,10 @@ async function parseWithHeaders(
   const mainPatchText =
     content.patchText === undefined ? text : stripListFooters(content.patchText).text;
   const attachments = content.patchAttachments.map((a) => stripListFooters(a).text);
-  const patchSource = [mainPatchText, ...attachments]
-    .filter((t) => t !== "")
-    .map((t) => (t.endsWith("\n") ? t : t + "\n"))
+  // Parts follow each other on new lines; the last keeps its end as it is.
+  const parts = [mainPatchText, ...attachments].filter((t) => t !== "");
+  const patchSource = parts
+    .map((t, i) => (i < parts.length - 1 && !t.endsWith("\n") ? t + "\n" : t))
     .join("");
   const patch = parsePatch(patchSource);
   if (patch !== null && content.flowed) {

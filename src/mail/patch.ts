@@ -108,7 +108,8 @@ export function parsePatch(text: string): Patch | null {
   if (!MAY_START_DIFF.test(text)) return null;
   const lines = text.split("\n");
   // A text ending in a newline gives a last empty element that is not a line.
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  const endsWithNewline = lines[lines.length - 1] === "";
+  if (endsWithNewline) lines.pop();
   const split = splitCommitMessage(lines);
   let diffAt = -1;
   for (let j = split.breakAt; j < lines.length; j++) {
@@ -123,7 +124,9 @@ export function parsePatch(text: string): Patch | null {
   if (files.length === 0) return null;
   const patch: Patch = {
     commitMessage: split.message,
-    diff: diffLines.join("\n") + "\n",
+    // Byte for byte to the end of the text, as mailinfo copies it (even a last line
+    // without its newline).
+    diff: diffLines.join("\n") + (endsWithNewline ? "\n" : ""),
     files,
     trailers: parseTrailers(split.message),
     metadata: parseMetadata(lines),
