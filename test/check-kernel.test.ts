@@ -13,6 +13,7 @@ import { parseRelocations } from "../src/check/elf.js";
 import { readRelocations } from "../src/io/binutils.js";
 import { run } from "../src/io/exec.js";
 import { lockFile, type FileLock } from "../src/io/lock.js";
+import { linuxTree } from "./linux-tree.js";
 
 /*
  * The modern-era analysis on a real linux 6.1 build: a worktree of the kernel tree, one
@@ -21,7 +22,10 @@ import { lockFile, type FileLock } from "../src/io/lock.js";
  * kept between runs (under a lock, since several runs may share the machine). A cold run
  * takes a few minutes on two cores; HYPWATCH_SKIP_KERNEL_TESTS=1 skips this file.
  */
-const TREE = process.env.HYPWATCH_TEST_KERNEL_TREE ?? "/work/trees/linux-source-6.1";
+const available =
+  process.env.HYPWATCH_SKIP_KERNEL_TESTS !== "1" &&
+  (await run("aarch64-linux-gnu-gcc", ["--version"]).catch(() => null))?.exitCode === 0;
+const TREE = available ? await linuxTree() : "";
 const WORK = process.env.HYPWATCH_TEST_KERNEL_WORK ?? path.join(tmpdir(), "hypwatch-check-kernel");
 const SRC = path.join(WORK, "src");
 const BUILD = path.join(WORK, "build");
@@ -37,11 +41,6 @@ const HYP_MAIN = "arch/arm64/kvm/hyp/nvhe/hyp-main.c";
 const ADJUST_PC = "arch/arm64/kvm/hyp/include/hyp/adjust_pc.h";
 const NVHE_MAKEFILE = "arch/arm64/kvm/hyp/nvhe/Makefile";
 const VHE_SWITCH = "arch/arm64/kvm/hyp/vhe/switch.c";
-
-const available =
-  process.env.HYPWATCH_SKIP_KERNEL_TESTS !== "1" &&
-  existsSync(path.join(TREE, ".git")) &&
-  (await run("aarch64-linux-gnu-gcc", ["--version"]).catch(() => null))?.exitCode === 0;
 
 async function ok(file: string, args: string[], cwd: string): Promise<void> {
   const result = await run(file, args, { cwd, timeoutMs: 45 * 60_000 });
