@@ -1,0 +1,218 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AttributedFinding } from "../src/check/index.js";
+import { run } from "../src/io/exec.js";
+import { parseMail } from "../src/mail/index.js";
+import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
+import { patchesFromFiles, selectSeries } from "../src/pipeline/select.js";
+import { readConfig } from "../src/config.js";
+import { renderCheckText } from "../src/report/check.js";
+import { loadMutationCases, PatchWorkspace, editedFiles } from "../bench/mutation-cases.js";
+import { MAILS } from "./git-fixtures.js";
+import { linuxTree, testCacheDir } from "./linux-tree.js";
+
+/*
+ * `hypwatch check` end to end on the real linux-source-6.1 tree: the CLI on the bundled
+ * example series and on the bare tree (an audit), mutation cases through checkSeries, and a
+ * real list patch that no longer applies. All share the test cache's worktree slot, so
+ * after the first cold build (minutes) each check rebuilds only what a patch touches.
+ * HYPWATCH_SKIP_KERNEL_TESTS=1 skips this file.
+ */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const EXAMPLE = path.join(ROOT, "examples", "gicv2-warn-v1.mbox");
+const SWITCH_H = "arch/arm64/kvm/hyp/include/hyp/switch.h";
+const BUILD_TIMEOUT = 45 * 60_000;
+
+const available =
+  process.env.HYPWATCH_SKIP_KERNEL_TESTS !== "1" &&
+  (await run("aarch64-linux-gnu-gcc", ["--version"]).catch(() => null))?.exitCode === 0 &&
+  (process.env.HYPWATCH_LINUX_TREE
+    ? existsSync(process.env.HYPWATCH_LINUX_TREE)
+    : existsSync("/usr/src/linux-source-6.1.tar.xz"));
+
+let tree = "";
+
+/** `hypwatch check ... --json` as a user runs it, on the test cache. */
+async function cli(args: string[]): Promise<{ exitCode: number; result: CheckResult }> {
+  const out = await run(
+    path.join(ROOT, "node_modules", ".bin", "tsx"),
+    [path.join(ROOT, "src", "cli", "main.ts"), "check", "--tree", tree, ...args, "--json"],
+    {
+      cwd: ROOT,
+      env: { ...stringEnv(process.env), HYPWATCH_CACHE: testCacheDir() },
+      timeoutMs: BUILD_TIMEOUT,
+    },
+  );
+  if (out.stdout.trim() === "") throw new Error(`hypwatch check failed: ${out.stderr}`);
+  return { exitCode: out.exitCode, result: JSON.parse(out.stdout) as CheckResult };
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+}
+
+/** The new-file line of the first `+` line of `mail`'s diff of `file` containing `needle`. */
+async function addedLine(mail: Buffer, file: string, needle: string): Promise<number> {
+  const message = await parseMail({ raw: mail, origin: "example" });
+  for (const diff of message.patch?.files ?? []) {
+    if (diff.newPath !== file) continue;
+    for (const hunk of diff.hunks) {
+      let line = hunk.newStart;
+      for (const l of hunk.lines) {
+        if (l.startsWith("+") && l.includes(needle)) return line;
+        if (!l.startsWith("-") && !l.startsWith("\\")) line++;
+      }
+    }
+  }
+  throw new Error(`${needle} is not added to ${file}`);
+}
+
+const brief = (f: AttributedFinding) => ({
+  rule: f.rule,
+  symbol: f.symbol,
+  introducedBy: f.introducedBy,
+  fixedBy: f.fixedBy,
+  file: f.file,
+  line: f.line,
+});
+
+describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
+  beforeAll(async () => {
+    tree = await linuxTree();
+  }, BUILD_TIMEOUT);
+
+  it(
+    "audits the bare tree: no findings in either configuration",
+    async () => {
+      const { exitCode, result } = await cli([]);
+      expect(result.configs).toEqual(["defconfig", "instrumented"]);
+      expect(result.buildProblems).toEqual([]);
+      expect(result.tree).toMatchObject({ era: "modern", baseChosenBy: "head" });
+      expect(result.findings).toEqual([]);
+      expect(exitCode).toBe(0);
+    },
+    BUILD_TIMEOUT,
+  );
+
+  it(
+    "reports the example's printk from a shared header at its line, only against patch 2",
+    async () => {
+      const { exitCode, result } = await cli(["--mbox", EXAMPLE, "--configs", "defconfig"]);
+      expect(exitCode).toBe(1);
+      expect(result.series).toMatchObject({ version: 1 });
+      expect(result.patches.map((p) => p.applied)).toEqual([true, true, true]);
+      expect(result.buildProblems).toEqual([]);
+      expect(new Set(result.findings.map((f) => f.introducedBy))).toEqual(new Set([2]));
+
+      const selected = await selectSeries(EXAMPLE, readConfig());
+      const second = selected.patches[1];
+      expect(second?.subject).toContain("[PATCH 2/3]");
+      const line = await addedLine(Buffer.from(second!.mail), SWITCH_H, "pr_warn_ratelimited(");
+      const symbols = result.findings.filter((f) => f.rule === "hyp/undefined-symbol");
+      expect(symbols.map((f) => f.symbol).sort()).toEqual(["___ratelimit", "_printk"]);
+      for (const f of symbols) {
+        expect(f).toMatchObject({ file: SWITCH_H, line, fixedBy: null });
+        // The nVHE copy of the header, not the VHE one (VHE may call printk).
+        expect(f.object).toBe("arch/arm64/kvm/hyp/nvhe/switch.nvhe.o");
+      }
+    },
+    BUILD_TIMEOUT,
+  );
+
+  describe("mutation cases through checkSeries", () => {
+    let workspace: PatchWorkspace;
+    const names = ["series-fixed-by-3", "clean-vhe-printk"];
+
+    beforeAll(async () => {
+      workspace = await PatchWorkspace.open(
+        tree,
+        editedFiles(await loadMutationCases(undefined, names)),
+      );
+    });
+    afterAll(async () => workspace?.close());
+
+    it(
+      "attributes a kfree added by patch 2 and removed by patch 3, at its line",
+      async () => {
+        const [c] = await loadMutationCases(undefined, ["series-fixed-by-3"]);
+        const prepared = await workspace.prepare(c!);
+        const result = await checkSeries({
+          repo: tree,
+          patches: prepared.patches,
+          baseCommit: prepared.base,
+          configs: ["defconfig"],
+          cacheDir: testCacheDir(),
+        });
+        const e = prepared.expect[0]!;
+        expect(result.findings.map(brief)).toEqual([
+          {
+            rule: "hyp/undefined-symbol",
+            symbol: "kfree",
+            introducedBy: 2,
+            fixedBy: 3,
+            file: e.file,
+            line: e.line,
+          },
+        ]);
+        expect(renderCheckText(result)).toContain("(removed again by patch 3)");
+      },
+      BUILD_TIMEOUT,
+    );
+
+    it(
+      "finds nothing when VHE code calls printk",
+      async () => {
+        const [c] = await loadMutationCases(undefined, ["clean-vhe-printk"]);
+        const prepared = await workspace.prepare(c!);
+        const result = await checkSeries({
+          repo: tree,
+          patches: prepared.patches,
+          baseCommit: prepared.base,
+          configs: ["defconfig"],
+          cacheDir: testCacheDir(),
+        });
+        expect(result.patches[0]).toMatchObject({ applied: true, failure: null });
+        expect(result.buildProblems).toEqual([]);
+        expect(result.findings).toEqual([]);
+      },
+      BUILD_TIMEOUT,
+    );
+  });
+
+  it(
+    "names the failure kind and every base tried when a real list patch does not apply",
+    async () => {
+      const selected = await patchesFromFiles([MAILS.scsHypMakefile]);
+      const result = await checkSeries({
+        repo: tree,
+        patches: selected.patches,
+        baseCommit: selected.baseCommit,
+        candidates: ["v5.5"],
+        configs: ["defconfig"],
+        cacheDir: testCacheDir(),
+      });
+      expect(result.tree.baseCommit).toBeNull();
+      expect(result.tree.attempts).toEqual([
+        { ref: "v5.5", source: "candidate", commit: null, outcome: "missing" },
+        expect.objectContaining({
+          ref: "HEAD",
+          source: "head",
+          outcome: "does-not-apply",
+          failure: { patchId: selected.patches[0]!.id, kind: "context-mismatch" },
+        }),
+      ]);
+      expect(result.patches).toEqual([
+        expect.objectContaining({ index: 1, applied: false, failure: "context-mismatch" }),
+      ]);
+      expect(result.findings).toEqual([]);
+      const text = renderCheckText(result);
+      expect(text).toContain("does not apply to any base that was tried");
+      expect(text).toContain("tried:   v5.5 (candidate): not in this tree");
+    },
+    BUILD_TIMEOUT,
+  );
+});
