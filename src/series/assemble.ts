@@ -102,6 +102,8 @@ function fits(draft: Draft, mail: SeriesMail): boolean {
   return draft.version === s.version || (s.version === 1 && draft.cover !== null);
 }
 
+const STABLE_TAG = /^(autosel|\d+\.\d+(\.\d+|\.y)?)$|^(autosel|stable) /i;
+
 function normalizedStem(stem: string): string {
   return stem.toLowerCase().replace(/\s+/g, " ").trim();
 }
@@ -409,9 +411,11 @@ export function assembleFromSummaries(
   for (const draft of live) {
     parent.set(draft, draft);
     const who = emailOf(draft.author);
-    const keys = [`s\0${who}\0${normalizedStem(subjectOf(draft))}`];
-    const first = effectiveOf(draft).get(1);
-    if (first && draft.total > 1) keys.push(`s\0${who}\0${normalizedStem(first.subject.stem)}`);
+    // Backports of one patch to several stable trees ("[PATCH AUTOSEL 5.4 ...]") are not
+    // revisions of each other: the tree is part of the subject key.
+    const head = draft.cover ?? [...draft.patches.values()][0];
+    const trees = (head?.subject.tags ?? []).filter((t) => STABLE_TAG.test(t)).sort();
+    const keys = [`s\0${who}\0${trees.join(",")}\0${normalizedStem(subjectOf(draft))}`];
     const changeId =
       draft.cover?.changeId ?? [...draft.patches.values()].find((m) => m.changeId)?.changeId;
     if (changeId) keys.push(`c\0${who}\0${changeId}`);
@@ -422,6 +426,25 @@ export function assembleFromSummaries(
       if (owner) parent.set(find(draft), find(owner));
       else keyOwner.set(key, draft);
     }
+  }
+  // A series without cover letter is also a revision of one with a cover whose patch 1 has
+  // its subject (v1 sent bare, v2 with a cover). Covered series do not link to each other
+  // this way: two cover letters with different subjects are different series.
+  const firstPatchKey = (draft: Draft): string | null => {
+    const first = effectiveOf(draft).get(1);
+    return first && draft.total > 1
+      ? `p\0${emailOf(draft.author)}\0${normalizedStem(first.subject.stem)}`
+      : null;
+  };
+  const coveredByFirstPatch = new Map<string, Draft>();
+  for (const draft of live) {
+    const key = draft.cover ? firstPatchKey(draft) : null;
+    if (key && !coveredByFirstPatch.has(key)) coveredByFirstPatch.set(key, draft);
+  }
+  for (const draft of live) {
+    const key = draft.cover ? null : firstPatchKey(draft);
+    const covered = key ? coveredByFirstPatch.get(key) : undefined;
+    if (covered) parent.set(find(draft), find(covered));
   }
   const families = new Map<Draft, Draft[]>();
   for (const draft of live) {

@@ -165,3 +165,26 @@ describe("agreements with b4 that took a fix", () => {
     ]);
   });
 });
+
+describe("revisions across threads (the kvmarm archive)", () => {
+  it("links v1 and v2 of a patch, but not backports of one patch to different stable trees", async () => {
+    const messages = await archiveMessages([
+      "a57b3528187df226aea2254f22371d873a2b0215", // [PATCH] arm64: KVM: Only skip MMIO insn once
+      "79a138773597421771386f50a2ad2855b182f931", // [PATCH v2] ...
+      "c604d8fcf53605d6e9023f7b5baac3748cf22385", // [PATCH AUTOSEL 4.19 20/29] ...
+      "4685746054aa187086d0dca55d79d6272fdcb1e5", // [PATCH AUTOSEL 4.14 12/14] ...
+      "c6f234ef54c04a95a604620f69fd073e7db0cb28", // [PATCH AUTOSEL 4.19 43/45] ...
+    ]);
+    const all = assembleSeries(messages);
+    const byId = new Map(all.map((s) => [s.id, s]));
+    const revisionsOf = (id: string): string[] => (byId.get(id)?.revisions ?? []).map((r) => r.id);
+    expect(revisionsOf("20190821195030.2569-1-drjones@redhat.com")).toEqual([
+      "20190822110305.18035-1-drjones@redhat.com",
+    ]);
+    expect(byId.get("20190822110305.18035-1-drjones@redhat.com")?.newest).toBe(true);
+    expect(revisionsOf("20190829105043.2508-12-sashal@kernel.org")).toEqual([]);
+    expect(revisionsOf("20190829105009.2265-20-sashal@kernel.org")).toEqual([
+      "20190829181547.8280-43-sashal@kernel.org",
+    ]);
+  });
+});
