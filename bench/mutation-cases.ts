@@ -49,6 +49,11 @@ const expectation = z.object({
    */
   file: z.string().min(1).nullable(),
   line: z.string().min(1).nullable(),
+  /**
+   * A consequence reported in every object it touches (KASAN metadata in `.data`): the
+   * rule, symbol and patch are checked, `file` and `line` are not.
+   */
+  anyLocation: z.boolean().default(false),
 });
 
 export const mutationCaseSchema = z.object({
@@ -182,7 +187,6 @@ export class PatchWorkspace {
     const files = (
       await gitOk(this.src, [
         "format-patch",
-        "-q",
         `--base=${this.base}`,
         "-o",
         out,
@@ -192,6 +196,11 @@ export class PatchWorkspace {
       .split("\n")
       .filter(Boolean);
     const selected = await patchesFromFiles(files);
+    if (selected.patches.length !== c.patches.length)
+      throw new MutationCaseError(
+        `${c.name}.json`,
+        `format-patch wrote ${selected.patches.length} of ${c.patches.length} patches`,
+      );
     const expect: ResolvedExpectation[] = [];
     for (const e of c.expect) {
       if (e.line === null || e.file === null) {

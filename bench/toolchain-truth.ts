@@ -28,6 +28,15 @@ export interface BuildEvidence {
   instrumentation: Map<string, Set<string>>;
 }
 
+/** Sections only ftrace adds: evidence of ftrace, not sections to map. */
+const FTRACE_SECTIONS = ["__patchable_function_entries", "__mcount_loc"];
+
+/**
+ * Constructor tables: kernel C code has none, sanitizers add them (KASAN registers its
+ * globals from one). The instrumentation is the item; its tables are not listed apart.
+ */
+const isConstructorTable = (s: string) => /^\.(?:init_array|fini_array|ctors|dtors)\b/.test(s);
+
 const INSTRUMENTATION_SYMBOLS: [RegExp, string][] = [
   [/^__(?:asan|kasan)_/, "kasan"],
   [/^__ubsan_/, "ubsan"],
@@ -99,8 +108,7 @@ export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence
       if (name) add(name, object);
     }
     const own = await allocSections(object, buildDir);
-    if (own.includes("__patchable_function_entries") || own.includes("__mcount_loc"))
-      add("ftrace", object);
+    if (own.some((s) => FTRACE_SECTIONS.includes(s))) add("ftrace", object);
     const text = await tool(OBJDUMP, ["-d", "--no-show-raw-insn", object], buildDir);
     if (/\bstr\s+x30,\s*\[x18\],\s*#8\b/.test(text)) add("shadow-call-stack", object);
   }
@@ -128,7 +136,7 @@ function items(
     out.set(`alias:${a}`, { rule: "hyp/new-alias", symbol });
   }
   for (const s of e.sections)
-    if (!s.startsWith(".hyp."))
+    if (!s.startsWith(".hyp.") && !FTRACE_SECTIONS.includes(s) && !isConstructorTable(s))
       out.set(`section:${s}`, { rule: "hyp/unmapped-section", symbol: s });
   for (const [name, objects] of e.instrumentation)
     out.set(`instrumentation:${name}`, {
