@@ -2,7 +2,7 @@ import type { Job } from "bullmq";
 import { ensureTree } from "../src/apply/index.js";
 import type { Config } from "../src/config.js";
 import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
-import { selectSeries } from "../src/pipeline/select.js";
+import { checkRequest, selectSeries } from "../src/pipeline/select.js";
 
 export const CHECK_QUEUE = "hypwatch-check";
 
@@ -17,16 +17,6 @@ export function checkProcessor(config: Config) {
   return async (job: Job<CheckJob>): Promise<CheckResult> => {
     const repo = await ensureTree({ tree: config.tree, cacheDir: config.cacheDir });
     const selected = await selectSeries(job.data.mbox, config);
-    return checkSeries({
-      repo,
-      patches: selected.patches,
-      series: selected.series
-        ? { subject: selected.series.subject, version: selected.series.version }
-        : null,
-      baseCommit: selected.baseCommit,
-      base: job.data.base ?? null,
-      candidates: config.baseCandidates,
-      ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
-    });
+    return checkSeries(checkRequest(repo, selected, config, { base: job.data.base ?? null }));
   };
 }

@@ -4,7 +4,12 @@ import { readConfig } from "../config.js";
 import { ensureTree, type BuildConfigName } from "../apply/index.js";
 import { checkSeries } from "../pipeline/check.js";
 import { scanSource } from "../pipeline/scan.js";
-import { patchesFromFiles, selectSeries, type SelectedSeries } from "../pipeline/select.js";
+import {
+  checkRequest,
+  patchesFromFiles,
+  selectSeries,
+  type SelectedSeries,
+} from "../pipeline/select.js";
 import { renderCheckText } from "../report/check.js";
 import { renderScanTable, summarizeScan } from "../report/scan.js";
 import { startWorkers } from "../../workers/serve.js";
@@ -92,18 +97,12 @@ program
       : opts.patch
         ? await patchesFromFiles(opts.patch)
         : { series: null, patches: [], baseCommit: null };
-    const result = await checkSeries({
-      repo,
-      patches: selected.patches,
-      series: selected.series
-        ? { subject: selected.series.subject, version: selected.series.version }
-        : null,
-      baseCommit: selected.baseCommit,
-      base: opts.base ?? null,
-      candidates: config.baseCandidates,
-      ...(opts.configs ? { configs: opts.configs } : {}),
-      ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
-    });
+    const result = await checkSeries(
+      checkRequest(repo, selected, config, {
+        base: opts.base ?? null,
+        ...(opts.configs ? { configs: opts.configs } : {}),
+      }),
+    );
     process.stdout.write(
       opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderCheckText(result)}\n`,
     );

@@ -6,7 +6,7 @@ import { parseMail } from "../mail/index.js";
 import type { MailMessage } from "../mail/types.js";
 import { assembleSeries } from "../series/index.js";
 import type { Series } from "../series/types.js";
-import type { CheckPatch } from "./check.js";
+import type { CheckPatch, CheckRequest } from "./check.js";
 
 /** A series picked for checking, with the raw mail of each patch. */
 export interface SelectedSeries {
@@ -85,4 +85,25 @@ export async function patchesFromFiles(files: readonly string[]): Promise<Select
     patches.push({ id: path.basename(file), subject: message.subject.raw, mail });
   }
   return { series: null, patches, baseCommit };
+}
+
+/** The check of a selected series on `repo`, with the configured base candidates. */
+export function checkRequest(
+  repo: string,
+  selected: SelectedSeries,
+  config: Pick<Config, "baseCandidates" | "cacheDir">,
+  opts: Pick<CheckRequest, "base" | "configs"> = {},
+): CheckRequest {
+  return {
+    repo,
+    patches: selected.patches,
+    series: selected.series
+      ? { subject: selected.series.subject, version: selected.series.version }
+      : null,
+    baseCommit: selected.baseCommit,
+    base: opts.base ?? null,
+    candidates: config.baseCandidates,
+    ...(opts.configs ? { configs: opts.configs } : {}),
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+  };
 }
