@@ -79,15 +79,24 @@ export function parseTrailers(text: string): Trailer[] {
 
 /**
  * Review trailers a reviewer writes in a reply (`Reviewed-by: ...` at the start of a
- * line). Quoted text (`>`) is someone else's and is skipped, as is everything from a
- * diff on (a reply may carry a patch whose own trailers are not the reviewer's).
+ * line, perhaps indented). Quoted text (`>`) is someone else's and is skipped, as are the
+ * lines of a diff pasted into the reply; the signature (`-- `) ends the search.
  */
 export function parseReplyTrailers(body: string): Trailer[] {
   const trailers: Trailer[] = [];
+  let inDiff = false;
   for (const line of body.split("\n")) {
-    if (line.startsWith("diff --git ") || line.startsWith("-- ")) break;
-    if (line.startsWith(">")) continue;
-    const t = parseTrailerLine(line);
+    if (line.startsWith("-- ")) break;
+    // Reviewers paste diffs and give their tag below them: skip the diff, read on.
+    if (line.startsWith("diff --git ")) inDiff = true;
+    else if (
+      inDiff &&
+      !/^([ +\-@\\]|index |new file|deleted file|similarity|rename |old mode|new mode)/.test(line)
+    )
+      inDiff = false;
+    if (inDiff || line.startsWith(">")) continue;
+    // b4 reads tags indented by a space or two, as people type them.
+    const t = parseTrailerLine(line.trimStart());
     if (t !== null && REVIEW_TRAILERS.has(t.name)) trailers.push(t);
   }
   return trailers;
