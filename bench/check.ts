@@ -23,7 +23,7 @@ import { readConfig } from "../src/config.js";
 
 const { values } = parseArgs({
   options: {
-    tree: { type: "string", default: "/work/trees/linux-source-6.1" },
+    tree: { type: "string" },
     mbox: { type: "string", default: "examples/gicv2-warn-v1.mbox" },
     "skip-full-build": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
@@ -37,7 +37,7 @@ const load = () =>
     .join(" ");
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-const repo = await ensureTree({ tree: values.tree });
+const repo = await ensureTree({ tree: values.tree ?? readConfig().tree });
 const cacheDir = await mkdtemp(path.join(cacheRoot(), "bench-check-"));
 const selected = await selectSeries(values.mbox, readConfig());
 const problems: string[] = [];

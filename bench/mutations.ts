@@ -12,6 +12,7 @@ import { loadavg } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { buildSeries, cacheRoot, ensureTree } from "../src/apply/index.js";
+import { readConfig } from "../src/config.js";
 import { checkSeries } from "../src/pipeline/check.js";
 import {
   PatchWorkspace,
@@ -24,14 +25,14 @@ import { readBuildEvidence, truthOfSteps, type BuildEvidence } from "./toolchain
 
 const { values } = parseArgs({
   options: {
-    tree: { type: "string", default: "/work/trees/linux-source-6.1" },
+    tree: { type: "string" },
     cache: { type: "string", default: path.join(cacheRoot(), "bench-mut") },
     only: { type: "string", default: "" },
     json: { type: "string" },
   },
 });
 
-const repo = await ensureTree({ tree: values.tree, cacheDir: values.cache });
+const repo = await ensureTree({ tree: values.tree ?? readConfig().tree, cacheDir: values.cache });
 const cases = await loadMutationCases(
   undefined,
   values.only ? values.only.split(",").map((s) => s.trim()) : [],
