@@ -172,6 +172,13 @@ export function makefileGuard(
     present: false,
     note,
   });
+  const found = (hit: { line: number; text: string }, note: string): MakefileGuard => ({
+    file: makefilePath,
+    line: hit.line,
+    text: hit.text,
+    present: true,
+    note: `${makefilePath}:${hit.line} ${note}`,
+  });
   if (!inst) return absent(null, null, "no known guard");
   const guard = inst.guard;
   switch (guard.kind) {
@@ -180,13 +187,7 @@ export function makefileGuard(
       const filters = lines.filter((l) => /^KBUILD_CFLAGS\s*:?=\s*\$\(filter-out\b/.test(l.text));
       const hit = filters.find((l) => l.text.includes(ref));
       if (hit) {
-        return {
-          file: makefilePath,
-          line: hit.line,
-          text: hit.text,
-          present: true,
-          note: `${makefilePath}:${hit.line} filters ${ref} out of KBUILD_CFLAGS`,
-        };
+        return found(hit, `filters ${ref} out of KBUILD_CFLAGS`);
       }
       const first = filters[0];
       if (first) {
@@ -212,13 +213,7 @@ export function makefileGuard(
         );
       }
       if (hit) {
-        return {
-          file: makefilePath,
-          line: hit.line,
-          text: hit.text,
-          present: true,
-          note: `${makefilePath}:${hit.line} sets ${guard.variable} := n`,
-        };
+        return found(hit, `sets ${guard.variable} := n`);
       }
       return absent(null, null, `${makefilePath} has no ${guard.variable} := n`);
     }
@@ -229,13 +224,7 @@ export function makefileGuard(
           l.text.includes(guard.flag),
       );
       if (hit) {
-        return {
-          file: makefilePath,
-          line: hit.line,
-          text: hit.text,
-          present: true,
-          note: `${makefilePath}:${hit.line} adds ${guard.flag}`,
-        };
+        return found(hit, `adds ${guard.flag}`);
       }
       return absent(null, null, `${makefilePath} does not add ${guard.flag} to ccflags-y`);
     }
