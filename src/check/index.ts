@@ -14,6 +14,8 @@ export {
   type LegacyVariant,
   type LegacyVerdict,
 } from "./legacy.js";
+export { ObjectMemo } from "./objects.js";
+export { analyzerFingerprint } from "./fingerprint.js";
 export { diffFindings, attributeFindings, findingKeys, baseKey } from "./diff.js";
 export { parseNvheAliases, newAliases, aliasFindings, aliasesAddedByPatch } from "./aliases.js";
 export type { InstrumentationName } from "./instrumentation.js";

@@ -28,6 +28,7 @@ import {
 import {
   isUndefinedIn,
   mapLimit,
+  ObjectMemo,
   readInstructions,
   readObject,
   resolveSites,
@@ -62,6 +63,8 @@ export interface ModernBuildInput {
   /** The alias list of the base tree's build: aliases beyond it become `alias` warnings. */
   baseAliases?: readonly NvheAlias[];
   crossCompile?: string;
+  /** Shared by the steps of one series: objects that did not change are not read again. */
+  memo?: ObjectMemo;
 }
 
 type Draft = Omit<Finding, "key">;
@@ -124,6 +127,7 @@ interface NvheObject {
 export async function analyzeModernBuild(input: ModernBuildInput): Promise<Finding[]> {
   const { srcDir, buildDir, config } = input;
   const opts: BinutilsOptions = { cwd: buildDir, crossCompile: input.crossCompile };
+  const memo = input.memo ?? new ObjectMemo();
 
   const inputs = await nvheLinkInputs(buildDir);
   const aliases = await readNvheAliases(buildDir);
@@ -137,7 +141,7 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
   const forbidden = new Set(unaliased.filter((n) => instrumentationOfSymbol(n) === null));
 
   const objects: NvheObject[] = await mapLimit(inputs, 2, async (p) => {
-    const info = await readObject(p, opts);
+    const info = await memo.get("object", p, opts, (o) => readObject(o, opts));
     // Objects without a .cmd file (hand-built dirs) are still judged, just without flags.
     const cmdText = await readFile(path.join(buildDir, cmdFileOf(p)), "utf8").catch(() => null);
     const cmd: KbuildCommand | null = cmdText === null ? null : parseKbuildCmd(cmdText);
@@ -156,6 +160,7 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
       claimed,
       { srcDir, buildDir, config },
       opts,
+      memo,
     )),
   );
   const kvm = await readObject(NVHE_OBJECT, opts);
@@ -261,20 +266,23 @@ async function instrumentationFindings(
   claimed: Set<string>,
   ctx: Ctx,
   opts: BinutilsOptions,
+  memo: ObjectMemo,
 ): Promise<Draft[]> {
   const drafts: Draft[] = [];
-  const disassembled = await mapLimit(objects, 2, (o) => readInstructions(o.path, opts));
+  const scs = await mapLimit(objects, 2, (o) =>
+    memo.get("shadow-call-stack", o.path, opts, async (p) =>
+      (await readInstructions(p, opts)).filter((insn) => isShadowCallStackInstruction(insn.text)),
+    ),
+  );
   objects.forEach((obj, i) => {
     const sites: InstrumentationSite[] = [];
-    for (const insn of disassembled[i] ?? []) {
-      if (isShadowCallStackInstruction(insn.text)) {
-        sites.push({
-          name: "shadow-call-stack",
-          section: insn.section,
-          offset: insn.offset,
-          function: insn.function,
-        });
-      }
+    for (const insn of scs[i] ?? []) {
+      sites.push({
+        name: "shadow-call-stack",
+        section: insn.section,
+        offset: insn.offset,
+        function: insn.function,
+      });
     }
     for (const r of obj.info.relocations) {
       const name = instrumentationOfSymbol(r.symbol);

@@ -1,4 +1,7 @@
 /** Reading one relocatable object through binutils, and mapping its sites back to source. */
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import {
   addressesToLines,
   disassemble,
@@ -44,6 +47,36 @@ export async function readInstructions(
   opts: BinutilsOptions,
 ): Promise<DisassembledInstruction[]> {
   return parseDisassembly(await disassemble(path, opts));
+}
+
+/**
+ * What was read from objects, keyed by the object's path and content: the steps of one
+ * series rebuild a few objects each, and every other object is read once for all of them.
+ */
+export class ObjectMemo {
+  private readonly entries = new Map<string, Promise<unknown>>();
+
+  /** `read(path)`'s result for the object as it is now (`kind` names what `read` reads). */
+  async get<T>(
+    kind: string,
+    path: string,
+    opts: BinutilsOptions,
+    read: (path: string) => Promise<T>,
+  ): Promise<T> {
+    const file = resolve(opts.cwd ?? ".", path);
+    const digest = createHash("sha256")
+      .update(await readFile(file))
+      .digest("hex");
+    const key = `${kind}\0${file}\0${digest}`;
+    let entry = this.entries.get(key) as Promise<T> | undefined;
+    if (!entry) {
+      entry = read(path);
+      this.entries.set(key, entry);
+      // A failed read is not remembered: the next step tries again.
+      entry.catch(() => this.entries.delete(key));
+    }
+    return entry;
+  }
 }
 
 export function sectionByName(obj: ObjectInfo, name: string): ElfSection | undefined {

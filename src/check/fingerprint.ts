@@ -1,0 +1,38 @@
+import { createHash } from "node:crypto";
+import { readFile, readdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_CROSS_COMPILE } from "../io/binutils.js";
+import { run } from "../io/exec.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+let memo: Promise<string> | null = null;
+
+/**
+ * Identity of the analysis: the code of this directory and of the binutils wrapper (as
+ * loaded, source or compiled), and the versions of the binutils it runs. Stored results of
+ * an analysis are reused only under the same fingerprint, so a change to any rule, parser
+ * or tool discards them.
+ */
+export function analyzerFingerprint(): Promise<string> {
+  memo ??= (async () => {
+    const hash = createHash("sha256");
+    const names = (await readdir(here))
+      .filter((n) => /\.(ts|js)$/.test(n) && !/\.test\.(ts|js)$/.test(n))
+      .sort();
+    const files = [
+      ...names.map((n) => path.join(here, n)),
+      ...(await readdir(path.join(here, "..", "io")))
+        .filter((n) => /^binutils\.(ts|js)$/.test(n))
+        .map((n) => path.join(here, "..", "io", n)),
+    ];
+    for (const file of files) hash.update(path.basename(file)).update(await readFile(file));
+    for (const tool of ["readelf", "objdump", "nm", "addr2line"]) {
+      const version = await run(`${DEFAULT_CROSS_COMPILE}${tool}`, ["--version"]);
+      hash.update(version.stdout.split("\n")[0] ?? "");
+    }
+    return hash.digest("hex").slice(0, 16);
+  })();
+  return memo;
+}
