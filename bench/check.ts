@@ -4,7 +4,8 @@
  * How long `hypwatch check` takes against the kernel's own way of finding the same error:
  *  (a) cold: a fresh cache dir, so the worktree slot is created and the hyp objects are
  *      built from nothing (an audit of the base, defconfig);
- *  (b) warm: the example series on that slot, defconfig (then also both configurations,
+ *  (b) warm: the example series on that slot, defconfig, the base's findings stored by (a)
+ *      (and the same with the base built and analyzed again; then both configurations,
  *      after the instrumented build dir has been filled once);
  *  (c) `make -j2 vmlinux` of the same defconfig with the series applied, which fails at
  *      the final link on the undefined `__kvm_nvhe_*` symbols.
@@ -46,6 +47,7 @@ async function timedCheck(
   label: string,
   configs: BuildConfigName[],
   withSeries: boolean,
+  reuseBase = true,
 ): Promise<{ ms: number; result: CheckResult }> {
   const loadBefore = load();
   const started = Date.now();
@@ -56,12 +58,15 @@ async function timedCheck(
     baseCommit: withSeries ? selected.baseCommit : null,
     configs,
     cacheDir,
+    reuseBase,
   });
   const ms = Date.now() - started;
   const t = result.timings;
+  const reused =
+    result.tree.baseReused.length > 0 ? `base reused: ${result.tree.baseReused}; ` : "";
   console.log(
     `${label.padEnd(34)} ${secs(ms).padStart(8)}  (apply ${secs(t.applyMs)}, build ${secs(t.buildMs)}, ` +
-      `analyze ${secs(t.analyzeMs)}; ${result.findings.length} finding(s); load ${loadBefore} -> ${load()})`,
+      `analyze ${secs(t.analyzeMs)}; ${reused}${result.findings.length} finding(s); load ${loadBefore} -> ${load()})`,
   );
   for (const b of result.buildProblems)
     problems.push(`${label}: ${b.config} build failed at step ${b.step}`);
@@ -118,6 +123,8 @@ try {
   const cold = await timedCheck("(a) cold audit, defconfig", ["defconfig"], false);
   const warm = await timedCheck("(b) warm series, defconfig", ["defconfig"], true);
   checkSeriesFindings("(b)", warm.result);
+  const rebuilt = await timedCheck("    warm series, base rebuilt", ["defconfig"], true, false);
+  checkSeriesFindings("(b) base rebuilt", rebuilt.result);
   const coldInstr = await timedCheck("    cold audit, instrumented", ["instrumented"], false);
   const warmBoth = await timedCheck(
     "    warm series, both configs",
@@ -145,7 +152,7 @@ try {
   );
   console.log(
     `warm series ${secs(warm.ms)} defconfig (target <= ${TARGETS.warmSeconds} s: ${mark(warm.ms <= TARGETS.warmSeconds * 1000)}), ` +
-      `${secs(warmBoth.ms)} both configs`,
+      `${secs(rebuilt.ms)} with the base rebuilt, ${secs(warmBoth.ms)} both configs`,
   );
   if (full) {
     const ratio = full.ms / warm.ms;

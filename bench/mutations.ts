@@ -54,6 +54,7 @@ async function runCase(prepared: PreparedCase): Promise<CaseOutcome> {
     baseCommit: prepared.base,
     configs: prepared.configs,
     pool: { cacheDir: values.cache },
+    everyStep: true,
     onStep: async (step) => {
       for (const b of step.builds) {
         if (!b.ok)

@@ -88,7 +88,9 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
   it(
     "audits the bare tree: no findings in either configuration",
     async () => {
-      const { exitCode, result } = await cli([]);
+      // Built and analyzed here, not taken from an earlier run's stored base.
+      const { exitCode, result } = await cli(["--rebuild-base"]);
+      expect(result.tree.baseReused).toEqual([]);
       expect(result.configs).toEqual(["defconfig", "instrumented"]);
       expect(result.buildProblems).toEqual([]);
       expect(result.tree).toMatchObject({ era: "modern", baseChosenBy: "head" });
@@ -123,9 +125,34 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
     BUILD_TIMEOUT,
   );
 
+  it(
+    "reuses the base's findings on a second series on the same base, with the same verdict",
+    async () => {
+      const selected = await selectSeries(EXAMPLE, readConfig());
+      const request = {
+        repo: tree,
+        patches: selected.patches,
+        configs: ["defconfig"] as const,
+        cacheDir: testCacheDir(),
+      };
+      const rebuilt = await checkSeries({ ...request, reuseBase: false });
+      const reused = await checkSeries(request);
+      expect(rebuilt.tree.baseReused).toEqual([]);
+      expect(reused.tree.baseReused).toEqual(["defconfig"]);
+      expect(reused.tree.baseCommit).toBe(rebuilt.tree.baseCommit);
+      expect(reused.findings.map(brief)).toEqual(rebuilt.findings.map(brief));
+      expect(reused.findings.map((f) => f.symbol).sort()).toEqual([
+        ".data",
+        "___ratelimit",
+        "_printk",
+      ]);
+    },
+    BUILD_TIMEOUT,
+  );
+
   describe("mutation cases through checkSeries", () => {
     let workspace: PatchWorkspace;
-    const names = ["series-fixed-by-3", "clean-vhe-printk"];
+    const names = ["series-fixed-by-3", "clean-vhe-printk", "clean-host-arm-printk-kfree"];
 
     beforeAll(async () => {
       workspace = await PatchWorkspace.open(
@@ -175,9 +202,43 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
           configs: ["defconfig"],
           cacheDir: testCacheDir(),
         });
-        expect(result.patches[0]).toMatchObject({ applied: true, failure: null });
+        expect(result.patches[0]).toMatchObject({
+          applied: true,
+          failure: null,
+          changesHypBuild: true,
+        });
         expect(result.buildProblems).toEqual([]);
         expect(result.findings).toEqual([]);
+      },
+      BUILD_TIMEOUT,
+    );
+
+    it(
+      "does not rebuild for a patch to host code that no hyp object is built from",
+      async () => {
+        const [c] = await loadMutationCases(undefined, ["clean-host-arm-printk-kfree"]);
+        const prepared = await workspace.prepare(c!);
+        const request = {
+          repo: tree,
+          patches: prepared.patches,
+          baseCommit: prepared.base,
+          configs: ["defconfig"] as const,
+          cacheDir: testCacheDir(),
+        };
+        // The base is built, and what it read does not include arm.c: patch 1 is not built.
+        const built = await checkSeries({ ...request, reuseBase: false });
+        expect(built.tree.baseReused).toEqual([]);
+        expect(built.patches[0]).toMatchObject({ applied: true, changesHypBuild: false });
+        expect(built.findings).toEqual([]);
+        // The stored base says the same: nothing is built at all.
+        const skipped = await checkSeries(request);
+        expect(skipped.tree.baseReused).toEqual(["defconfig"]);
+        expect(skipped.patches[0]).toMatchObject({ applied: true, changesHypBuild: false });
+        expect(skipped.timings.buildMs).toBe(0);
+        expect(skipped.findings).toEqual([]);
+        expect(renderCheckText(skipped)).toContain(
+          "applied; changes no file the hyp objects are built from",
+        );
       },
       BUILD_TIMEOUT,
     );

@@ -1,7 +1,7 @@
 import { resolveCommit } from "../io/git.js";
 import { applySeries } from "./am.js";
 import { resetSlot, type Slot } from "./slots.js";
-import type { BaseAttempt, BaseChoice, PatchInput } from "./types.js";
+import type { BaseAttempt, BaseChoice, PatchInput, SeriesApplyResult } from "./types.js";
 
 export interface BaseOptions {
   /** The series' `base-commit:` (from the cover letter or a patch), when it gave one. */
@@ -22,20 +22,29 @@ export async function resolveBases(
   return Promise.all(wanted.map(async (w) => ({ ...w, commit: await resolveCommit(repo, w.ref) })));
 }
 
+/** A base choice, with the series as it was applied on the chosen base. */
+export interface AppliedBaseChoice extends BaseChoice {
+  /** The series applied on the chosen base (one commit per patch); null when none took it. */
+  apply: SeriesApplyResult | null;
+}
+
 /**
  * Choose the base for a series: `base-commit:` when the tree has it, else the configured
  * candidates in order, else HEAD, taking the first on which every patch applies. Each base
- * is tried by applying the series in the slot (the slot is left at the chosen base, with
- * the series not applied). Every base considered is recorded with why it was not used.
+ * is tried by applying the series in the slot with `git am`. The slot is left at the last
+ * commit of the series applied on the chosen base, so that each step of the series is a
+ * `git checkout` away and nothing is applied twice. Every base considered is recorded with
+ * why it was not used.
  */
 export async function chooseBase(
   slot: Slot,
   patches: readonly PatchInput[],
   opts: BaseOptions,
-): Promise<BaseChoice> {
+): Promise<AppliedBaseChoice> {
   const attempts: BaseAttempt[] = [];
   const tried = new Map<string, BaseAttempt>();
   let chosen: string | null = null;
+  let apply: SeriesApplyResult | null = null;
   for (const base of await resolveBases(slot.repo, opts)) {
     if (chosen !== null) break;
     if (base.commit === null) {
@@ -60,8 +69,10 @@ export async function chooseBase(
         : { ...base, outcome: "chosen" };
     attempts.push(attempt);
     tried.set(base.commit, attempt);
-    if (attempt.outcome === "chosen") chosen = base.commit;
+    if (attempt.outcome === "chosen") {
+      chosen = base.commit;
+      apply = result;
+    }
   }
-  if (chosen !== null) await resetSlot(slot, chosen);
-  return { commit: chosen, attempts };
+  return { commit: chosen, attempts, apply };
 }

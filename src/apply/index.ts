@@ -9,10 +9,10 @@ export {
   dropDebianGitignoreBlock,
 } from "./tree.js";
 export type { TreeConfig, PrepareOptions } from "./tree.js";
-export { acquireSlot, resetSlot, poolDir } from "./slots.js";
+export { acquireSlot, resetSlot, checkoutInSlot, poolDir } from "./slots.js";
 export type { Slot, SlotPoolOptions } from "./slots.js";
 export { resolveBases, chooseBase } from "./base.js";
-export type { BaseOptions } from "./base.js";
+export type { AppliedBaseChoice, BaseOptions } from "./base.js";
 export { applyPatch, applySeries } from "./am.js";
 export { classifyAmFailure } from "./classify.js";
 export type { AmDiagnostics } from "./classify.js";

@@ -1,8 +1,8 @@
 import type { KbuildLimits } from "../io/kbuild.js";
-import { applySeries } from "./am.js";
 import { chooseBase, type BaseOptions } from "./base.js";
 import { buildHyp } from "./build.js";
-import { acquireSlot, type Slot, type SlotPoolOptions } from "./slots.js";
+import { buildInputs, changedFiles, changesBuild } from "./inputs.js";
+import { acquireSlot, checkoutInSlot, type Slot, type SlotPoolOptions } from "./slots.js";
 import type {
   BaseChoice,
   BuildConfigName,
@@ -18,6 +18,13 @@ export interface SeriesBuildStep {
   /** The patch applied last (null for the base). */
   patch: PatchApplyResult | null;
   builds: HypBuildResult[];
+  /**
+   * Configurations not built at this step because the patch changes no file their previous
+   * build read: their objects, and so their findings, are those of the step before.
+   */
+  unchanged: BuildConfigName[];
+  /** The tree files each configuration built at this step read (builds that succeeded). */
+  inputs: Map<BuildConfigName, ReadonlySet<string>>;
 }
 
 export interface SeriesBuildOptions extends BaseOptions {
@@ -25,10 +32,23 @@ export interface SeriesBuildOptions extends BaseOptions {
   pool?: SlotPoolOptions;
   limits?: Partial<KbuildLimits>;
   /**
+   * Called once the base is chosen: the configurations whose base build the caller already
+   * knows the outcome of (say, from an earlier check on the same base), each with the tree
+   * files that build read (a step's `inputs`). Their base is not built; when that is every
+   * configuration, step 0 is skipped and `onStep` is not called for it. Make's own
+   * dependency tracking keeps the following steps right either way.
+   */
+  knownBase?: (
+    commit: string,
+    slot: Slot,
+  ) => Promise<ReadonlyMap<BuildConfigName, ReadonlySet<string>>>;
+  /**
    * Called after each step's builds, while the slot is still held: the build directories
    * hold that step's objects only until the next step rebuilds them.
    */
   onStep?: (step: SeriesBuildStep, slot: Slot) => Promise<void>;
+  /** Build every step, even those whose patch changes nothing the hyp build reads. */
+  everyStep?: boolean;
 }
 
 export interface SeriesBuildResult {
@@ -62,18 +82,51 @@ export async function buildSeriesInSlot(
   patches: readonly PatchInput[],
   opts: Omit<SeriesBuildOptions, "pool">,
 ): Promise<SeriesBuildResult> {
-  const base = await chooseBase(slot, patches, opts);
-  if (base.commit === null) return { base, apply: null, steps: [] };
+  const { apply, ...base } = await chooseBase(slot, patches, opts);
+  if (base.commit === null || apply === null) return { base, apply: null, steps: [] };
   const steps: SeriesBuildStep[] = [];
-  const step = async (applied: number, patch: PatchApplyResult | null) => {
+  // What each configuration's last good build read; a step changing none of it is not built.
+  const inputs = new Map<BuildConfigName, ReadonlySet<string>>();
+  const step = async (
+    applied: number,
+    patch: PatchApplyResult | null,
+    configs: readonly BuildConfigName[],
+    changed: readonly string[] | null,
+  ) => {
     const builds: HypBuildResult[] = [];
-    for (const config of opts.configs)
-      builds.push(await buildHyp(slot, config, { limits: opts.limits }));
-    const done = { applied, patch, builds };
+    const unchanged: BuildConfigName[] = [];
+    const read = new Map<BuildConfigName, ReadonlySet<string>>();
+    for (const config of configs) {
+      const before = inputs.get(config);
+      if (changed && before && !opts.everyStep && !changesBuild(changed, before)) {
+        unchanged.push(config);
+        continue;
+      }
+      const build = await buildHyp(slot, config, { limits: opts.limits });
+      builds.push(build);
+      if (build.ok) read.set(config, await buildInputs(build.buildDir, slot.src));
+      inputs.delete(config);
+    }
+    for (const [config, files] of read) inputs.set(config, files);
+    const done = { applied, patch, builds, unchanged, inputs: read };
     steps.push(done);
     if (opts.onStep) await opts.onStep(done, slot);
   };
-  await step(0, null);
-  const apply = await applySeries(slot.src, patches, (result, index) => step(index + 1, result));
+  const known = (await opts.knownBase?.(base.commit, slot)) ?? new Map();
+  for (const [config, files] of known) inputs.set(config, files);
+  const baseConfigs = opts.configs.filter((c) => !known.has(c));
+  if (baseConfigs.length > 0) {
+    await checkoutInSlot(slot, base.commit);
+    await step(0, null, baseConfigs, null);
+  }
+  // chooseBase applied the series: each step checks out its commit instead of applying again.
+  let previous = base.commit;
+  for (const [index, patch] of apply.patches.entries()) {
+    if (!patch.applied) break;
+    await checkoutInSlot(slot, patch.commit);
+    const changed = await changedFiles(slot.src, previous, patch.commit);
+    await step(index + 1, patch, opts.configs, changed);
+    previous = patch.commit;
+  }
   return { base, apply, steps };
 }

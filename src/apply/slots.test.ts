@@ -110,8 +110,10 @@ describe("chooseBase", () => {
       ["candidate", "master", "chosen"],
     ]);
     expect(choice.attempts[1]?.failure).toEqual({ patchId: "scs-09", kind: "context-mismatch" });
-    // The slot is left at the chosen base, without the series.
-    expect((await gitOk(slot.src, ["rev-parse", "HEAD"])).trim()).toBe(base);
+    // The slot is left with the series applied on the chosen base, one commit per patch.
+    const head = (await gitOk(slot.src, ["rev-parse", "HEAD"])).trim();
+    expect(choice.apply?.patches).toEqual([{ id: "scs-09", applied: true, commit: head }]);
+    expect((await gitOk(slot.src, ["rev-parse", "HEAD^"])).trim()).toBe(base);
     await slot.release();
   });
 
@@ -124,6 +126,7 @@ describe("chooseBase", () => {
       {},
     );
     expect(choice.commit).toBeNull();
+    expect(choice.apply).toBeNull();
     expect(choice.attempts).toMatchObject([
       { source: "head", ref: "HEAD", outcome: "does-not-apply", failure: { kind: "malformed" } },
     ]);

@@ -145,3 +145,11 @@ export async function resetSlot(slot: Slot, commit: string): Promise<void> {
   }
   await writeFile(path.join(slot.dir, "state.json"), JSON.stringify({ base: commit }));
 }
+
+/**
+ * Move the slot's worktree between commits of one series (or back to its base): only the
+ * files that differ are rewritten, so a build afterwards recompiles only what they feed.
+ */
+export async function checkoutInSlot(slot: Slot, commit: string): Promise<void> {
+  await gitOk(slot.src, ["checkout", "--detach", "-f", "-q", commit], { timeoutMs: 30 * 60_000 });
+}

@@ -22,6 +22,23 @@ export function parseKbuildCmd(text: string): KbuildCommand | null {
   };
 }
 
+/**
+ * The files a Kbuild target was made from, as its `.cmd` file lists them: the `source_`
+ * file and every `deps_` entry that fixdep recorded (headers included), without the
+ * `$(wildcard include/config/...)` entries, which stand for Kconfig options.
+ */
+export function kbuildInputs(text: string): string[] {
+  const out: string[] = [];
+  const source = /^source_\S+ := (.*)$/m.exec(text)?.[1]?.trim();
+  if (source) out.push(source);
+  const deps = /^deps_\S+ := \\\n((?:.*\\\n)*.*)$/m.exec(text)?.[1] ?? "";
+  for (const line of deps.split("\n")) {
+    const entry = line.replace(/\\$/, "").trim();
+    if (entry && !entry.startsWith("$(")) out.push(entry);
+  }
+  return out;
+}
+
 /** The path of the `.cmd` file Kbuild writes for `object` (both relative to the build dir). */
 export function cmdFileOf(object: string): string {
   const normal = path.posix.normalize(object);

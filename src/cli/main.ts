@@ -74,6 +74,7 @@ interface CheckOptions {
   base?: string;
   json?: boolean;
   configs?: BuildConfigName[];
+  rebuildBase?: boolean;
 }
 
 program
@@ -87,6 +88,7 @@ program
   .option("--patch <file...>", "patch files (git format-patch), in order")
   .option("--base <rev>", "check on this revision instead of base-commit / candidates / HEAD")
   .option("--configs <names>", "build configurations (defconfig,instrumented)", configList)
+  .option("--rebuild-base", "build and analyze the base again, even if an earlier check stored it")
   .option("--json", "print the documented JSON shape (docs/json.md)")
   .action(async (opts: CheckOptions) => {
     const config = readConfig();
@@ -101,6 +103,7 @@ program
       checkRequest(repo, selected, config, {
         base: opts.base ?? null,
         ...(opts.configs ? { configs: opts.configs } : {}),
+        ...(opts.rebuildBase ? { reuseBase: false } : {}),
       }),
     );
     process.stdout.write(

@@ -20,8 +20,10 @@ import {
   readNvheAliases,
   type AttributedFinding,
   type Finding,
+  ObjectMemo,
   type NvheAlias,
 } from "../check/index.js";
+import { BaseCache } from "./base-cache.js";
 
 /** One patch of the series to check, in series order. */
 export interface CheckPatch extends PatchInput {
@@ -41,6 +43,11 @@ export interface CheckRequest {
   candidates?: readonly string[];
   configs?: readonly BuildConfigName[];
   cacheDir?: string;
+  /**
+   * Reuse the stored findings of a base this tree's checks already built (default true).
+   * False builds and analyzes the base again.
+   */
+  reuseBase?: boolean;
 }
 
 export type BaseSource = BaseAttempt["source"] | "requested";
@@ -51,6 +58,11 @@ export interface CheckedPatch {
   subject: string;
   applied: boolean;
   failure: ApplyFailureKind | null;
+  /**
+   * False when the patch changes no file the hyp objects were built from (nothing was
+   * rebuilt for it); null when it was not applied.
+   */
+  changesHypBuild: boolean | null;
 }
 
 /** A build that produced no verdict (it failed or timed out). */
@@ -71,6 +83,8 @@ export interface CheckResult {
     baseCommit: string | null;
     baseChosenBy: BaseSource | null;
     attempts: BaseAttempt[];
+    /** Configurations whose base findings came from an earlier check of the same base. */
+    baseReused: BuildConfigName[];
   };
   series: { subject: string; version: number } | null;
   patches: CheckedPatch[];
@@ -105,7 +119,14 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
   const timings = { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 };
   const configs = request.configs ?? DEFAULT_CONFIGS;
   const result: CheckResult = {
-    tree: { path: request.repo, era: null, baseCommit: null, baseChosenBy: null, attempts: [] },
+    tree: {
+      path: request.repo,
+      era: null,
+      baseCommit: null,
+      baseChosenBy: null,
+      attempts: [],
+      baseReused: [],
+    },
     series: request.series ?? null,
     patches: request.patches.map((p, i) => ({
       index: i + 1,
@@ -113,14 +134,35 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
       subject: p.subject,
       applied: false,
       failure: null,
+      changesHypBuild: null,
     })),
     findings: [],
     configs: [...configs],
     buildProblems: [],
     timings,
   };
-  const perConfig = new Map<BuildConfigName, Finding[][]>(configs.map((c) => [c, []]));
+  // Findings per configuration, indexed by step; a step whose build failed stays empty.
+  const perConfig = new Map<BuildConfigName, (Finding[] | undefined)[]>(
+    configs.map((c) => [c, []]),
+  );
   const baseAliases = new Map<BuildConfigName, NvheAlias[]>();
+  const baseCache = await BaseCache.forTree(request.repo, request.cacheDir);
+  const memo = new ObjectMemo();
+
+  const knownBase = async (commit: string) => {
+    const known = new Map<BuildConfigName, ReadonlySet<string>>();
+    if (request.reuseBase === false) return known;
+    for (const config of configs) {
+      const record = await baseCache.get(commit, config);
+      if (!record) continue;
+      result.tree.era ??= record.era;
+      baseAliases.set(config, record.aliases);
+      (perConfig.get(config) ?? [])[0] = record.findings;
+      known.set(config, new Set(record.inputs));
+    }
+    result.tree.baseReused = [...known.keys()];
+    return known;
+  };
 
   const onStep = async (step: SeriesBuildStep, slot: Slot) => {
     const era = (result.tree.era ??= await detectEra(slot.src));
@@ -128,20 +170,25 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     if (entry && step.patch) {
       entry.applied = step.patch.applied;
       entry.failure = step.patch.applied ? null : step.patch.kind;
+      entry.changesHypBuild = step.builds.length > 0;
     }
     for (const build of step.builds) {
       timings.buildMs += build.durationMs;
-      const steps = perConfig.get(build.config) as Finding[][];
       if (!build.ok) {
         result.buildProblems.push(problem(build, step.applied));
-        // No verdict for this step: carry the previous findings so nothing is attributed to it.
-        steps.push(steps[steps.length - 1] ?? []);
         continue;
       }
       const t = Date.now();
       if (step.applied === 0 && era === "modern")
         baseAliases.set(build.config, await readNvheAliases(build.buildDir));
-      steps.push(await analyze(era, slot, build, build.config, baseAliases.get(build.config)));
+      const aliases = baseAliases.get(build.config);
+      const findings = await analyze(era, slot, build, aliases, memo);
+      (perConfig.get(build.config) ?? [])[step.applied] = findings;
+      const inputs = step.inputs.get(build.config);
+      if (step.applied === 0 && inputs) {
+        const record = { era, findings, aliases: aliases ?? [], inputs: [...inputs].sort() };
+        await baseCache.put(build.head, build.config, record);
+      }
       timings.analyzeMs += Date.now() - t;
     }
   };
@@ -151,6 +198,7 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     candidates: request.base ? [] : (request.candidates ?? []),
     configs,
     ...(request.cacheDir ? { pool: { cacheDir: request.cacheDir } } : {}),
+    knownBase,
     onStep,
   });
   const chosen = built.base.attempts.find((a) => a.outcome === "chosen");
@@ -171,12 +219,22 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     }
   }
   result.findings = mergeConfigs(
-    configs.map((c) => perConfig.get(c) ?? []),
+    configs.map((c) => carryForward(perConfig.get(c) ?? [])),
     request.patches.length === 0,
   );
   timings.totalMs = Date.now() - started;
   timings.applyMs = Math.max(0, timings.totalMs - timings.buildMs - timings.analyzeMs);
   return result;
+}
+
+/**
+ * A step without a verdict (its build failed) takes the findings of the step before it, so
+ * that nothing is attributed to it.
+ */
+function carryForward(steps: readonly (Finding[] | undefined)[]): Finding[][] {
+  const out: Finding[][] = [];
+  for (let i = 0; i < steps.length; i++) out.push(steps[i] ?? out[i - 1] ?? []);
+  return out;
 }
 
 function problem(build: HypBuildResult, step: number): BuildProblem {
@@ -193,11 +251,14 @@ async function analyze(
   era: Era,
   slot: Slot,
   build: HypBuildResult,
-  config: BuildConfigName,
   baseAliases: readonly NvheAlias[] | undefined,
+  memo: ObjectMemo,
 ): Promise<Finding[]> {
-  if (era === "modern")
-    return analyzeModernBuild({ srcDir: slot.src, buildDir: build.buildDir, config, baseAliases });
+  const config = build.config;
+  if (era === "modern") {
+    const { buildDir } = build;
+    return analyzeModernBuild({ srcDir: slot.src, buildDir, config, baseAliases, memo });
+  }
   const dirs = HYP_TARGETS.legacy.map((t) => (t.endsWith("/") ? t : path.dirname(t)));
   return analyzeLegacyObjects({
     objects: await objectsUnder(build.buildDir, dirs),

@@ -92,7 +92,7 @@ export function checkRequest(
   repo: string,
   selected: SelectedSeries,
   config: Pick<Config, "baseCandidates" | "cacheDir">,
-  opts: Pick<CheckRequest, "base" | "configs"> = {},
+  opts: Pick<CheckRequest, "base" | "configs" | "reuseBase"> = {},
 ): CheckRequest {
   return {
     repo,
@@ -104,6 +104,7 @@ export function checkRequest(
     base: opts.base ?? null,
     candidates: config.baseCandidates,
     ...(opts.configs ? { configs: opts.configs } : {}),
+    ...(opts.reuseBase === false ? { reuseBase: false } : {}),
     ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
   };
 }

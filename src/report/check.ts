@@ -56,7 +56,11 @@ export function renderCheckText(result: CheckResult): string {
     "",
     `tree:    ${tree.path}${tree.era ? ` (${tree.era} era)` : ""}`,
     `base:    ${short(tree.baseCommit)}${tree.baseChosenBy ? ` (${BASE_REASON[tree.baseChosenBy]})` : ""}`,
-    `configs: ${result.configs.join(", ")}`,
+    `configs: ${result.configs.join(", ")}${
+      tree.baseReused.length > 0
+        ? ` (base findings of ${tree.baseReused.join(", ")} from an earlier check of this base)`
+        : ""
+    }`,
   );
   for (const a of tree.attempts) {
     if (a.outcome === "chosen") continue;
@@ -70,7 +74,13 @@ export function renderCheckText(result: CheckResult): string {
     out.push("hint:    `git format-patch --base=<commit>` tells checkers which base to use.");
 
   for (const p of patches) {
-    const state = p.applied ? "applied" : p.failure ? `not applied (${p.failure})` : "not tried";
+    const state = p.applied
+      ? p.changesHypBuild === false
+        ? "applied; changes no file the hyp objects are built from"
+        : "applied"
+      : p.failure
+        ? `not applied (${p.failure})`
+        : "not tried";
     out.push("", `[${p.index}/${patches.length}] ${p.subject}  -- ${state}`);
     for (const f of findings.filter((x) => x.introducedBy === p.index))
       out.push(...renderFinding(f));
