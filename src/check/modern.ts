@@ -101,7 +101,8 @@ async function nvheLinkInputs(buildDir: string): Promise<string[]> {
       "utf8",
     ).catch(() => null);
     const cmd = text === null ? null : parseKbuildCmd(text);
-    if (cmd) return linkInputs(cmd.argv);
+    // `nvhe/../x.nvhe.o` is reported as the object it is: `x.nvhe.o` beside nvhe/.
+    if (cmd) return linkInputs(cmd.argv).map((p) => path.posix.normalize(p));
   }
   const found: string[] = [];
   for (const dir of [NVHE_DIR, "arch/arm64/kvm/hyp", "arch/arm64/lib"]) {
@@ -373,9 +374,9 @@ function sectionFindings(
     }
     for (const obj of sources) {
       const index = obj.info.sections.find((s) => s.name === section.name)?.index;
-      const symbols = obj.info.symbols
-        .filter((s) => s.ndx === String(index) && (s.type === "FUNC" || s.type === "OBJECT"))
-        .map((s) => s.name);
+      const symbols = obj.info.symbols.filter(
+        (s) => s.ndx === String(index) && (s.type === "FUNC" || s.type === "OBJECT"),
+      );
       drafts.push(sectionDraft(section.name, obj.path, obj.source, symbols, config));
     }
   }
@@ -386,13 +387,16 @@ function sectionDraft(
   section: string,
   object: string,
   file: string | null,
-  symbols: string[],
+  symbols: readonly { name: string; type: string }[],
   config: string,
 ): Draft {
+  const names = symbols.map((s) => s.name);
   const what =
-    symbols.length > 0
-      ? ` (${symbols.slice(0, 5).join(", ")}${symbols.length > 5 ? ", ..." : ""})`
+    names.length > 0
+      ? ` (${names.slice(0, 5).join(", ")}${names.length > 5 ? ", ..." : ""})`
       : " (compiler-generated, no named symbol)";
+  // A function placed there is where the problem is; a data object is named in the message.
+  const only = symbols.length === 1 ? symbols[0] : undefined;
   return {
     rule: RULES.unmappedSection,
     severity: "error",
@@ -400,7 +404,7 @@ function sectionDraft(
     symbol: section,
     file,
     line: null,
-    function: symbols.length === 1 ? (symbols[0] ?? null) : null,
+    function: only?.type === "FUNC" ? only.name : null,
     inlineChain: [],
     config,
     message: `nVHE object ${object} puts code or data in section ${section}${what}, which hyp.lds does not map into .hyp.*: it is not mapped at EL2`,
