@@ -1,5 +1,5 @@
 /**
- * `npm run bench:mutations -- [--tree DIR] [--cache DIR] [--only a,b] [--json FILE]`
+ * `npm run bench:mutations -- [--tree DIR] [--cache DIR] [--only a,b] [--json FILE] [--compiler gcc|clang]`
  *
  * The mutation benchmark: every case of `bench/mutations/` is made into real mails on the
  * tree's HEAD, checked by `checkSeries`, and built a second time step by step for the
@@ -11,7 +11,7 @@ import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { buildSeries, cacheRoot, ensureTree } from "../src/apply/index.js";
+import { buildSeries, cacheRoot, ensureTree, type BuildConfigName } from "../src/apply/index.js";
 import { readConfig } from "../src/config.js";
 import { checkSeries } from "../src/pipeline/check.js";
 import {
@@ -29,8 +29,20 @@ const { values } = parseArgs({
     cache: { type: "string", default: path.join(cacheRoot(), "bench-mut") },
     only: { type: "string", default: "" },
     json: { type: "string" },
+    // `clang`: every case in the clang configurations instead of the gcc ones.
+    compiler: { type: "string", default: "gcc" },
   },
 });
+if (values.compiler !== "gcc" && values.compiler !== "clang")
+  throw new Error(`--compiler is gcc or clang, not ${values.compiler}`);
+const inCompiler = (configs: readonly BuildConfigName[]): BuildConfigName[] =>
+  configs.map((c) =>
+    values.compiler === "clang"
+      ? c === "defconfig"
+        ? "clang-defconfig"
+        : "clang-instrumented"
+      : c,
+  );
 
 const repo = await ensureTree({ tree: values.tree ?? readConfig().tree, cacheDir: values.cache });
 const cases = await loadMutationCases(
@@ -39,7 +51,8 @@ const cases = await loadMutationCases(
 );
 const workspace = await PatchWorkspace.open(repo, editedFiles(cases));
 
-async function runCase(prepared: PreparedCase): Promise<CaseOutcome> {
+async function runCase(asWritten: PreparedCase): Promise<CaseOutcome> {
+  const prepared = { ...asWritten, configs: inCompiler(asWritten.configs) };
   const started = Date.now();
   const result = await checkSeries({
     repo,
@@ -71,7 +84,9 @@ async function runCase(prepared: PreparedCase): Promise<CaseOutcome> {
 
 const outcomes: CaseOutcome[] = [];
 const load = () => loadavg()[0]?.toFixed(1) ?? "?";
-console.log(`mutation benchmark: ${cases.length} cases on ${repo} (load ${load()})`);
+console.log(
+  `mutation benchmark: ${cases.length} cases on ${repo}, ${values.compiler} (load ${load()})`,
+);
 try {
   for (const c of cases) {
     let outcome: CaseOutcome;

@@ -32,6 +32,8 @@ const available =
     ? existsSync(process.env.HYPWATCH_LINUX_TREE)
     : existsSync("/usr/src/linux-source-6.1.tar.xz"));
 
+const clang = (await run("clang", ["--version"]).catch(() => null))?.exitCode === 0;
+
 let tree = "";
 
 /** `hypwatch check ... --json` as a user runs it, on the test cache. */
@@ -146,6 +148,33 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
         "___ratelimit",
         "_printk",
       ]);
+    },
+    BUILD_TIMEOUT,
+  );
+
+  it.skipIf(!clang)(
+    "reaches the same verdict on the example with clang as the compiler",
+    async () => {
+      const { exitCode, result } = await cli(["--mbox", EXAMPLE, "--configs", "clang-defconfig"]);
+      expect(exitCode).toBe(1);
+      expect(result.configs).toEqual(["clang-defconfig"]);
+      expect(result.buildProblems).toEqual([]);
+      const selected = await selectSeries(EXAMPLE, readConfig());
+      const line = await addedLine(
+        Buffer.from(selected.patches[1]!.mail),
+        SWITCH_H,
+        "pr_warn_ratelimited(",
+      );
+      const symbols = result.findings.filter((f) => f.rule === "hyp/undefined-symbol");
+      expect(symbols.map((f) => f.symbol).sort()).toEqual(["___ratelimit", "_printk"]);
+      for (const f of symbols)
+        expect(f).toMatchObject({
+          file: SWITCH_H,
+          line,
+          introducedBy: 2,
+          config: "clang-defconfig",
+        });
+      expect(result.findings.find((f) => f.rule === "hyp/unmapped-section")?.symbol).toBe(".data");
     },
     BUILD_TIMEOUT,
   );

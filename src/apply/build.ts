@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { gitOk } from "../io/git.js";
 import {
-  crossCompilerVersion,
+  compilerVersion,
   DEFAULT_LIMITS,
   kbuildMake,
   kconfigEdit,
@@ -15,11 +15,13 @@ import type { Slot } from "./slots.js";
 import {
   ConfigureError,
   type BuildConfigName,
+  type Compiler,
   type ConfigReport,
   type HypBuildResult,
 } from "./types.js";
 
 interface BuildConfigDef {
+  cc: Compiler;
   /** `scripts/config` edits applied to defconfig, before `olddefconfig`. */
   edits: string[];
   /** Options whose final state is checked and reported. */
@@ -73,13 +75,26 @@ const INSTRUMENT_VERIFY = [
   "STACKPROTECTOR_STRONG",
 ];
 
-export const BUILD_CONFIGS: Record<BuildConfigName, BuildConfigDef> = {
-  defconfig: { edits: DEBUG_EDITS, verify: DEBUG_VERIFY },
-  instrumented: {
-    edits: [...DEBUG_EDITS, ...INSTRUMENT_EDITS],
-    verify: [...DEBUG_VERIFY, ...INSTRUMENT_VERIFY],
-  },
+const PLAIN = { edits: DEBUG_EDITS, verify: DEBUG_VERIFY };
+const INSTRUMENTED = {
+  edits: [...DEBUG_EDITS, ...INSTRUMENT_EDITS],
+  verify: [...DEBUG_VERIFY, ...INSTRUMENT_VERIFY],
 };
+
+export const BUILD_CONFIGS: Record<BuildConfigName, BuildConfigDef> = {
+  defconfig: { cc: "gcc", ...PLAIN },
+  instrumented: { cc: "gcc", ...INSTRUMENTED },
+  "clang-defconfig": { cc: "clang", ...PLAIN },
+  "clang-instrumented": { cc: "clang", ...INSTRUMENTED },
+};
+
+/** Thrown when a configuration's compiler is not installed. */
+export class CompilerMissingError extends Error {
+  constructor(readonly config: BuildConfigName) {
+    super(`${config} needs ${BUILD_CONFIGS[config].cc}, which is not installed`);
+    this.name = "CompilerMissingError";
+  }
+}
 
 /** The options a `.config` sets to `y` (without the `CONFIG_` prefix). */
 export function enabledOptions(dotConfig: string): Set<string> {
@@ -109,8 +124,10 @@ interface Stamp {
 /** Identity of a configuration: its edits and the compiler that will build it. */
 export async function configHash(name: BuildConfigName): Promise<string> {
   const def = BUILD_CONFIGS[name];
+  const cc = await compilerVersion(def.cc);
+  if (!cc) throw new CompilerMissingError(name);
   return createHash("sha256")
-    .update(JSON.stringify({ name, edits: def.edits, cc: await crossCompilerVersion() }))
+    .update(JSON.stringify({ name, edits: def.edits, cc }))
     .digest("hex")
     .slice(0, 16);
 }
@@ -189,14 +206,16 @@ export async function buildHyp(
   if (!stamp || stamp.configHash !== hash) {
     await rm(buildDir, { recursive: true, force: true });
     await mkdir(buildDir, { recursive: true });
-    const inv = { srcDir: slot.src, buildDir, limits, logPath: logFile(slot, name, "config") };
+    const logPath = logFile(slot, name, "config");
+    const inv = { srcDir: slot.src, buildDir, limits, logPath, cc: BUILD_CONFIGS[name].cc };
     stamp = { configHash: hash, report: await configure(inv, name, hash), lastBuilt: null };
     await writeFile(stampFile, JSON.stringify(stamp, null, 2));
   }
   const incremental = stamp.lastBuilt !== null;
   const targets = opts.targets ?? [...HYP_TARGETS[era]];
   const logPath = logFile(slot, name, "build");
-  const result = await kbuildMake({ srcDir: slot.src, buildDir, limits, logPath }, targets);
+  const cc = BUILD_CONFIGS[name].cc;
+  const result = await kbuildMake({ srcDir: slot.src, buildDir, limits, logPath, cc }, targets);
   const ok = result.exitCode === 0 && !result.timedOut;
   const failedTargets = ok ? [] : failedMakeTargets(await readFile(logPath, "utf8"));
   // make deletes a half-written target when a command fails, but a build killed for its

@@ -17,7 +17,14 @@ export { applyPatch, applySeries } from "./am.js";
 export { classifyAmFailure } from "./classify.js";
 export type { AmDiagnostics } from "./classify.js";
 export { detectEra, HYP_TARGETS } from "./era.js";
-export { buildHyp, BUILD_CONFIGS, configHash, enabledOptions, failedMakeTargets } from "./build.js";
+export {
+  buildHyp,
+  BUILD_CONFIGS,
+  CompilerMissingError,
+  configHash,
+  enabledOptions,
+  failedMakeTargets,
+} from "./build.js";
 export type { BuildOptions } from "./build.js";
 export * from "./types.js";
 export { buildSeries, buildSeriesInSlot } from "./series.js";

@@ -50,8 +50,15 @@ export interface BaseChoice {
   attempts: BaseAttempt[];
 }
 
-/** The two build configurations of every check. */
-export type BuildConfigName = "defconfig" | "instrumented";
+/**
+ * The build configurations: `defconfig` and `instrumented` with the cross gcc (every check's
+ * default), and the same two with clang as the compiler, where clang is installed.
+ */
+export type BuildConfigName =
+  "defconfig" | "instrumented" | "clang-defconfig" | "clang-instrumented";
+
+/** The C compilers a configuration can be built with. */
+export type Compiler = "gcc" | "clang";
 
 /** What one configuration asked for and what Kconfig actually gave, read from .config. */
 export interface ConfigReport {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
 import { readConfig } from "../config.js";
-import { ensureTree, type BuildConfigName } from "../apply/index.js";
+import { BUILD_CONFIGS, ensureTree, type BuildConfigName } from "../apply/index.js";
 import { checkSeries } from "../pipeline/check.js";
 import { scanSource } from "../pipeline/scan.js";
 import {
@@ -57,7 +57,7 @@ program
     },
   );
 
-const CONFIG_NAMES: readonly BuildConfigName[] = ["defconfig", "instrumented"];
+const CONFIG_NAMES = Object.keys(BUILD_CONFIGS) as BuildConfigName[];
 
 const configList = (value: string): BuildConfigName[] => {
   const names = value.split(",").map((v) => v.trim());
@@ -87,7 +87,11 @@ program
   )
   .option("--patch <file...>", "patch files (git format-patch), in order")
   .option("--base <rev>", "check on this revision instead of base-commit / candidates / HEAD")
-  .option("--configs <names>", "build configurations (defconfig,instrumented)", configList)
+  .option(
+    "--configs <names>",
+    `build configurations, comma-separated (${CONFIG_NAMES.join(", ")}); default defconfig,instrumented`,
+    configList,
+  )
   .option("--rebuild-base", "build and analyze the base again, even if an earlier check stored it")
   .option("--json", "print the documented JSON shape (docs/json.md)")
   .action(async (opts: CheckOptions) => {

@@ -27,6 +27,8 @@ export interface KbuildInvocation {
   buildDir: string;
   logPath: string;
   limits: KbuildLimits;
+  /** `clang` builds with `CC=clang` (its integrated assembler, GNU ld); default the cross gcc. */
+  cc?: "gcc" | "clang";
 }
 
 /**
@@ -41,6 +43,7 @@ export function kbuildMake(inv: KbuildInvocation, targets: string[]): Promise<Sa
     `O=${inv.buildDir}`,
     `ARCH=${ARCH}`,
     `CROSS_COMPILE=${CROSS_COMPILE}`,
+    ...(inv.cc === "clang" ? ["CC=clang"] : []),
     `-j${inv.limits.jobs ?? 2}`,
     ...targets,
   ];
@@ -71,8 +74,12 @@ export function kconfigEdit(inv: KbuildInvocation, edits: string[]): Promise<San
   );
 }
 
-/** The cross compiler's version line (part of every build configuration's identity). */
-export async function crossCompilerVersion(): Promise<string> {
-  const result = await run(`${CROSS_COMPILE}gcc`, ["--version"]);
-  return result.stdout.split("\n")[0]?.trim() ?? "";
+/**
+ * The compiler's version line (part of every build configuration's identity); empty when
+ * it is not installed.
+ */
+export async function compilerVersion(cc: "gcc" | "clang" = "gcc"): Promise<string> {
+  const file = cc === "clang" ? "clang" : `${CROSS_COMPILE}gcc`;
+  const result = await run(file, ["--version"]).catch(() => null);
+  return result?.exitCode === 0 ? (result.stdout.split("\n")[0]?.trim() ?? "") : "";
 }

@@ -2,6 +2,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import {
   buildSeries,
+  configHash,
   detectEra,
   HYP_TARGETS,
   type ApplyFailureKind,
@@ -118,6 +119,8 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
   const started = Date.now();
   const timings = { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 };
   const configs = request.configs ?? DEFAULT_CONFIGS;
+  // A configuration whose compiler is missing fails here, before anything is applied.
+  for (const config of configs) await configHash(config);
   const result: CheckResult = {
     tree: {
       path: request.repo,
