@@ -49,6 +49,8 @@ const expectation = z.object({
    */
   file: z.string().min(1).nullable(),
   line: z.string().min(1).nullable(),
+  /** The line is this many lines below the one holding `line` (a statement's next line). */
+  lineOffset: z.number().int().nonnegative().default(0),
   /**
    * A consequence reported in every object it touches (KASAN metadata in `.data`): the
    * rule, symbol and patch are checked, `file` and `line` are not.
@@ -63,7 +65,20 @@ export const mutationCaseSchema = z.object({
   patches: z.array(patch).min(1).max(3),
   /** Empty: a clean control, no finding allowed. */
   expect: z.array(expectation),
+  /**
+   * Where clang's objects differ from gcc's, what to expect when the case is built with
+   * clang instead, and why (what `nm`, `objdump` or the `.cmd` file show).
+   */
+  clang: z.object({ why: z.string().min(1), expect: z.array(expectation) }).optional(),
 });
+
+/** The compilers the benchmark can build its cases with. */
+export type CaseCompiler = "gcc" | "clang";
+
+/** The expectations of a case when built with `compiler`. */
+export function expectationsFor(c: MutationCaseData, compiler: CaseCompiler): Expectation[] {
+  return compiler === "clang" && c.clang ? c.clang.expect : c.expect;
+}
 
 export type MutationCaseData = z.infer<typeof mutationCaseSchema>;
 export type Expectation = z.infer<typeof expectation>;
@@ -154,7 +169,7 @@ export class PatchWorkspace {
   }
 
   /** Commit the case's patches on the base and format them as mails. */
-  async prepare(c: MutationCase): Promise<PreparedCase> {
+  async prepare(c: MutationCase, compiler: CaseCompiler = "gcc"): Promise<PreparedCase> {
     await gitOk(this.src, ["checkout", "-q", "--detach", "-f", this.base]);
     const after: Map<string, string>[] = [];
     const current = new Map<string, string>();
@@ -202,7 +217,7 @@ export class PatchWorkspace {
         `format-patch wrote ${selected.patches.length} of ${c.patches.length} patches`,
       );
     const expect: ResolvedExpectation[] = [];
-    for (const e of c.expect) {
+    for (const e of expectationsFor(c, compiler)) {
       if (e.line === null || e.file === null) {
         expect.push({ ...e, line: null });
         continue;
@@ -228,7 +243,7 @@ function lineOf(c: MutationCase, e: Expectation, text: string): number {
   const hits = lines.flatMap((l, i) => (e.line !== null && l.includes(e.line) ? [i + 1] : []));
   if (hits.length !== 1 || hits[0] === undefined)
     throw new MutationCaseError(where, `${JSON.stringify(e.line)} is on ${hits.length} lines`);
-  return hits[0];
+  return hits[0] + e.lineOffset;
 }
 
 /** Every file the cases edit (for the sparse checkout). */

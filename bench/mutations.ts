@@ -17,6 +17,7 @@ import { checkSeries } from "../src/pipeline/check.js";
 import {
   PatchWorkspace,
   editedFiles,
+  expectationsFor,
   loadMutationCases,
   type PreparedCase,
 } from "./mutation-cases.js";
@@ -33,15 +34,12 @@ const { values } = parseArgs({
     compiler: { type: "string", default: "gcc" },
   },
 });
-if (values.compiler !== "gcc" && values.compiler !== "clang")
-  throw new Error(`--compiler is gcc or clang, not ${values.compiler}`);
+const compiler = values.compiler;
+if (compiler !== "gcc" && compiler !== "clang")
+  throw new Error(`--compiler is gcc or clang, not ${compiler}`);
 const inCompiler = (configs: readonly BuildConfigName[]): BuildConfigName[] =>
   configs.map((c) =>
-    values.compiler === "clang"
-      ? c === "defconfig"
-        ? "clang-defconfig"
-        : "clang-instrumented"
-      : c,
+    compiler === "clang" ? (c === "defconfig" ? "clang-defconfig" : "clang-instrumented") : c,
   );
 
 const repo = await ensureTree({ tree: values.tree ?? readConfig().tree, cacheDir: values.cache });
@@ -84,20 +82,18 @@ async function runCase(asWritten: PreparedCase): Promise<CaseOutcome> {
 
 const outcomes: CaseOutcome[] = [];
 const load = () => loadavg()[0]?.toFixed(1) ?? "?";
-console.log(
-  `mutation benchmark: ${cases.length} cases on ${repo}, ${values.compiler} (load ${load()})`,
-);
+console.log(`mutation benchmark: ${cases.length} cases on ${repo}, ${compiler} (load ${load()})`);
 try {
   for (const c of cases) {
     let outcome: CaseOutcome;
     const started = Date.now();
     try {
-      outcome = await runCase(await workspace.prepare(c));
+      outcome = await runCase(await workspace.prepare(c, compiler));
     } catch (err) {
       outcome = {
         name: c.name,
         expected: verdictText(
-          c.expect.map((e) => ({
+          expectationsFor(c, compiler).map((e) => ({
             rule: e.rule,
             symbol: e.symbol,
             introducedBy: e.patch,
@@ -118,6 +114,7 @@ try {
         `with truth ${(outcome.totalMs / 1000).toFixed(1)} s, load ${load()})`,
     );
     for (const p of outcome.problems) console.log(`       ${p}`);
+    if (compiler === "clang" && c.clang) console.log(`       clang expectation: ${c.clang.why}`);
   }
 } finally {
   await workspace.close();
@@ -134,7 +131,7 @@ console.log(`\n${row(["case", "expected", "toolchain", "hypwatch", "result"])}`)
 for (const o of outcomes)
   console.log(row([o.name, o.expected, o.toolchain, o.hypwatch, o.ok ? "OK" : "FAIL"]));
 const failed = outcomes.filter((o) => !o.ok).length;
-const controls = cases.filter((c) => c.expect.length === 0).length;
+const controls = cases.filter((c) => expectationsFor(c, compiler).length === 0).length;
 const checkTimes = outcomes.map((o) => o.checkMs).sort((a, b) => a - b);
 const median = checkTimes[Math.floor(checkTimes.length / 2)] ?? 0;
 console.log(

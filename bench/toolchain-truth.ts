@@ -58,6 +58,13 @@ async function undefinedSymbols(object: string, cwd: string): Promise<string[]> 
     .filter(Boolean);
 }
 
+async function definedSymbols(object: string, cwd: string): Promise<string[]> {
+  return (await tool(NM, ["--defined-only", object], cwd))
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/).pop() ?? "")
+    .filter(Boolean);
+}
+
 /** Allocatable sections from `objdump -h` (name line, then a flags line). */
 async function allocSections(object: string, cwd: string): Promise<string[]> {
   const lines = (await tool(OBJDUMP, ["-h", object], cwd)).split("\n");
@@ -107,6 +114,9 @@ export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence
       const name = instrumentationOf(s);
       if (name) add(name, object);
     }
+    // clang's KASAN gives every instrumented object a module constructor, even one with
+    // no memory access to check and so no __asan_ call.
+    if ((await definedSymbols(object, buildDir)).includes("asan.module_ctor")) add("kasan", object);
     const own = await allocSections(object, buildDir);
     if (own.some((s) => FTRACE_SECTIONS.includes(s))) add("ftrace", object);
     const text = await tool(OBJDUMP, ["-d", "--no-show-raw-insn", object], buildDir);
