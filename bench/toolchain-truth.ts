@@ -51,15 +51,9 @@ async function tool(file: string, args: string[], cwd: string): Promise<string> 
   return result.stdout;
 }
 
-async function undefinedSymbols(object: string, cwd: string): Promise<string[]> {
-  return (await tool(NM, ["-u", object], cwd))
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/).pop() ?? "")
-    .filter(Boolean);
-}
-
-async function definedSymbols(object: string, cwd: string): Promise<string[]> {
-  return (await tool(NM, ["--defined-only", object], cwd))
+/** Symbol names from `nm <flag>` (`-u`: undefined, `--defined-only`: defined). */
+async function symbolNames(flag: string, object: string, cwd: string): Promise<string[]> {
+  return (await tool(NM, [flag, object], cwd))
     .split("\n")
     .map((l) => l.trim().split(/\s+/).pop() ?? "")
     .filter(Boolean);
@@ -100,7 +94,7 @@ export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence
   const aliasNames = new Set([...aliases].map((a) => a.split("=")[0]));
 
   const symbols = new Set<string>();
-  for (const raw of await undefinedSymbols(`${NVHE}/kvm_nvhe.o`, buildDir)) {
+  for (const raw of await symbolNames("-u", `${NVHE}/kvm_nvhe.o`, buildDir)) {
     const name = raw.startsWith(PREFIX) ? raw.slice(PREFIX.length) : raw;
     if (!aliasNames.has(name) && instrumentationOf(name) === null) symbols.add(name);
   }
@@ -110,13 +104,14 @@ export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence
   const add = (name: string, object: string) =>
     instrumentation.set(name, new Set([...(instrumentation.get(name) ?? []), object]));
   for (const object of await nvheObjects(buildDir)) {
-    for (const s of await undefinedSymbols(object, buildDir)) {
+    for (const s of await symbolNames("-u", object, buildDir)) {
       const name = instrumentationOf(s);
       if (name) add(name, object);
     }
     // clang's KASAN gives every instrumented object a module constructor, even one with
     // no memory access to check and so no __asan_ call.
-    if ((await definedSymbols(object, buildDir)).includes("asan.module_ctor")) add("kasan", object);
+    if ((await symbolNames("--defined-only", object, buildDir)).includes("asan.module_ctor"))
+      add("kasan", object);
     const own = await allocSections(object, buildDir);
     if (own.some((s) => FTRACE_SECTIONS.includes(s))) add("ftrace", object);
     const text = await tool(OBJDUMP, ["-d", "--no-show-raw-insn", object], buildDir);

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AttributedFinding } from "../src/check/index.js";
 import { run } from "../src/io/exec.js";
+import { compilerVersion } from "../src/io/kbuild.js";
 import { parseMail } from "../src/mail/index.js";
 import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
 import { patchesFromFiles, selectSeries } from "../src/pipeline/select.js";
@@ -27,12 +28,12 @@ const BUILD_TIMEOUT = 45 * 60_000;
 
 const available =
   process.env.HYPWATCH_SKIP_KERNEL_TESTS !== "1" &&
-  (await run("aarch64-linux-gnu-gcc", ["--version"]).catch(() => null))?.exitCode === 0 &&
+  (await compilerVersion()) !== "" &&
   (process.env.HYPWATCH_LINUX_TREE
     ? existsSync(process.env.HYPWATCH_LINUX_TREE)
     : existsSync("/usr/src/linux-source-6.1.tar.xz"));
 
-const clang = (await run("clang", ["--version"]).catch(() => null))?.exitCode === 0;
+const clang = (await compilerVersion("clang")) !== "";
 
 let tree = "";
 
@@ -191,18 +192,25 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
     });
     afterAll(async () => workspace?.close());
 
+    /** The defconfig check of mutation case `name`, made into mails on the tree's HEAD. */
+    async function caseRequest(name: string) {
+      const [c] = await loadMutationCases(undefined, [name]);
+      const prepared = await workspace.prepare(c!);
+      const request = {
+        repo: tree,
+        patches: prepared.patches,
+        baseCommit: prepared.base,
+        configs: ["defconfig"] as const,
+        cacheDir: testCacheDir(),
+      };
+      return { prepared, request };
+    }
+
     it(
       "attributes a kfree added by patch 2 and removed by patch 3, at its line",
       async () => {
-        const [c] = await loadMutationCases(undefined, ["series-fixed-by-3"]);
-        const prepared = await workspace.prepare(c!);
-        const result = await checkSeries({
-          repo: tree,
-          patches: prepared.patches,
-          baseCommit: prepared.base,
-          configs: ["defconfig"],
-          cacheDir: testCacheDir(),
-        });
+        const { prepared, request } = await caseRequest("series-fixed-by-3");
+        const result = await checkSeries(request);
         const e = prepared.expect[0]!;
         expect(result.findings.map(brief)).toEqual([
           {
@@ -222,15 +230,8 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
     it(
       "finds nothing when VHE code calls printk",
       async () => {
-        const [c] = await loadMutationCases(undefined, ["clean-vhe-printk"]);
-        const prepared = await workspace.prepare(c!);
-        const result = await checkSeries({
-          repo: tree,
-          patches: prepared.patches,
-          baseCommit: prepared.base,
-          configs: ["defconfig"],
-          cacheDir: testCacheDir(),
-        });
+        const { request } = await caseRequest("clean-vhe-printk");
+        const result = await checkSeries(request);
         expect(result.patches[0]).toMatchObject({
           applied: true,
           failure: null,
@@ -245,15 +246,7 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
     it(
       "does not rebuild for a patch to host code that no hyp object is built from",
       async () => {
-        const [c] = await loadMutationCases(undefined, ["clean-host-arm-printk-kfree"]);
-        const prepared = await workspace.prepare(c!);
-        const request = {
-          repo: tree,
-          patches: prepared.patches,
-          baseCommit: prepared.base,
-          configs: ["defconfig"] as const,
-          cacheDir: testCacheDir(),
-        };
+        const { request } = await caseRequest("clean-host-arm-printk-kfree");
         // The base is built, and what it read does not include arm.c: patch 1 is not built.
         const built = await checkSeries({ ...request, reuseBase: false });
         expect(built.tree.baseReused).toEqual([]);

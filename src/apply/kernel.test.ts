@@ -18,6 +18,13 @@ import type { HypBuildResult } from "./types.js";
 // One slot of the real kernel tree, built once (cold on a fresh cache) and shared by the
 // tests below, which run in order: each builds only what its patch changed.
 const HYP_MAIN = "arch/arm64/kvm/hyp/nvhe/hyp-main.c";
+
+/** hyp-main.c with `statement` added as the first line of handle___kvm_vcpu_run(). */
+const atVcpuRunEntry = (text: string, statement: string): string =>
+  text.replace(
+    /(static void handle___kvm_vcpu_run\(struct kvm_cpu_context \*host_ctxt\)\n\{\n)/,
+    `$1\t${statement}\n`,
+  );
 let repo = "";
 let base = "";
 let slot: Slot;
@@ -99,11 +106,7 @@ describe("incremental checks in the slot", () => {
     oneLine = await patchFromEdit(
       slot.src,
       HYP_MAIN,
-      (t) =>
-        t.replace(
-          /(static void handle___kvm_vcpu_run\(struct kvm_cpu_context \*host_ctxt\)\n\{\n)/,
-          "$1\tkfree(NULL);\n",
-        ),
+      (t) => atVcpuRunEntry(t, "kfree(NULL);"),
       "KVM: arm64: nvhe: free nothing on vcpu run",
     );
     await resetSlot(slot, base);
@@ -128,11 +131,7 @@ describe("incremental checks in the slot", () => {
     const broken = await patchFromEdit(
       slot.src,
       HYP_MAIN,
-      (t) =>
-        t.replace(
-          /(static void handle___kvm_vcpu_run\(struct kvm_cpu_context \*host_ctxt\)\n\{\n)/,
-          "$1\tundeclared_hyp_helper(host_ctxt);\n",
-        ),
+      (t) => atVcpuRunEntry(t, "undeclared_hyp_helper(host_ctxt);"),
       "KVM: arm64: nvhe: call a helper that does not exist",
     );
     await resetSlot(slot, base);
@@ -165,11 +164,7 @@ describe("buildSeries", () => {
     const p1 = await patchFromEdit(
       slot.src,
       HYP_MAIN,
-      (t) =>
-        t.replace(
-          /(static void handle___kvm_vcpu_run\(struct kvm_cpu_context \*host_ctxt\)\n\{\n)/,
-          "$1\tkfree(NULL);\n",
-        ),
+      (t) => atVcpuRunEntry(t, "kfree(NULL);"),
       "KVM: arm64: nvhe: free nothing on vcpu run",
     );
     const p2 = await patchFromEdit(

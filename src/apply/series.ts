@@ -104,10 +104,14 @@ export async function buildSeriesInSlot(
       }
       const build = await buildHyp(slot, config, { limits: opts.limits });
       builds.push(build);
-      if (build.ok) read.set(config, await buildInputs(build.buildDir, slot.src));
-      inputs.delete(config);
+      if (build.ok) {
+        const files = await buildInputs(build.buildDir, slot.src);
+        read.set(config, files);
+        inputs.set(config, files);
+      } else {
+        inputs.delete(config);
+      }
     }
-    for (const [config, files] of read) inputs.set(config, files);
     const done = { applied, patch, builds, unchanged, inputs: read };
     steps.push(done);
     if (opts.onStep) await opts.onStep(done, slot);

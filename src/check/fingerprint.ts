@@ -2,8 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_CROSS_COMPILE } from "../io/binutils.js";
-import { run } from "../io/exec.js";
+import { binutilsVersions } from "../io/binutils.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -28,10 +27,7 @@ export function analyzerFingerprint(): Promise<string> {
         .map((n) => path.join(here, "..", "io", n)),
     ];
     for (const file of files) hash.update(path.basename(file)).update(await readFile(file));
-    for (const tool of ["readelf", "objdump", "nm", "addr2line"]) {
-      const version = await run(`${DEFAULT_CROSS_COMPILE}${tool}`, ["--version"]);
-      hash.update(version.stdout.split("\n")[0] ?? "");
-    }
+    for (const version of await binutilsVersions()) hash.update(version);
     return hash.digest("hex").slice(0, 16);
   })();
   return memo;

@@ -37,6 +37,17 @@ async function tool(
   return result.stdout;
 }
 
+/** The first `--version` line of each binutils program the analysis runs. */
+export async function binutilsVersions(opts: BinutilsOptions = {}): Promise<string[]> {
+  const prefix = opts.crossCompile ?? DEFAULT_CROSS_COMPILE;
+  return Promise.all(
+    ["readelf", "objdump", "nm", "addr2line"].map(async (name) => {
+      const result = await run(`${prefix}${name}`, ["--version"]);
+      return result.stdout.split("\n")[0] ?? "";
+    }),
+  );
+}
+
 /** `readelf -W -S`: the section headers. */
 export function readSectionHeaders(object: string, opts: BinutilsOptions = {}): Promise<string> {
   return tool("readelf", ["-W", "-S", object], object, opts);

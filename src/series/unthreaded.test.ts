@@ -10,6 +10,9 @@ import { assembleSeries } from "./index.js";
  */
 const load = (): Promise<MailMessage[]> =>
   corpusMbox("patchwork", "series", "base-no-references.mbox");
+/** A real thread of other mail, to arrive between the two patches. */
+const unrelated = (): Promise<MailMessage[]> =>
+  corpusMbox("threads", "tidy-kconfig-makefiles-v4", "tidy-kconfig-makefiles-v4.mbox");
 const DAY = 24 * 60 * 60 * 1000;
 
 describe("unthreaded series", () => {
@@ -26,11 +29,7 @@ describe("unthreaded series", () => {
   it("stay apart when they arrived far apart, however close their Dates", async () => {
     const [first, second] = await load();
     if (!first || !second) throw new Error("fixture changed");
-    const between = await corpusMbox(
-      "threads",
-      "tidy-kconfig-makefiles-v4",
-      "tidy-kconfig-makefiles-v4.mbox",
-    );
+    const between = await unrelated();
     const options = { arrivalWindow: 5 };
     const apart = assembleSeries([first, ...between, second], options);
     expect(apart.filter((s) => s.author.email === "xiaolou4617@gmail.com")).toHaveLength(2);
@@ -41,11 +40,7 @@ describe("unthreaded series", () => {
   it("join across a dozen unrelated mails that arrived in between (default windows)", async () => {
     const [first, second] = await load();
     if (!first || !second) throw new Error("fixture changed");
-    const between = await corpusMbox(
-      "threads",
-      "tidy-kconfig-makefiles-v4",
-      "tidy-kconfig-makefiles-v4.mbox",
-    );
+    const between = await unrelated();
     // 12 mails in between: within total + 20 arrivals, close enough without asking Date.
     const near = assembleSeries([first, ...between, second]);
     expect(near.filter((s) => s.author.email === "xiaolou4617@gmail.com")).toHaveLength(1);
