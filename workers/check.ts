@@ -14,7 +14,7 @@ export interface CheckJob {
 
 /** Apply a series to the configured tree and check its hyp code. */
 export function checkProcessor(config: Config) {
-  return async (job: Job<CheckJob>): Promise<CheckResult> => {
+  return async (job: Pick<Job<CheckJob>, "data">): Promise<CheckResult> => {
     const repo = await ensureTree({ tree: config.tree, cacheDir: config.cacheDir });
     const selected = await selectSeries(job.data.mbox, config);
     return checkSeries(checkRequest(repo, selected, config, { base: job.data.base ?? null }));

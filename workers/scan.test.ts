@@ -5,19 +5,19 @@ import { configSchema } from "../src/config.js";
 import { corpusPath } from "../test/corpus.js";
 import { redisConnection } from "./connection.js";
 import { SCAN_QUEUE, type ScanJob, type ScanJobResult } from "./scan.js";
-import { startWorkers } from "./serve.js";
+import { startService } from "./serve.js";
 
 const config = configSchema.parse({});
 const connection = redisConnection(config.redisUrl);
 const prefix = `hypwatch-test-${randomUUID()}`;
 
 describe("scan worker (real Redis)", () => {
-  const workers = startWorkers(config, { prefix });
+  const service = startService(config, { prefix });
   const queue = new Queue<ScanJob, ScanJobResult>(SCAN_QUEUE, { connection, prefix });
   const events = new QueueEvents(SCAN_QUEUE, { connection, prefix });
 
   afterAll(async () => {
-    await Promise.all(workers.map((w) => w.close()));
+    await service.close();
     await events.close();
     await queue.obliterate({ force: true });
     await queue.close();

@@ -22,7 +22,7 @@ export interface ScanJobResult {
 
 /** Read a source and assemble its series; small result, safe to store in Redis. */
 export function scanProcessor(config: Config) {
-  return async (job: Job<ScanJob>): Promise<ScanJobResult> => {
+  return async (job: Pick<Job<ScanJob>, "data">): Promise<ScanJobResult> => {
     const result = await scanSource(job.data.source, config, {
       ...(job.data.since ? { since: job.data.since } : {}),
     }).catch((error: unknown) => {

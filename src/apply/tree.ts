@@ -5,6 +5,7 @@ import path from "node:path";
 import { clone, gitOk, isGitRepo, resolveCommit } from "../io/git.js";
 import { withLock } from "../io/lock.js";
 import { extractTarball } from "../io/tar.js";
+import { errorMessage, redact } from "../log.js";
 import { TreeError } from "./types.js";
 
 /** Debian's kernel source package, used when no tree is configured. */
@@ -142,7 +143,7 @@ export async function ensureTree(config: TreeConfig): Promise<string> {
       await clone(url, path.join(tmp, "repo.git"), 6 * 3600_000);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw new TreeError(url, `clone failed: ${(err as Error).message}`);
+      throw new TreeError(redact(url), `clone failed: ${errorMessage(err)}`);
     }
     await rename(path.join(tmp, "repo.git"), dest);
     await rm(tmp, { recursive: true, force: true });

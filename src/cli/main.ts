@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
-import { readConfig } from "../config.js";
+import { configSecrets, readConfig, type Config } from "../config.js";
+import { errorMessage, registerSecrets } from "../log.js";
 import { BUILD_CONFIGS, ensureTree, type BuildConfigName } from "../apply/index.js";
 import { checkSeries } from "../pipeline/check.js";
 import { scanSource } from "../pipeline/scan.js";
@@ -12,11 +13,17 @@ import {
 } from "../pipeline/select.js";
 import { renderCheckText } from "../report/check.js";
 import { renderScanTable, summarizeScan } from "../report/scan.js";
-import { startWorkers } from "../../workers/serve.js";
 
 const program = new Command()
   .name("hypwatch")
   .description("Finds arm64 KVM patch series in list mail and checks their hyp code");
+
+/** The configuration, its secrets known to `redact` before anything can print them. */
+function loadConfig(): Config {
+  const config = readConfig();
+  registerSecrets(configSecrets(config));
+  return config;
+}
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -39,11 +46,11 @@ program
       source: string,
       opts: { json?: boolean; since?: string; relevantOnly?: boolean; workers?: number },
     ) => {
-      const config = readConfig();
+      const config = loadConfig();
       const result = await scanSource(source, config, {
         ...(opts.since ? { since: opts.since } : {}),
         ...(opts.workers === undefined ? {} : { workers: opts.workers }),
-        onError: (error) => process.stderr.write(`hypwatch: ${error.message}\n`),
+        onError: (error) => process.stderr.write(`hypwatch: ${errorMessage(error)}\n`),
       });
       const series = opts.relevantOnly ? result.series.filter((s) => s.relevant) : result.series;
       const summary = summarizeScan(result.series, result.messages, result.errors.length);
@@ -95,7 +102,7 @@ program
   .option("--rebuild-base", "build and analyze the base again, even if an earlier check stored it")
   .option("--json", "print the documented JSON shape (docs/json.md)")
   .action(async (opts: CheckOptions) => {
-    const config = readConfig();
+    const config = loadConfig();
     if (opts.mbox && opts.patch) throw new InvalidArgumentError("give --mbox or --patch, not both");
     const repo = await ensureTree({ tree: opts.tree ?? config.tree, cacheDir: config.cacheDir });
     const selected: SelectedSeries = opts.mbox
@@ -122,17 +129,22 @@ program
   .description("run this machine's scan and check workers on the shared Redis (HYPWATCH_REDIS_URL)")
   .option("--check-concurrency <n>", "checks at once on this machine", positiveInt)
   .action(async (opts: { checkConcurrency?: number }) => {
-    const workers = startWorkers(readConfig(), {
+    // Loaded here, not at the top: BullMQ and ioredis are for `serve` alone.
+    const { startService } = await import("../../workers/serve.js");
+    const { stopOnSignals } = await import("../../workers/shutdown.js");
+    const config = loadConfig();
+    const service = startService(config, {
       ...(opts.checkConcurrency ? { checkConcurrency: opts.checkConcurrency } : {}),
     });
-    const stop = () => void Promise.all(workers.map((w) => w.close()));
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-    await Promise.all(workers.map((w) => w.waitUntilReady()));
-    process.stderr.write(`hypwatch: ${workers.length} workers ready\n`);
+    stopOnSignals(service, {
+      deadlineMs: config.service.shutdownDeadlineSeconds * 1000,
+      exit: (code) => process.exit(code),
+    });
+    await service.ready();
+    service.log.info({ queues: service.workers.map((w) => w.name) }, "workers ready");
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  process.stderr.write(`hypwatch: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`hypwatch: ${errorMessage(error)}\n`);
   process.exitCode = 1;
 });

@@ -1,3 +1,4 @@
+import { redact } from "../log.js";
 import { run, type ExecResult } from "./exec.js";
 
 /** Identity used for the commits `git am` makes in check worktrees (never pushed anywhere). */
@@ -66,7 +67,12 @@ export async function clone(url: string, dest: string, timeoutMs?: number): Prom
     timeoutMs,
     env: { ...stringEnv(process.env), GIT_TERMINAL_PROMPT: "0" },
   });
-  if (result.exitCode !== 0) throw new GitError(args, result);
+  // The URL may carry a token (`https://user:token@host`): the error keeps it out.
+  if (result.exitCode !== 0) throw new GitError(args.map(redact), redactResult(result));
+}
+
+function redactResult(result: ExecResult): ExecResult {
+  return { ...result, command: redact(result.command), stderr: redact(result.stderr) };
 }
 
 function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
