@@ -106,7 +106,9 @@ program
     if (opts.mbox && opts.patch) throw new InvalidArgumentError("give --mbox or --patch, not both");
     const repo = await ensureTree({ tree: opts.tree ?? config.tree, cacheDir: config.cacheDir });
     const selected: SelectedSeries = opts.mbox
-      ? await selectSeries(opts.mbox, config)
+      ? await selectSeries(opts.mbox, config, {
+          onError: (error) => process.stderr.write(`hypwatch: ${error.message}\n`),
+        })
       : opts.patch
         ? await patchesFromFiles(opts.patch)
         : { series: null, patches: [], baseCommit: null };

@@ -1,6 +1,14 @@
-/** Why a whole source could not be read. */
+import type { MailLimits } from "../config.js";
+
+/** Why a whole source could not be read, or (over-limit) why part of it was skipped. */
 export type SourceErrorKind =
-  "not-found" | "unknown-kind" | "not-mbox" | "not-git" | "unknown-commit" | "read-failed";
+  | "not-found"
+  | "unknown-kind"
+  | "not-mbox"
+  | "not-git"
+  | "unknown-commit"
+  | "read-failed"
+  | "over-limit";
 
 /**
  * A source (file, directory, git epoch) that cannot be read, or one message in it that
@@ -26,6 +34,8 @@ export interface ReadOptions {
    * is thrown and the read stops.
    */
   onError?: (error: SourceError) => void;
+  /** Bounds on message size, line length, inflated bytes and messages; defaults when unset. */
+  limits?: MailLimits;
 }
 
 export function reportOrThrow(error: SourceError, opts: ReadOptions): void {

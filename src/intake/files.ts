@@ -1,5 +1,7 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { overLimitReason } from "../mail/limits.js";
 import { SourceError, reportOrThrow, type ReadOptions } from "./errors.js";
 import type { RawMail } from "./types.js";
 
@@ -13,8 +15,17 @@ async function readOne(
   opts: ReadOptions,
 ): Promise<RawMail | null> {
   try {
+    // Refused before reading: a file of gigabytes must not be read into memory first.
+    const cap = (opts.limits ?? DEFAULT_MAIL_LIMITS).maxMessageBytes;
+    const size = (await stat(file)).size;
+    if (size > cap) {
+      const reason = overLimitReason("maxMessageBytes", `message of ${size} bytes`, cap);
+      reportOrThrow(new SourceError("over-limit", source, reason, origin), opts);
+      return null;
+    }
     return { raw: await readFile(file), origin };
   } catch (cause) {
+    if (cause instanceof SourceError) throw cause;
     const reason = cause instanceof Error ? cause.message : String(cause);
     reportOrThrow(new SourceError("read-failed", source, `cannot read: ${reason}`, origin), opts);
     return null;

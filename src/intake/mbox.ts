@@ -2,7 +2,9 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
 import { createGunzip } from "node:zlib";
-import { SourceError } from "./errors.js";
+import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { overLimitReason } from "../mail/limits.js";
+import { SourceError, reportOrThrow, type ReadOptions } from "./errors.js";
 import type { RawMail } from "./types.js";
 
 /**
@@ -11,7 +13,7 @@ import type { RawMail } from "./types.js";
  */
 export type MboxFormat = "mboxrd" | "mboxo";
 
-export interface MboxOptions {
+export interface MboxOptions extends ReadOptions {
   format?: MboxFormat;
 }
 
@@ -31,7 +33,9 @@ function startsWithFrom(buf: Buffer, at: number, end: number): boolean {
 /**
  * Split an mbox byte stream into messages. The `From ` separator line and the blank line
  * in front of it are dropped, escaped `>From ` lines unescaped, line endings (LF or CRLF)
- * kept as they are. Holds one message at a time, whatever the size of the stream.
+ * kept as they are. Holds one message at a time, whatever the size of the stream, and at
+ * most `maxMessageBytes` of it: a longer message, or one with a line over `maxLineBytes`,
+ * is dropped as it streams by and reported (`onError`; thrown without one).
  *
  * `name` is used for origins (`name#1`, `name#2`, ...) and errors.
  */
@@ -41,6 +45,7 @@ export async function* splitMbox(
   opts: MboxOptions = {},
 ): AsyncGenerator<RawMail> {
   const format = opts.format ?? "mboxrd";
+  const limits = opts.limits ?? DEFAULT_MAIL_LIMITS;
   let carry: Buffer | null = null;
   let parts: Buffer[] = [];
   let partsLength = 0;
@@ -48,30 +53,50 @@ export async function* splitMbox(
   let trailingBlank = 0;
   let started = false;
   let count = 0;
+  /** Why the current message is being dropped, once it is over a limit. */
+  let refused: string | null = null;
+  /** Bytes up to the next newline belong to a line over the limit and are thrown away. */
+  let skippingLine = false;
 
-  const take = (buf: Buffer, from: number, to: number): void => {
-    if (to > from) {
-      parts.push(buf.subarray(from, to));
-      partsLength += to - from;
-    }
+  const refuse = (reason: string): void => {
+    refused ??= reason;
+    parts = [];
+    partsLength = 0;
   };
-  const finish = (): RawMail => {
+  const take = (buf: Buffer, from: number, to: number): void => {
+    if (to <= from || refused !== null) return;
+    if (partsLength + (to - from) > limits.maxMessageBytes) {
+      const what = `message of more than ${limits.maxMessageBytes} bytes`;
+      refuse(overLimitReason("maxMessageBytes", what, limits.maxMessageBytes));
+      return;
+    }
+    parts.push(buf.subarray(from, to));
+    partsLength += to - from;
+  };
+  const finish = (): RawMail | null => {
     const whole = Buffer.concat(parts, partsLength);
     parts = [];
     partsLength = 0;
     count++;
     const raw = trailingBlank > 0 ? whole.subarray(0, whole.length - trailingBlank) : whole;
     trailingBlank = 0;
-    return { raw, origin: `${name}#${count}` };
+    const origin = `${name}#${count}`;
+    if (refused !== null) {
+      const reason = refused;
+      refused = null;
+      reportOrThrow(new SourceError("over-limit", name, reason, origin), opts);
+      return null;
+    }
+    return { raw, origin };
   };
 
   /**
-   * Walk the complete lines of `buf` from 0 to `end`; `segment` is where the bytes not yet
-   * taken into the current message begin. Yields finished messages.
+   * Walk the complete lines of `buf` from `from` to `end`; `segment` is where the bytes not
+   * yet taken into the current message begin. Yields finished messages.
    */
-  function* lines(buf: Buffer, end: number): Generator<RawMail> {
-    let segment = 0;
-    let pos = 0;
+  function* lines(buf: Buffer, from: number, end: number): Generator<RawMail> {
+    let segment = from;
+    let pos = from;
     while (pos < end) {
       const nl = buf.indexOf(LF, pos);
       const lineEnd = nl === -1 || nl >= end ? end : nl + 1;
@@ -84,7 +109,8 @@ export async function* splitMbox(
       if (first === 0x46 /* F */ && startsWithFrom(buf, pos, lineEnd)) {
         if (started) {
           take(buf, segment, pos);
-          yield finish();
+          const mail = finish();
+          if (mail) yield mail;
         }
         started = true;
         segment = lineEnd;
@@ -96,6 +122,10 @@ export async function* splitMbox(
         }
         segment = lineEnd;
       } else {
+        if (length > limits.maxLineBytes) {
+          const what = `a line of ${length} bytes`;
+          refuse(overLimitReason("maxLineBytes", what, limits.maxLineBytes));
+        }
         if (first === GT) {
           let at = pos;
           while (at < lineEnd && buf[at] === GT) at++;
@@ -111,20 +141,41 @@ export async function* splitMbox(
     take(buf, segment, end);
   }
 
+  /** A line without its newline yet grew past the limit: drop it and what follows of it. */
+  const dropLongLine = (): void => {
+    if (!started) throw new SourceError("not-mbox", name, "does not start with a From line");
+    const what = `a line of more than ${limits.maxLineBytes} bytes`;
+    refuse(overLimitReason("maxLineBytes", what, limits.maxLineBytes));
+    trailingBlank = 0;
+    carry = null;
+    skippingLine = true;
+  };
+
   for await (const chunk of chunks) {
-    const piece = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    let piece = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    if (skippingLine) {
+      const nl = piece.indexOf(LF);
+      if (nl === -1) continue;
+      skippingLine = false;
+      piece = piece.subarray(nl + 1);
+    }
     const buf: Buffer = carry ? Buffer.concat([carry, piece]) : piece;
     const lastNl = buf.lastIndexOf(LF);
     if (lastNl === -1) {
       carry = buf;
+      if (carry.length > limits.maxLineBytes) dropLongLine();
       continue;
     }
-    yield* lines(buf, lastNl + 1);
+    yield* lines(buf, 0, lastNl + 1);
     carry = lastNl + 1 < buf.length ? buf.subarray(lastNl + 1) : null;
+    if (carry && carry.length > limits.maxLineBytes) dropLongLine();
   }
   // A last line without a newline.
-  if (carry) yield* lines(carry, carry.length);
-  if (started) yield finish();
+  if (carry) yield* lines(carry, 0, carry.length);
+  if (started) {
+    const mail = finish();
+    if (mail) yield mail;
+  }
 }
 
 /** True when the file begins with the gzip magic bytes, whatever its name. */
@@ -147,10 +198,13 @@ export async function readHead(file: string, n: number): Promise<Buffer> {
 
 /**
  * Read an mbox or mboxrd file, gzip'd or not (lore's `t.mbox.gz`); gzip is recognised by
- * its magic bytes. Streams: memory does not grow with the file.
+ * its magic bytes. Streams: memory does not grow with the file. A gzip'd file that inflates
+ * past `maxDecompressedBytes` is read up to there: the message being read and the rest are
+ * reported as one error (`onError`; thrown without one).
  */
 export async function* readMbox(file: string, opts: MboxOptions = {}): AsyncGenerator<RawMail> {
   const name = path.basename(file);
+  const limits = opts.limits ?? DEFAULT_MAIL_LIMITS;
   let gzip: boolean;
   try {
     gzip = await isGzipFile(file);
@@ -158,16 +212,39 @@ export async function* readMbox(file: string, opts: MboxOptions = {}): AsyncGene
     throw new SourceError("not-found", file, `cannot open: ${errorText(cause)}`);
   }
   const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
-  const bytes = gzip ? stream.pipe(createGunzip()) : stream;
-  if (gzip) stream.on("error", (err) => bytes.destroy(err));
+  const gunzip = gzip ? stream.pipe(createGunzip()) : null;
+  if (gunzip) stream.on("error", (err) => gunzip.destroy(err));
+  let read = 0;
   try {
-    yield* splitMbox(bytes, name, opts);
+    const bytes = gunzip ? boundedBytes(gunzip, limits.maxDecompressedBytes) : stream;
+    for await (const mail of splitMbox(bytes, name, opts)) {
+      read++;
+      yield mail;
+    }
   } catch (cause) {
+    if (cause instanceof InflateLimitError) {
+      const what = `${name} inflates to more than ${limits.maxDecompressedBytes} bytes; message #${read + 1} and any after it not read`;
+      const reason = overLimitReason("maxDecompressedBytes", what, limits.maxDecompressedBytes);
+      reportOrThrow(new SourceError("over-limit", file, reason, `${name}#${read + 1}`), opts);
+      return;
+    }
     if (cause instanceof SourceError) throw cause;
     throw new SourceError("read-failed", file, errorText(cause));
   } finally {
     stream.destroy();
-    bytes.destroy();
+    gunzip?.destroy();
+  }
+}
+
+class InflateLimitError extends Error {}
+
+/** The chunks of `stream` until `cap` bytes have passed; one more byte throws. */
+async function* boundedBytes(stream: AsyncIterable<Buffer>, cap: number): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.length;
+    if (total > cap) throw new InflateLimitError();
+    yield chunk;
   }
 }
 

@@ -1,3 +1,4 @@
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
 import { parseMail } from "../mail/index.js";
 import { MailParseError, type MailMessage } from "../mail/types.js";
 import { summarizeMail, type SeriesMail } from "../series/index.js";
@@ -21,6 +22,7 @@ type WireOutcome<T> =
 export interface ParseBatchRequest {
   id: number;
   output: ParseOutput;
+  limits: MailLimits;
   mails: RawMail[];
 }
 
@@ -33,13 +35,14 @@ export interface ParseBatchResponse {
 export async function parseOne(
   mail: RawMail,
   output: ParseOutput,
+  limits: MailLimits = DEFAULT_MAIL_LIMITS,
 ): Promise<Parsed<MailMessage | SeriesMail>> {
   const where =
     mail.commit === undefined
       ? { origin: mail.origin }
       : { origin: mail.origin, commit: mail.commit };
   try {
-    const message = await parseMail(mail);
+    const message = await parseMail(mail, limits);
     return {
       ok: true,
       ...where,
@@ -66,7 +69,7 @@ export async function parseBatch(request: ParseBatchRequest): Promise<ParseBatch
     const raw = Buffer.isBuffer(bytes)
       ? bytes
       : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const outcome = await parseOne({ ...mail, raw }, request.output);
+    const outcome = await parseOne({ ...mail, raw }, request.output, request.limits);
     outcomes.push(
       outcome.ok
         ? outcome

@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
 import type { MailMessage } from "../mail/types.js";
 import type { SeriesMail } from "../series/index.js";
 import {
@@ -20,6 +21,13 @@ export type { Parsed, ParseOutput } from "./parseBatch.js";
 type OutputOf<O extends ParseOutput> = O extends "summary" ? SeriesMail : MailMessage;
 
 const DEFAULT_WORKER_HEAP_MB = 128;
+
+/**
+ * Mails larger than this are parsed only on worker threads, whose heap is limited: running
+ * out of memory there costs one mail, on the calling thread the whole process. The largest
+ * kvmarm mail is 386 kB.
+ */
+const CALLING_THREAD_MAX_BYTES = 1024 * 1024;
 
 export interface ParseOptions<O extends ParseOutput> {
   output: O;
@@ -41,6 +49,8 @@ export interface ParseOptions<O extends ParseOutput> {
   workerHeapMb?: number;
   /** Batches queued at each worker; enough to keep it busy, few enough to bound memory. */
   queuePerWorker?: number;
+  /** Limits every mail is parsed under. */
+  limits?: MailLimits;
 }
 
 /**
@@ -58,7 +68,7 @@ export async function* parseMails<O extends ParseOutput>(
     opts.threads !== undefined ? opts.threads - 1 : (opts.workers ?? availableParallelism() - 1);
   if (workers <= 0) {
     for await (const mail of mails) {
-      yield (await parseOne(mail, opts.output)) as Parsed<OutputOf<O>>;
+      yield (await parseOne(mail, opts.output, opts.limits)) as Parsed<OutputOf<O>>;
     }
     return;
   }
@@ -73,6 +83,18 @@ export async function* parseMails<O extends ParseOutput>(
 interface PoolWorker {
   worker: Worker;
   pending: number;
+  /** Batches sent to it and not answered. */
+  inFlight: Set<number>;
+  dead: boolean;
+}
+
+interface Waiter {
+  resolve: (r: ParseBatchResponse) => void;
+  reject: (e: Error) => void;
+  output: ParseOutput;
+  limits: MailLimits;
+  /** The mails of the batch, kept to send again one by one should the worker die. */
+  mails: RawMail[];
 }
 
 /**
@@ -81,15 +103,16 @@ interface PoolWorker {
  */
 class ParsePool {
   private readonly workers: PoolWorker[] = [];
-  private readonly waiting = new Map<
-    number,
-    { resolve: (r: ParseBatchResponse) => void; reject: (e: Error) => void }
-  >();
+  private readonly waiting = new Map<number, Waiter>();
   private nextId = 0;
   private failure: Error | null = null;
   private closing = false;
+  private readonly start: () => Worker;
 
-  constructor(size: number, heapMb: number) {
+  constructor(
+    size: number,
+    private readonly heapMb: number,
+  ) {
     const limits = { maxOldGenerationSizeMb: heapMb };
     const fromSource = import.meta.url.endsWith(".ts");
     const file = new URL(`./parseWorker.${fromSource ? "ts" : "js"}`, import.meta.url);
@@ -103,29 +126,79 @@ class ParsePool {
           ),
         ).href
       : null;
-    const start = (): Worker =>
+    this.start = (): Worker =>
       tsx
         ? new Worker(
             `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(file.href)}); });`,
             { eval: true, resourceLimits: limits },
           )
         : new Worker(file, { resourceLimits: limits });
-    for (let i = 0; i < size; i++) {
-      const worker = start();
-      const entry = { worker, pending: 0 };
-      worker.on("message", (response: ParseBatchResponse) => {
-        entry.pending--;
-        const waiter = this.waiting.get(response.id);
-        this.waiting.delete(response.id);
-        waiter?.resolve(response);
-      });
-      worker.on("error", (error) => this.fail(error));
-      worker.on("exit", (code) => {
-        if (code !== 0 && !this.closing)
-          this.fail(new Error(`parse worker exited with code ${code}`));
-      });
-      this.workers.push(entry);
+    for (let i = 0; i < size; i++) this.workers.push(this.startEntry());
+  }
+
+  private startEntry(): PoolWorker {
+    const entry: PoolWorker = {
+      worker: this.start(),
+      pending: 0,
+      inFlight: new Set(),
+      dead: false,
+    };
+    entry.worker.on("message", (response: ParseBatchResponse) => {
+      entry.pending--;
+      entry.inFlight.delete(response.id);
+      const waiter = this.waiting.get(response.id);
+      this.waiting.delete(response.id);
+      waiter?.resolve(response);
+    });
+    entry.worker.on("error", (error) => this.replace(entry, error));
+    entry.worker.on("exit", (code) => {
+      if (code !== 0 && !this.closing)
+        this.replace(entry, new Error(`parse worker exited with code ${code}`));
+    });
+    return entry;
+  }
+
+  /**
+   * A worker died (out of memory on one mail, most likely): start another in its place and
+   * send its unanswered batches again, one mail per batch, so the mail that kills a worker
+   * on its own is the one that fails. A worker that dies with nothing to blame (it could
+   * not start) stops the pool.
+   */
+  private replace(entry: PoolWorker, cause: Error): void {
+    if (entry.dead || this.closing) return;
+    entry.dead = true;
+    void entry.worker.terminate();
+    if (entry.inFlight.size === 0) {
+      this.fail(cause);
+      return;
     }
+    const slot = this.workers.indexOf(entry);
+    if (slot >= 0) this.workers[slot] = this.startEntry();
+    for (const id of entry.inFlight) {
+      const waiter = this.waiting.get(id);
+      this.waiting.delete(id);
+      if (!waiter) continue;
+      const [only] = waiter.mails;
+      if (waiter.mails.length === 1 && only) {
+        waiter.resolve({ id, outcomes: [this.deathOutcome(only, cause)] });
+        continue;
+      }
+      Promise.all(waiter.mails.map((mail) => this.send(waiter.output, waiter.limits, [mail]))).then(
+        (answers) => waiter.resolve({ id, outcomes: answers.flatMap((a) => a.outcomes) }),
+        waiter.reject,
+      );
+    }
+  }
+
+  private deathOutcome(mail: RawMail, cause: Error): ParseBatchResponse["outcomes"][number] {
+    const reason = `the parse worker died on it (heap limit ${this.heapMb} MB): ${cause.message}`;
+    return {
+      ok: false,
+      origin: mail.origin,
+      ...(mail.commit === undefined ? {} : { commit: mail.commit }),
+      messageId: null,
+      reason,
+    };
   }
 
   private fail(error: Error): void {
@@ -134,7 +207,11 @@ class ParsePool {
     this.waiting.clear();
   }
 
-  private send(output: ParseOutput, mails: RawMail[]): Promise<ParseBatchResponse> {
+  private send(
+    output: ParseOutput,
+    limits: MailLimits,
+    mails: RawMail[],
+  ): Promise<ParseBatchResponse> {
     if (this.failure) return Promise.reject(this.failure);
     const target = this.idlest();
     const id = this.nextId++;
@@ -146,11 +223,12 @@ class ParsePool {
       transfer.push(raw.buffer);
       return { ...mail, raw: raw as Buffer };
     });
-    const request: ParseBatchRequest = { id, output, mails: copies };
+    const request: ParseBatchRequest = { id, output, limits, mails: copies };
     const promise = new Promise<ParseBatchResponse>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, output, limits, mails });
     });
     target.pending++;
+    target.inFlight.add(id);
     target.worker.postMessage(request, transfer);
     return promise;
   }
@@ -160,6 +238,7 @@ class ParsePool {
     opts: ParseOptions<ParseOutput>,
   ): AsyncGenerator<Parsed<MailMessage | SeriesMail>> {
     const batchSize = opts.batchSize ?? 32;
+    const limits = opts.limits ?? DEFAULT_MAIL_LIMITS;
     const queuePerWorker = opts.queuePerWorker ?? 3;
     const maxQueued = (this.workers.length + 1) * queuePerWorker;
     const source =
@@ -189,7 +268,7 @@ class ParsePool {
           if (batch.length === 0) break;
           const entry: (typeof queue)[number] = {
             done: false,
-            outcomes: this.send(opts.output, batch),
+            outcomes: this.send(opts.output, limits, batch),
           };
           void (entry.outcomes as Promise<ParseBatchResponse>).then(
             () => (entry.done = true),
@@ -199,10 +278,23 @@ class ParsePool {
         }
         const head = queue[0];
         if (head && !head.done && !exhausted && queue.length < maxQueued) {
-          // The workers are busy: parse the next batch here meanwhile.
+          // The workers are busy: parse the next batch here meanwhile, unless it holds a
+          // mail big enough to be dangerous outside a worker's heap limit.
           const batch = await nextBatch();
+          if (batch.some((mail) => mail.raw.length > CALLING_THREAD_MAX_BYTES)) {
+            const entry: (typeof queue)[number] = {
+              done: false,
+              outcomes: this.send(opts.output, limits, batch),
+            };
+            void (entry.outcomes as Promise<ParseBatchResponse>).then(
+              () => (entry.done = true),
+              () => (entry.done = true),
+            );
+            queue.push(entry);
+            continue;
+          }
           const outcomes: Parsed<MailMessage | SeriesMail>[] = [];
-          for (const mail of batch) outcomes.push(await parseOne(mail, opts.output));
+          for (const mail of batch) outcomes.push(await parseOne(mail, opts.output, limits));
           if (outcomes.length > 0) queue.push({ done: true, outcomes });
           continue;
         }

@@ -11,6 +11,8 @@ import {
   revListReverse,
   type OpenedGitDir,
 } from "../io/git-archive.js";
+import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { overLimitReason } from "../mail/limits.js";
 import { SourceError, reportOrThrow, type ReadOptions } from "./errors.js";
 import type { RawMail } from "./types.js";
 
@@ -139,6 +141,13 @@ async function* readEpoch(
       const commit = object.request.slice(0, -":m".length);
       const origin = `${label}@${commit}`;
       if (object.found && object.type === "blob") {
+        const cap = (opts.limits ?? DEFAULT_MAIL_LIMITS).maxMessageBytes;
+        if (object.content.length > cap) {
+          const what = `message of ${object.content.length} bytes`;
+          const reason = overLimitReason("maxMessageBytes", what, cap);
+          reportOrThrow(new SourceError("over-limit", source, reason, origin), opts);
+          continue;
+        }
         yield { raw: object.content, origin, commit };
         continue;
       }

@@ -1,6 +1,8 @@
 import { readdir, stat } from "node:fs/promises";
 import { looksLikeGitDir } from "../io/git-archive.js";
-import { SourceError } from "./errors.js";
+import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { overLimitReason } from "../mail/limits.js";
+import { SourceError, reportOrThrow } from "./errors.js";
 import { isMaildir, readEml, readEmlDirectory, readMaildir } from "./files.js";
 import { isGzipFile, readHead, readMbox, type MboxFormat } from "./mbox.js";
 import { listEpochs, readPublicInbox, type PublicInboxOptions } from "./publicInbox.js";
@@ -42,12 +44,28 @@ export async function detectSource(source: string): Promise<SourceKind> {
 /**
  * Every message of a source, in the source's order: a public-inbox epoch or directory of
  * epochs (`since` resumes after a commit), an mbox/mboxrd file (gzip'd or not), a Maildir,
- * one `.eml` file or a directory of them. Streams; errors name the source.
+ * one `.eml` file or a directory of them. Streams; errors name the source. Reading stops
+ * after `maxMessagesPerSource` messages, with an error naming the first one left unread.
  */
 export async function* readSource(
   source: string,
   opts: SourceOptions = {},
 ): AsyncGenerator<RawMail> {
+  const cap = (opts.limits ?? DEFAULT_MAIL_LIMITS).maxMessagesPerSource;
+  let count = 0;
+  for await (const mail of readAnySource(source, opts)) {
+    if (count === cap) {
+      const what = `more than ${cap} messages; ${mail.origin} and any after it not read`;
+      const reason = overLimitReason("maxMessagesPerSource", what, cap);
+      reportOrThrow(new SourceError("over-limit", source, reason, mail.origin), opts);
+      return;
+    }
+    count++;
+    yield mail;
+  }
+}
+
+async function* readAnySource(source: string, opts: SourceOptions): AsyncGenerator<RawMail> {
   const kind = await detectSource(source);
   if (opts.since && kind !== "public-inbox") {
     throw new SourceError(
@@ -62,7 +80,7 @@ export async function* readSource(
       return;
     case "mbox":
     case "mbox.gz":
-      yield* readMbox(source, { format: opts.mboxFormat ?? "mboxrd" });
+      yield* readMbox(source, { ...opts, format: opts.mboxFormat ?? "mboxrd" });
       return;
     case "maildir":
       yield* readMaildir(source, opts);

@@ -3,7 +3,9 @@ import libmime from "libmime";
 import { decode as decodeBytes } from "libmime/lib/charset.js";
 import { decode as decodeQuotedPrintable } from "libqp";
 import { simpleParser, type Attachment } from "mailparser";
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
 import { headerValue, parseStructured, type HeaderMap } from "./headers.js";
+import { mimeShape, overLimitReason } from "./limits.js";
 import type { MailWarning } from "./types.js";
 
 /** The text of a message that later steps read. */
@@ -37,7 +39,11 @@ const SIMPLE_PARSER_OPTIONS = {
  * decodes with, because mailparser's stream machinery costs 1.5-2 ms per message; every
  * other structure (multipart, signed, attachments) goes through mailparser.
  */
-export async function extractText(headers: HeaderMap, body: Buffer): Promise<MessageText> {
+export async function extractText(
+  headers: HeaderMap,
+  body: Buffer,
+  limits: Pick<MailLimits, "maxMimeDepth" | "maxMimeParts"> = DEFAULT_MAIL_LIMITS,
+): Promise<MessageText> {
   const type = parseStructured(headerValue(headers, "content-type"));
   const mediaType = type.value === "" ? "text/plain" : type.value;
   if (mediaType.startsWith("text/") && mediaType !== "text/html") {
@@ -46,7 +52,26 @@ export async function extractText(headers: HeaderMap, body: Buffer): Promise<Mes
   if (mediaType === "text/html") {
     return { text: "", patchAttachments: [], flowed: false, warnings: [] };
   }
+  const refused = mimeOverLimit(headerValue(headers, "content-type") ?? "", body, limits);
+  if (refused !== null) throw new Error(refused);
   return decodeWithMailparser(headers, body);
+}
+
+/** Why a multipart body is too deep or has too many parts for mailparser, or null. */
+function mimeOverLimit(
+  contentType: string,
+  body: Buffer,
+  limits: Pick<MailLimits, "maxMimeDepth" | "maxMimeParts">,
+): string | null {
+  const shape = mimeShape(contentType, body);
+  if (shape.multiparts > limits.maxMimeDepth) {
+    const what = `${shape.multiparts} multipart containers`;
+    return overLimitReason("maxMimeDepth", what, limits.maxMimeDepth);
+  }
+  if (shape.parts > limits.maxMimeParts) {
+    return overLimitReason("maxMimeParts", `${shape.parts} MIME parts`, limits.maxMimeParts);
+  }
+  return null;
 }
 
 function decodeSinglePart(

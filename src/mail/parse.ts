@@ -1,3 +1,4 @@
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
 import type { RawMail } from "../intake/types.js";
 import { extractText } from "./body.js";
 import { stripListFooters } from "./footers.js";
@@ -9,6 +10,7 @@ import {
   splitMessage,
   type HeaderMap,
 } from "./headers.js";
+import { hasLineLongerThan, keepReferences, overLimitReason, subjectNumberOver } from "./limits.js";
 import { MAY_HOLD_METADATA, hasMetadata, parseMetadata, parsePatch } from "./patch.js";
 import { parseSubject } from "./subject.js";
 import { parseReplyTrailers } from "./trailers.js";
@@ -57,13 +59,31 @@ const BOT_NAMES = /\b(kernel test robot|kbuild test robot|syzbot|patchwork-bot)\
  */
 const DMARC_REWRITE = /^'?(.*?)'? via (.+)$/;
 
-/** Parse one raw message. Throws MailParseError only when nothing usable is there. */
-export async function parseMail(raw: RawMail): Promise<MailMessage> {
+/**
+ * Parse one raw message. Throws MailParseError when nothing usable is there, or when the
+ * message is over one of `limits` (the error names the limit).
+ */
+export async function parseMail(
+  raw: RawMail,
+  limits: MailLimits = DEFAULT_MAIL_LIMITS,
+): Promise<MailMessage> {
   if (raw.raw.length === 0) throw new MailParseError(raw.origin, null, "empty message");
+  if (raw.raw.length > limits.maxMessageBytes) {
+    const what = `message of ${raw.raw.length} bytes`;
+    throw new MailParseError(
+      raw.origin,
+      null,
+      overLimitReason("maxMessageBytes", what, limits.maxMessageBytes),
+    );
+  }
   const { headers, hasHeaders, body } = splitMessage(raw.raw, WANTED_HEADERS);
   if (!hasHeaders) throw new MailParseError(raw.origin, null, "no header fields");
   const warnings: MailWarning[] = [];
   let messageId = messageIds(headerValue(headers, "message-id"))[0] ?? null;
+  if (hasLineLongerThan(raw.raw, limits.maxLineBytes)) {
+    const reason = overLimitReason("maxLineBytes", "a line is too long", limits.maxLineBytes);
+    throw new MailParseError(raw.origin, messageId, reason);
+  }
   try {
     if (messageId === null) {
       messageId = syntheticMessageId(raw.origin);
@@ -72,7 +92,7 @@ export async function parseMail(raw: RawMail): Promise<MailMessage> {
         detail: `no usable Message-ID; using ${messageId}`,
       });
     }
-    return await parseWithHeaders(raw, headers, body, messageId, warnings);
+    return await parseWithHeaders(raw, headers, body, messageId, warnings, limits);
   } catch (err) {
     if (err instanceof MailParseError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
@@ -86,14 +106,20 @@ async function parseWithHeaders(
   body: Buffer,
   messageId: string,
   warnings: MailWarning[],
+  limits: MailLimits,
 ): Promise<MailMessage> {
   const from = parseAddresses(headerValue(headers, "from"))[0] ?? { name: "", email: "" };
   if (from.email === "") warnings.push({ kind: "bad-header", detail: "no usable From" });
   const { author, dmarcRewritten } = realAuthor(headers, from);
   const date = parseDate(headerValue(headers, "date"), warnings);
   const subject = parseSubject(decodeText(headerValue(headers, "subject") ?? ""));
+  const bigNumber = subjectNumberOver(subject, limits.maxSubjectNumber);
+  if (bigNumber !== null) {
+    const reason = overLimitReason("maxSubjectNumber", bigNumber, limits.maxSubjectNumber);
+    throw new MailParseError(raw.origin, messageId, reason);
+  }
 
-  const content = await extractText(headers, body);
+  const content = await extractText(headers, body, limits);
   warnings.push(...content.warnings);
   const text = stripListFooters(content.text).text;
   const mainPatchText =
@@ -116,7 +142,10 @@ async function parseWithHeaders(
   const message: MailMessage = {
     messageId,
     inReplyTo: messageIds(headerValue(headers, "in-reply-to"))[0] ?? null,
-    references: messageIds((headers.get("references") ?? []).join(" ")),
+    references: keepReferences(
+      messageIds((headers.get("references") ?? []).join(" ")),
+      limits.maxReferences,
+    ),
     author,
     from,
     dmarcRewritten,

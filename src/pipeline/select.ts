@@ -1,12 +1,14 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { Config } from "../config.js";
+import { DEFAULT_MAIL_LIMITS, type Config } from "../config.js";
 import { readSource } from "../intake/index.js";
 import { parseMail } from "../mail/index.js";
 import type { MailMessage } from "../mail/types.js";
-import { assembleSeries } from "../series/index.js";
+import { parseOne } from "../intake/parseBatch.js";
+import { assembleSeries, defaultParseScore } from "../series/index.js";
 import type { Series } from "../series/types.js";
 import type { CheckPatch, CheckRequest } from "./check.js";
+import { assemblyLimits, type ScanError } from "./scan.js";
 
 /** A series picked for checking, with the raw mail of each patch. */
 export interface SelectedSeries {
@@ -41,20 +43,39 @@ export function pickSeries(all: readonly Series[]): Series | null {
   return best;
 }
 
-/** Read a thread (any source `readSource` takes) and select the series to check. */
+export interface SelectOptions {
+  /** Called for each message that cannot be read or parsed, or is over a limit; reading goes on. */
+  onError?: (error: ScanError) => void;
+}
+
+/**
+ * Read a thread (any source `readSource` takes) and select the series to check. Messages are
+ * read as `scan` reads them: the same limits, a message that cannot be parsed is reported and
+ * skipped, and of two copies of one Message-ID the better parsed one (the first on a tie) is
+ * kept, so check takes the very patch mail scan listed.
+ */
 export async function selectSeries(
   source: string,
-  config: Pick<Config, "relevantPaths">,
+  config: Pick<Config, "relevantPaths"> & Partial<Pick<Config, "mailLimits">>,
+  opts: SelectOptions = {},
 ): Promise<SelectedSeries> {
+  const limits = config.mailLimits ?? DEFAULT_MAIL_LIMITS;
+  const report = (error: ScanError): void => opts.onError?.(error);
   const messages = new Map<string, { message: MailMessage; raw: Buffer }>();
-  for await (const raw of readSource(source)) {
-    const message = await parseMail(raw);
-    if (!messages.has(message.messageId))
+  for await (const raw of readSource(source, { limits, onError: report })) {
+    const parsed = await parseOne(raw, "message", limits);
+    if (!parsed.ok) {
+      report(parsed.error);
+      continue;
+    }
+    const message = parsed.value as MailMessage;
+    const earlier = messages.get(message.messageId);
+    if (!earlier || defaultParseScore(message) > defaultParseScore(earlier.message))
       messages.set(message.messageId, { message, raw: raw.raw });
   }
   const all = assembleSeries(
     [...messages.values()].map((m) => m.message),
-    { relevantPatterns: config.relevantPaths },
+    { relevantPatterns: config.relevantPaths, ...assemblyLimits(limits), onLimit: report },
   );
   const series = pickSeries(all);
   if (!series) throw new NoSeriesError(source, "no patch series in this mail");

@@ -1,7 +1,8 @@
+import { DEFAULT_MAIL_LIMITS } from "../config.js";
 import type { MailMessage, Person, Trailer } from "../mail/types.js";
 import { DEFAULT_RELEVANT_PATTERNS, isRelevant } from "./relevance.js";
 import { stringPool, summarizeMail, type SeriesMail } from "./summary.js";
-import { buildThreads, type ThreadNode } from "./threads.js";
+import { buildThreads, type ThreadLimitError, type ThreadNode } from "./threads.js";
 import type { Series, SeriesPatch } from "./types.js";
 
 export interface AssembleOptions {
@@ -19,6 +20,13 @@ export interface AssembleOptions {
   dateWindowMs?: number;
   /** Addresses whose replies never give review trailers, besides mails marked automated. */
   botAddresses?: readonly string[];
+  /** Thread depth and fan-out limits (see `buildThreads`). */
+  maxThreadDepth?: number;
+  maxThreadFanOut?: number;
+  /** Called for each message a thread limit kept out of its thread. */
+  onLimit?: (error: ThreadLimitError) => void;
+  /** Other revisions listed per series (the newest of them). */
+  maxRevisionsListed?: number;
 }
 
 /** Robots that answer patches with text that looks like trailers ("Reported-by: ..."). */
@@ -119,12 +127,23 @@ function trailerIsOwn(trailer: Trailer, author: Person): boolean {
 const trailerKey = (t: Trailer): string =>
   `${t.name.toLowerCase()}\0${(t.person?.email ?? t.value).toLowerCase()}`;
 
-/** Adds trailers not yet there: one per name and person; a named form beats a bare address. */
-function mergeTrailers(into: Trailer[], more: readonly Trailer[]): void {
-  for (const t of more) {
-    const at = into.findIndex((o) => trailerKey(o) === trailerKey(t));
-    if (at < 0) into.push(t);
-    else if (!into[at]?.person?.name && t.person?.name) into[at] = t;
+/**
+ * Trailers, one per name and person; a named form beats a bare address. Indexed by key, so
+ * thousands of replies cost their number, not its square.
+ */
+class TrailerList {
+  readonly items: Trailer[] = [];
+  private readonly at = new Map<string, number>();
+
+  add(more: readonly Trailer[]): void {
+    for (const t of more) {
+      const key = trailerKey(t);
+      const at = this.at.get(key);
+      if (at === undefined) {
+        this.at.set(key, this.items.length);
+        this.items.push(t);
+      } else if (!this.items[at]?.person?.name && t.person?.name) this.items[at] = t;
+    }
   }
 }
 
@@ -174,20 +193,39 @@ export function assembleSeries(
   return assembler.finish();
 }
 
-function minSeqOf(node: ThreadNode<SeriesMail>, memo: Map<ThreadNode<SeriesMail>, number>): number {
-  const known = memo.get(node);
-  if (known !== undefined) return known;
-  let min = node.message?.seq ?? Number.POSITIVE_INFINITY;
-  for (const child of node.children) min = Math.min(min, minSeqOf(child, memo));
-  memo.set(node, min);
-  return min;
+/**
+ * The earliest arrival in each subtree. Iterative: threads are as deep as senders make them
+ * (a 50,000-reply chain overflowed the stack when this recursed).
+ */
+function minSeqs(roots: ThreadNode<SeriesMail>[]): Map<ThreadNode<SeriesMail>, number> {
+  const memo = new Map<ThreadNode<SeriesMail>, number>();
+  const stack: { node: ThreadNode<SeriesMail>; expanded: boolean }[] = roots.map((node) => ({
+    node,
+    expanded: false,
+  }));
+  while (stack.length > 0) {
+    const top = stack.pop();
+    if (!top) break;
+    const { node } = top;
+    if (!top.expanded) {
+      stack.push({ node, expanded: true });
+      for (const child of node.children) stack.push({ node: child, expanded: false });
+      continue;
+    }
+    let min = node.message?.seq ?? Number.POSITIVE_INFINITY;
+    for (const child of node.children) min = Math.min(min, memo.get(child) ?? min);
+    memo.set(node, min);
+  }
+  return memo;
 }
 
 /** Parents before children; siblings and threads in arrival order. */
 function* inThreadOrder(roots: ThreadNode<SeriesMail>[]): Generator<ThreadNode<SeriesMail>> {
-  const memo = new Map<ThreadNode<SeriesMail>, number>();
+  const memo = minSeqs(roots);
+  const minSeqOf = (node: ThreadNode<SeriesMail>): number =>
+    memo.get(node) ?? Number.POSITIVE_INFINITY;
   const byArrival = (a: ThreadNode<SeriesMail>, b: ThreadNode<SeriesMail>): number =>
-    minSeqOf(a, memo) - minSeqOf(b, memo);
+    minSeqOf(a) - minSeqOf(b);
   const stack = [...roots].sort(byArrival).reverse();
   while (stack.length > 0) {
     const node = stack.pop();
@@ -204,33 +242,54 @@ export function assembleFromSummaries(
   const patterns = options.relevantPatterns ?? DEFAULT_RELEVANT_PATTERNS;
   const arrivalWindow = options.arrivalWindow ?? 200;
   const dateWindowMs = options.dateWindowMs ?? 2 * 60 * 60 * 1000;
+  const maxRevisionsListed = options.maxRevisionsListed ?? DEFAULT_MAIL_LIMITS.maxRevisionsListed;
   const bots = new Set((options.botAddresses ?? DEFAULT_BOT_ADDRESSES).map((a) => a.toLowerCase()));
 
-  const roots = buildThreads(mails, { parseScore: (m) => m.parseScore });
+  const roots = buildThreads(mails, {
+    parseScore: (m) => m.parseScore,
+    ...(options.maxThreadDepth === undefined ? {} : { maxDepth: options.maxThreadDepth }),
+    ...(options.maxThreadFanOut === undefined ? {} : { maxFanOut: options.maxThreadFanOut }),
+    ...(options.onLimit === undefined ? {} : { onLimit: options.onLimit }),
+  });
   const drafts: Draft[] = [];
   const draftOf = new Map<string, Draft>();
-  const groups = new Map<string, Draft[]>();
-  const rootDrafts: Draft[] = [];
+  /** Drafts of one key, and per patch number the first draft that may still lack it. */
+  const groups = new Map<string, { list: Draft[]; firstFree: Map<number, number> }>();
+  /** Root-level drafts by the arrival of their last mail (unique: a mail is in one draft). */
+  const rootDraftAt = new Map<number, Draft>();
   const replies: ThreadNode<SeriesMail>[] = [];
+  /** For each node seen, the nearest node at or above it that is in a draft. */
+  const draftAbove = new Map<ThreadNode<SeriesMail>, ThreadNode<SeriesMail> | null>();
 
   let thread = "";
   const start = (mail: SeriesMail, rootLevel: boolean): Draft => {
     const draft = newDraft(mail, drafts.length, rootLevel, thread);
     drafts.push(draft);
-    if (rootLevel) rootDrafts.push(draft);
+    if (rootLevel) rootDraftAt.set(draft.lastSeq, draft);
     return draft;
   };
   const join = (draft: Draft, mail: SeriesMail): void => {
+    const lastSeq = draft.lastSeq;
     addToDraft(draft, mail);
+    if (draft.rootLevel && draft.lastSeq !== lastSeq) {
+      if (rootDraftAt.get(lastSeq) === draft) rootDraftAt.delete(lastSeq);
+      rootDraftAt.set(draft.lastSeq, draft);
+    }
     draftOf.set(mail.messageId, draft);
   };
   const joinGroup = (key: string, mail: SeriesMail, make: () => Draft): void => {
-    const list = groups.get(key) ?? [];
-    groups.set(key, list);
-    let draft = list.find((d) => fits(d, mail));
+    const group = groups.get(key) ?? { list: [], firstFree: new Map<number, number>() };
+    groups.set(key, group);
+    // A draft that does not fit a patch number never will (drafts only gain patches), so
+    // the search for that number resumes where the last one stopped.
+    const index = mail.subject.index ?? 1;
+    let at = group.firstFree.get(index) ?? 0;
+    while (at < group.list.length && !fits(group.list[at] as Draft, mail)) at++;
+    group.firstFree.set(index, at);
+    let draft = group.list[at];
     if (!draft) {
       draft = make();
-      list.push(draft);
+      group.list.push(draft);
     }
     join(draft, mail);
   };
@@ -239,8 +298,10 @@ export function assembleFromSummaries(
     const total = mail.subject.total ?? 1;
     const date = mail.date?.getTime() ?? null;
     let best: Draft | null = null;
-    for (let i = rootDrafts.length - 1; i >= 0; i--) {
-      const d = rootDrafts[i];
+    // Only drafts whose last mail arrived within the window can take it: look those up by
+    // arrival instead of walking every draft (thousands of unthreaded patches were quadratic).
+    for (let seq = mail.seq - arrivalWindow; seq <= mail.seq + arrivalWindow; seq++) {
+      const d = rootDraftAt.get(seq);
       if (!d) continue;
       const distance = Math.abs(mail.seq - d.lastSeq);
       if (distance > arrivalWindow) continue;
@@ -250,7 +311,10 @@ export function assembleFromSummaries(
       const closeByDate =
         date !== null && d.lastDate !== null && Math.abs(date - d.lastDate) <= dateWindowMs;
       if (distance > total + 20 && !closeByDate) continue;
-      if (!best || Math.abs(mail.seq - best.lastSeq) > distance) best = d;
+      // The nearest; of two as near, the later started (as walking newest first found it).
+      const bestDistance = best ? Math.abs(mail.seq - best.lastSeq) : Infinity;
+      if (!best || bestDistance > distance || (bestDistance === distance && d.order > best.order))
+        best = d;
     }
     join(best ?? start(mail, true), mail);
   };
@@ -261,13 +325,7 @@ export function assembleFromSummaries(
       join(start(mail, node.parent === null), mail);
       return;
     }
-    let stop: ThreadNode<SeriesMail> | null = null;
-    for (let at = node.parent; at; at = at.parent) {
-      if (draftOf.has(at.messageId)) {
-        stop = at;
-        break;
-      }
-    }
+    const stop = node.parent ? (draftAbove.get(node.parent) ?? null) : null;
     const above = stop ? draftOf.get(stop.messageId) : undefined;
     if (above && fits(above, mail)) {
       join(above, mail);
@@ -300,22 +358,36 @@ export function assembleFromSummaries(
   for (const node of inThreadOrder(roots)) {
     if (!node.parent) thread = node.messageId;
     const mail = node.message;
-    if (!mail) continue;
-    const kind = kindOf(mail);
-    if (kind === "cover") join(start(mail, node.parent === null), mail);
-    else if (kind === "patch") placePatch(node, mail);
-    else if (mail.replyTrailers.length > 0) replies.push(node);
+    if (mail) {
+      const kind = kindOf(mail);
+      if (kind === "cover") join(start(mail, node.parent === null), mail);
+      else if (kind === "patch") placePatch(node, mail);
+      else if (mail.replyTrailers.length > 0) replies.push(node);
+    }
+    // Parents come first, so the answer for the parent is known and final.
+    const inherited = node.parent ? (draftAbove.get(node.parent) ?? null) : null;
+    draftAbove.set(node, draftOf.has(node.messageId) ? node : inherited);
   }
 
   // A cover letter nothing was threaded to: sent twice (keep the one with patches), or the
   // cover of patches that were not threaded to it (unthreaded, or all sent in reply to
   // something else) and arrived right next to it.
   const movedTo = new Map<string, string>();
+  // Only drafts with patches can take a cover letter, and only of the same author and total.
+  const hostsBy = new Map<string, Draft[]>();
+  const hostKey = (d: Draft): string => `${emailOf(d.author)}\0${d.total}`;
+  for (const d of drafts) {
+    if (d.patches.size === 0) continue;
+    const list = hostsBy.get(hostKey(d)) ?? [];
+    list.push(d);
+    hostsBy.set(hostKey(d), list);
+  }
   for (const draft of drafts) {
     if (!draft.cover || draft.patches.size > 0) continue;
     const cover = draft.cover;
     const stem = normalizedStem(cover.subject.stem);
-    const twin = drafts.find(
+    const candidates = hostsBy.get(hostKey(draft)) ?? [];
+    const twin = candidates.find(
       (d) =>
         d !== draft &&
         !d.dropped &&
@@ -328,7 +400,7 @@ export function assembleFromSummaries(
     );
     const host =
       twin ??
-      drafts.find(
+      candidates.find(
         (d) =>
           d !== draft &&
           !d.dropped &&
@@ -355,43 +427,53 @@ export function assembleFromSummaries(
   }
 
   // Review trailers from replies, attached to the nearest patch or cover letter above.
-  const given = new Map<string, Trailer[]>();
+  const given = new Map<string, TrailerList>();
+  const givenTo = (id: string): readonly Trailer[] => given.get(id)?.items ?? [];
   for (const node of replies) {
     const reply = node.message;
     if (!reply || reply.automated || bots.has(emailOf(reply.author))) continue;
     const own = reply.replyTrailers.filter((t) => trailerIsOwn(t, reply.author));
     if (own.length === 0) continue;
-    for (let at = node.parent; at; at = at.parent) {
-      if (draftOf.has(at.messageId)) {
-        const target = movedTo.get(at.messageId) ?? at.messageId;
-        const list = given.get(target) ?? [];
-        mergeTrailers(list, own);
-        given.set(target, list);
-        break;
-      }
-    }
+    const at = node.parent ? draftAbove.get(node.parent) : null;
+    if (!at) continue;
+    const target = movedTo.get(at.messageId) ?? at.messageId;
+    const list = given.get(target) ?? new TrailerList();
+    list.add(own);
+    given.set(target, list);
   }
 
   const live = drafts.filter((d) => !d.dropped);
   const effective = new Map<Draft, Map<number, SeriesMail>>();
+  /** The drafts a partial re-roll borrows from, nearest last; walked, not recursed. */
+  const rerollChain = (draft: Draft, stopAt: (d: Draft) => boolean): Draft[] => {
+    const chain: Draft[] = [];
+    for (let at: Draft | null = draft; at && !stopAt(at); at = at.rerollOf) chain.push(at);
+    return chain;
+  };
   const effectiveOf = (draft: Draft): Map<number, SeriesMail> => {
-    const known = effective.get(draft);
-    if (known) return known;
-    const patches = new Map(draft.patches);
-    if (draft.rerollOf && !draft.cover) {
-      for (const [index, mail] of effectiveOf(draft.rerollOf)) {
-        if (index <= draft.total && !patches.has(index)) patches.set(index, mail);
+    const pending = rerollChain(draft, (d) => effective.has(d));
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const d = pending[i] as Draft;
+      const patches = new Map(d.patches);
+      const borrowed = d.rerollOf && !d.cover ? effective.get(d.rerollOf) : undefined;
+      for (const [index, mail] of borrowed ?? []) {
+        if (index <= d.total && !patches.has(index)) patches.set(index, mail);
       }
+      effective.set(d, patches);
     }
-    effective.set(draft, patches);
-    return patches;
+    return effective.get(draft) ?? new Map<number, SeriesMail>();
   };
 
+  const subjects = new Map<Draft, string>();
   const subjectOf = (draft: Draft): string => {
-    if (draft.cover) return draft.cover.subject.stem;
-    if (draft.rerollOf) return subjectOf(draft.rerollOf);
-    const first = [...draft.patches.entries()].sort((a, b) => a[0] - b[0])[0];
-    return first?.[1].subject.stem ?? "";
+    const pending = rerollChain(draft, (d) => subjects.has(d));
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const d = pending[i] as Draft;
+      const first = [...d.patches.entries()].sort((a, b) => a[0] - b[0])[0];
+      const own = d.cover?.subject.stem ?? (d.rerollOf ? undefined : first?.[1].subject.stem);
+      subjects.set(d, own ?? (d.rerollOf ? (subjects.get(d.rerollOf) ?? "") : ""));
+    }
+    return subjects.get(draft) ?? "";
   };
   const idOf = (draft: Draft): string => {
     if (draft.cover) return draft.cover.messageId;
@@ -454,39 +536,37 @@ export function assembleFromSummaries(
     families.set(root, family);
   }
   const byAge = (a: Draft, b: Draft): number => a.version - b.version || a.firstSeq - b.firstSeq;
+  for (const family of families.values()) family.sort(byAge);
 
   const result: { draft: Draft; series: Series }[] = [];
   for (const draft of live) {
-    const family = [...(families.get(find(draft)) ?? [draft])].sort(byAge);
-    const coverTrailers = draft.cover ? (given.get(draft.cover.messageId) ?? []) : [];
+    const family = families.get(find(draft)) ?? [draft];
+    const coverTrailers = draft.cover ? givenTo(draft.cover.messageId) : [];
     const patches: SeriesPatch[] = [...effectiveOf(draft).entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([index, mail]) => {
-        const trailers: Trailer[] = [];
-        mergeTrailers(trailers, mail.trailers);
-        mergeTrailers(trailers, given.get(mail.messageId) ?? []);
-        mergeTrailers(trailers, coverTrailers);
+        const trailers = new TrailerList();
+        trailers.add(mail.trailers);
+        trailers.add(givenTo(mail.messageId));
+        trailers.add(coverTrailers);
         const home = draftOf.get(mail.messageId);
-        if (home && home !== draft && home.cover) {
-          mergeTrailers(trailers, given.get(home.cover.messageId) ?? []);
-        }
+        if (home && home !== draft && home.cover) trailers.add(givenTo(home.cover.messageId));
         return {
           index,
           messageId: mail.messageId,
           subject: mail.subject.raw,
           files: mail.files,
           relevant: mail.files.some((f) => isRelevant(f, patterns)),
-          trailers,
+          trailers: trailers.items,
         };
       });
     const own = [draft.cover, ...draft.patches.values()].filter((m): m is SeriesMail => m !== null);
     const dates = own
       .map((m) => m.date?.getTime())
       .filter((t): t is number => t !== undefined && !Number.isNaN(t));
-    let complete = draft.total > 0;
-    for (let i = 1; i <= draft.total; i++) {
-      if (!patches.some((p) => p.index === i)) complete = false;
-    }
+    // Counted, not looped up to: `total` is whatever the subject said.
+    const present = new Set(patches.map((p) => p.index).filter((i) => i >= 1 && i <= draft.total));
+    const complete = draft.total > 0 && present.size === draft.total;
     result.push({
       draft,
       series: {
@@ -495,12 +575,16 @@ export function assembleFromSummaries(
         version: draft.version,
         total: draft.total,
         author: (draft.cover ?? own[0])?.author ?? draft.author,
-        date: dates.length > 0 ? new Date(Math.min(...dates)).toISOString() : null,
+        date:
+          dates.length > 0 ? new Date(dates.reduce((a, b) => Math.min(a, b))).toISOString() : null,
         coverMessageId: draft.cover?.messageId ?? null,
         complete,
         relevant: patches.some((p) => p.relevant),
+        // The newest, without walking the whole family per member (thousands are quadratic).
         revisions: family
+          .slice(-(maxRevisionsListed + 1))
           .filter((d) => d !== draft)
+          .slice(-maxRevisionsListed)
           .map((d) => ({ id: idOf(d), version: d.version })),
         newest: family[family.length - 1] === draft,
         patches,

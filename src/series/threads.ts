@@ -1,3 +1,5 @@
+import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { overLimitReason } from "../mail/limits.js";
 /** What threading needs from a message. `MailMessage` and the assembler's summaries both fit. */
 export interface Threadable {
   messageId: string;
@@ -21,6 +23,26 @@ export interface BuildThreadsOptions<T extends Threadable> {
    * higher scoring one is kept, the first one on a tie.
    */
   parseScore?: (message: T) => number;
+  /**
+   * Replies above a message when it is threaded; a message that would sit deeper starts a
+   * thread of its own (checking for loops walks up the thread, so depth costs time).
+   */
+  maxDepth?: number;
+  /** Direct replies to one message; later ones start a thread of their own. */
+  maxFanOut?: number;
+  /** Called for each message a limit kept out of its thread. */
+  onLimit?: (error: ThreadLimitError) => void;
+}
+
+/** A message kept out of its thread by a depth or fan-out limit; it starts its own thread. */
+export class ThreadLimitError extends Error {
+  constructor(
+    readonly messageId: string,
+    readonly reason: string,
+  ) {
+    super(`<${messageId}>: ${reason}; threaded on its own`);
+    this.name = "ThreadLimitError";
+  }
 }
 
 /**
@@ -38,23 +60,77 @@ function cleanId(id: string | null | undefined): string | null {
   return trimmed.length > 0 && !/\s/.test(trimmed) ? trimmed : null;
 }
 
-function isAncestor<T extends Threadable>(candidate: ThreadNode<T>, node: ThreadNode<T>): boolean {
+type LinkOutcome = "linked" | "loop" | "too-deep" | "too-wide";
+
+/**
+ * Whether `candidate` is `node` or above it, walking at most `maxSteps` parents; null when
+ * the walk is longer (the thread is deeper than allowed).
+ */
+function isAncestor<T extends Threadable>(
+  candidate: ThreadNode<T>,
+  node: ThreadNode<T>,
+  maxSteps: number,
+): boolean | null {
+  let steps = 0;
   for (let at: ThreadNode<T> | null = node; at; at = at.parent) {
     if (at === candidate) return true;
+    if (++steps > maxSteps) return null;
   }
   return false;
 }
 
-function link<T extends Threadable>(child: ThreadNode<T>, parent: ThreadNode<T>): boolean {
+function link<T extends Threadable>(
+  child: ThreadNode<T>,
+  parent: ThreadNode<T>,
+  maxDepth: number,
+  maxFanOut: number,
+): LinkOutcome {
   // A parent that descends from the child would make a loop: bad headers, refuse it.
-  if (isAncestor(child, parent)) return false;
+  const loop = isAncestor(child, parent, maxDepth);
+  if (loop === null) return "too-deep";
+  if (loop) return "loop";
+  if (parent.children.length >= maxFanOut) return "too-wide";
   if (child.parent) {
     const siblings = child.parent.children;
     siblings.splice(siblings.indexOf(child), 1);
   }
   child.parent = parent;
   parent.children.push(child);
-  return true;
+  return "linked";
+}
+
+/** The root above each node, found once per node: a long chain costs its length, not its square. */
+function rootFinder<T extends Threadable>(): (node: ThreadNode<T>) => ThreadNode<T> {
+  const rootOf = new Map<ThreadNode<T>, ThreadNode<T>>();
+  return (node) => {
+    const path: ThreadNode<T>[] = [];
+    let at = node;
+    let known = rootOf.get(at);
+    while (known === undefined && at.parent) {
+      path.push(at);
+      at = at.parent;
+      known = rootOf.get(at);
+    }
+    const root = known ?? at;
+    rootOf.set(at, root);
+    for (const step of path) rootOf.set(step, root);
+    return root;
+  };
+}
+
+/** References then In-Reply-To, each id once at its last place, the message's own id left out. */
+function referenceChain(message: Threadable, ownId: string): string[] {
+  const ids = [...message.references, message.inReplyTo];
+  const seen = new Set<string>();
+  const chain: string[] = [];
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const id = cleanId(ids[i]);
+    if (id && id !== ownId && !seen.has(id)) {
+      seen.add(id);
+      chain.push(id);
+    }
+  }
+  return chain.reverse();
 }
 
 /**
@@ -69,6 +145,8 @@ export function buildThreads<T extends Threadable>(
   options: BuildThreadsOptions<T> = {},
 ): ThreadNode<T>[] {
   const score = options.parseScore ?? defaultParseScore;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAIL_LIMITS.maxThreadDepth;
+  const maxFanOut = options.maxFanOut ?? DEFAULT_MAIL_LIMITS.maxThreadFanOut;
   const nodes = new Map<string, ThreadNode<T>>();
   const order: ThreadNode<T>[] = [];
   const nodeFor = (id: string): ThreadNode<T> => {
@@ -96,19 +174,24 @@ export function buildThreads<T extends Threadable>(
   for (const node of order) {
     const message = node.message;
     if (!message) continue;
-    const chain: string[] = [];
-    for (const ref of [...message.references, message.inReplyTo]) {
-      const id = cleanId(ref);
-      if (id && id !== node.messageId) {
-        const at = chain.indexOf(id);
-        if (at >= 0) chain.splice(at, 1);
-        chain.push(id);
-      }
-    }
+    const chain = referenceChain(message, node.messageId);
     chains.set(node, chain);
     for (let i = chain.length - 1; i >= 0; i--) {
       const parentId = chain[i];
-      if (parentId !== undefined && link(node, nodeFor(parentId))) break;
+      if (parentId === undefined) continue;
+      const outcome = link(node, nodeFor(parentId), maxDepth, maxFanOut);
+      if (outcome === "linked") break;
+      if (outcome === "loop") continue;
+      const reason =
+        outcome === "too-deep"
+          ? overLimitReason("maxThreadDepth", `reply deeper than ${maxDepth}`, maxDepth)
+          : overLimitReason(
+              "maxThreadFanOut",
+              `more than ${maxFanOut} replies to <${parentId}>`,
+              maxFanOut,
+            );
+      options.onLimit?.(new ThreadLimitError(node.messageId, reason));
+      break;
     }
   }
 
@@ -118,15 +201,16 @@ export function buildThreads<T extends Threadable>(
       const child = nodes.get(chain[i] ?? "");
       const parentId = chain[i - 1];
       if (!child || child.message !== null || child.parent || parentId === undefined) continue;
-      link(child, nodeFor(parentId));
+      // Placeholders are no messages: one a limit keeps out just stays a root.
+      link(child, nodeFor(parentId), maxDepth, maxFanOut);
     }
   }
 
   const roots: ThreadNode<T>[] = [];
   const seen = new Set<ThreadNode<T>>();
+  const rootOf = rootFinder<T>();
   for (const node of order) {
-    let root = node;
-    while (root.parent) root = root.parent;
+    const root = rootOf(node);
     if (!seen.has(root)) {
       seen.add(root);
       roots.push(root);
