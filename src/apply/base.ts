@@ -1,4 +1,4 @@
-import { resolveCommit } from "../io/git.js";
+import { git, resolveCommit } from "../io/git.js";
 import { applySeries } from "./am.js";
 import { resetSlot, type Slot } from "./slots.js";
 import type { BaseAttempt, BaseChoice, PatchInput, SeriesApplyResult } from "./types.js";
@@ -19,7 +19,23 @@ export async function resolveBases(
   if (opts.baseCommit) wanted.push({ ref: opts.baseCommit, source: "base-commit" });
   for (const ref of opts.candidates ?? []) wanted.push({ ref, source: "candidate" });
   wanted.push({ ref: "HEAD", source: "head" });
-  return Promise.all(wanted.map(async (w) => ({ ...w, commit: await resolveCommit(repo, w.ref) })));
+  return Promise.all(
+    wanted.map(async (w) => {
+      const commit = await resolveCommit(repo, w.ref);
+      // A sender names base-commit; it must be the tree's history, not any object the
+      // repository holds (the commits `git am` made for earlier series are there too, and
+      // a base builds in the trusted build directories).
+      const trusted = w.source !== "base-commit" || (commit && (await onABranch(repo, commit)));
+      return { ...w, commit: trusted ? commit : null };
+    }),
+  );
+}
+
+/** Whether a branch, tag or remote-tracking branch of `repo` contains `commit`. */
+async function onABranch(repo: string, commit: string): Promise<boolean> {
+  const refs = ["refs/heads", "refs/tags", "refs/remotes"];
+  const result = await git(repo, ["for-each-ref", "--count=1", "--contains", commit, ...refs]);
+  return result.exitCode === 0 && result.stdout.trim().length > 0;
 }
 
 /** A base choice, with the series as it was applied on the chosen base. */

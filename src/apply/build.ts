@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { copyTree, readUntrustedFile, removeSpecialFiles } from "../io/untrusted.js";
 import { gitOk } from "../io/git.js";
 import {
   compilerVersion,
@@ -140,11 +141,81 @@ async function readStamp(file: string): Promise<Stamp | null> {
   }
 }
 
+/**
+ * Where a build runs. `base`: the slot's own build directories, built only from commits of
+ * the trusted tree; they carry incremental state from one check to the next. `series`: a
+ * copy of them made for one series (`startSeriesArea`), where patched code builds, thrown
+ * away when the series is done (`endSeriesArea`): nothing a series writes there (Kbuild's
+ * `.cmd` files, objects, scripts) reaches a later check or a stored base result.
+ */
+export type BuildArea = "base" | "series";
+
 export interface BuildOptions {
   limits?: Partial<KbuildLimits>;
   /** Override the era's targets (tests build a single object or a probe). */
   targets?: string[];
+  /** Default `base`. */
+  area?: BuildArea;
+  /**
+   * The series' deadline (epoch ms): the build's time bound is cut to what is left, and a
+   * build that would start after it is not run (`bound: "series-time"`).
+   */
+  deadline?: number;
 }
+
+interface AreaPaths {
+  buildDir: string;
+  stampFile: string;
+  tmpDir: string;
+}
+
+const seriesRoot = (slot: Slot) => path.join(slot.dir, "series");
+
+function areaPaths(slot: Slot, name: BuildConfigName, area: BuildArea): AreaPaths {
+  if (area === "base")
+    return {
+      buildDir: path.join(slot.buildRoot, name),
+      stampFile: path.join(slot.buildRoot, `${name}.stamp.json`),
+      tmpDir: path.join(slot.dir, "tmp", name),
+    };
+  return {
+    buildDir: path.join(seriesRoot(slot), name),
+    stampFile: path.join(seriesRoot(slot), `${name}.stamp.json`),
+    tmpDir: path.join(seriesRoot(slot), `${name}.tmp`),
+  };
+}
+
+/** Throw away what an earlier series left in the slot; the series area starts empty. */
+export async function startSeriesArea(slot: Slot): Promise<void> {
+  await rm(seriesRoot(slot), { recursive: true, force: true });
+}
+
+/** Throw away the series area: its build directories held untrusted code's output. */
+export const endSeriesArea = startSeriesArea;
+
+/**
+ * The series copy of configuration `name`'s base build directory, made on first use in a
+ * series: `cp -a` keeps mtimes, so make rebuilds only what the patches change (27 MB and
+ * 4,100 files for the hyp objects of linux 6.1: 0.35 s).
+ */
+async function ensureSeriesCopy(slot: Slot, name: BuildConfigName): Promise<void> {
+  const base = areaPaths(slot, name, "base");
+  const series = areaPaths(slot, name, "series");
+  if (await exists(series.buildDir)) return;
+  await mkdir(seriesRoot(slot), { recursive: true });
+  if ((await exists(base.buildDir)) && (await exists(base.stampFile))) {
+    await copyTree(base.buildDir, series.buildDir);
+    await writeFile(series.stampFile, await readFile(base.stampFile));
+  } else {
+    await mkdir(series.buildDir, { recursive: true });
+  }
+}
+
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 function logFile(slot: Slot, name: string, step: string): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -172,10 +243,11 @@ async function configure(
       throw new ConfigureError(
         name,
         inv.logPath,
-        result.timedOut ? `${step} timed out` : `${step} failed`,
+        result.bound ? `${step} stopped: ${result.bound} bound` : `${step} failed`,
       );
   }
-  const enabled = enabledOptions(await readFile(path.join(inv.buildDir, ".config"), "utf8"));
+  const dotConfig = await readUntrustedFile(path.join(inv.buildDir, ".config"), 4 * 1024 ** 2);
+  const enabled = enabledOptions(dotConfig);
   return {
     name,
     hash,
@@ -186,41 +258,81 @@ async function configure(
 }
 
 /**
- * Build the hyp objects of the slot's worktree, as it is now, in the slot's build directory
- * for configuration `name`. The directory is reused while its configuration hash matches
- * (only what changed since its last build is rebuilt); otherwise it is emptied and
- * configured afresh. Everything make runs is sandboxed (see io/sandbox.ts).
+ * Build the hyp objects of the slot's worktree, as it is now, in configuration `name`'s
+ * build directory of `opts.area`. The directory is reused while its configuration hash
+ * matches (only what changed since its last build is rebuilt); otherwise it is emptied and
+ * configured afresh. Everything make runs is sandboxed (see io/sandbox.ts); afterwards,
+ * anything in the build directory that is not a plain file or directory is removed before
+ * hypwatch reads it.
  */
 export async function buildHyp(
   slot: Slot,
   name: BuildConfigName,
   opts: BuildOptions = {},
 ): Promise<HypBuildResult> {
+  const area = opts.area ?? "base";
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const left = opts.deadline === undefined ? Infinity : opts.deadline - Date.now();
+  const clipped = left < limits.timeoutMs;
+  limits.timeoutMs = Math.max(0, Math.min(limits.timeoutMs, left));
   const era = await detectEra(slot.src);
   const head = (await gitOk(slot.src, ["rev-parse", "HEAD"])).trim();
-  const buildDir = path.join(slot.buildRoot, name);
-  const stampFile = path.join(slot.buildRoot, `${name}.stamp.json`);
+  if (area === "series") await ensureSeriesCopy(slot, name);
+  const { buildDir, stampFile, tmpDir } = areaPaths(slot, name, area);
   const hash = await configHash(name);
+  const cc = BUILD_CONFIGS[name].cc;
+  const targets = opts.targets ?? [...HYP_TARGETS[era]];
+  const logPath = logFile(slot, name, "build");
+  const unbuilt = (bound: HypBuildResult["bound"], report: ConfigReport | null) => ({
+    config: name,
+    era,
+    head,
+    buildDir,
+    targets,
+    ok: false,
+    timedOut: bound === "time" || bound === "series-time",
+    bound,
+    failedTargets: [],
+    logPath,
+    durationMs: 0,
+    incremental: false,
+    configReport: report ?? emptyReport(name, hash),
+  });
+  if (limits.timeoutMs <= 0) return unbuilt("series-time", null);
+  await rm(tmpDir, { recursive: true, force: true });
+  await mkdir(tmpDir, { recursive: true });
   let stamp = await readStamp(stampFile);
   if (!stamp || stamp.configHash !== hash) {
     await rm(buildDir, { recursive: true, force: true });
     await mkdir(buildDir, { recursive: true });
-    const logPath = logFile(slot, name, "config");
-    const inv = { srcDir: slot.src, buildDir, limits, logPath, cc: BUILD_CONFIGS[name].cc };
-    stamp = { configHash: hash, report: await configure(inv, name, hash), lastBuilt: null };
+    const configLog = logFile(slot, name, "config");
+    const inv = { srcDir: slot.src, buildDir, tmpDir, limits, logPath: configLog, cc };
+    const report = await configure(inv, name, hash).catch((error: unknown) => {
+      // A patched Kconfig that does not configure is the series' problem, not hypwatch's.
+      if (area === "series" && error instanceof ConfigureError) return null;
+      throw error;
+    });
+    if (!report)
+      return { ...unbuilt(null, null), logPath: configLog, failedTargets: ["configure"] };
+    stamp = { configHash: hash, report, lastBuilt: null };
+    await removeSpecialFiles(buildDir);
     await writeFile(stampFile, JSON.stringify(stamp, null, 2));
   }
   const incremental = stamp.lastBuilt !== null;
-  const targets = opts.targets ?? [...HYP_TARGETS[era]];
-  const logPath = logFile(slot, name, "build");
-  const cc = BUILD_CONFIGS[name].cc;
-  const result = await kbuildMake({ srcDir: slot.src, buildDir, limits, logPath, cc }, targets);
-  const ok = result.exitCode === 0 && !result.timedOut;
-  const failedTargets = ok ? [] : failedMakeTargets(await readFile(logPath, "utf8"));
-  // make deletes a half-written target when a command fails, but a build killed for its
-  // time limit may leave truncated objects newer than their sources: start that one afresh.
-  if (result.timedOut) await rm(stampFile, { force: true });
+  const result = await kbuildMake(
+    { srcDir: slot.src, buildDir, tmpDir, limits, logPath, cc },
+    targets,
+  );
+  await removeSpecialFiles(buildDir);
+  await rm(tmpDir, { recursive: true, force: true });
+  const bound = result.bound === "time" && clipped ? "series-time" : result.bound;
+  const ok = result.exitCode === 0 && bound === null;
+  const failedTargets = ok
+    ? []
+    : failedMakeTargets(await readUntrustedFile(logPath, 64 * 1024 ** 2));
+  // make deletes a half-written target when a command fails, but a build killed for a bound
+  // may leave truncated objects newer than their sources: start that one afresh.
+  if (bound) await rm(stampFile, { force: true });
   else await writeFile(stampFile, JSON.stringify({ ...stamp, lastBuilt: head }, null, 2));
   return {
     config: name,
@@ -229,11 +341,16 @@ export async function buildHyp(
     buildDir,
     targets,
     ok,
-    timedOut: result.timedOut,
+    timedOut: result.timedOut || bound === "series-time",
+    bound,
     failedTargets,
     logPath,
     durationMs: result.durationMs,
     incremental,
     configReport: stamp.report,
   };
+}
+
+function emptyReport(name: BuildConfigName, hash: string): ConfigReport {
+  return { name, hash, requested: BUILD_CONFIGS[name].verify, enabled: [], unavailable: [] };
 }

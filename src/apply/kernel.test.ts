@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../io/exec.js";
 import { gitOk } from "../io/git.js";
-import { kbuildMake } from "../io/kbuild.js";
+import { DEFAULT_LIMITS, kbuildMake } from "../io/kbuild.js";
 import { corruptedScsPatch, MAILS, patchFromEdit, readMail } from "../../test/git-fixtures.js";
 import { linuxTree, slowTests, testCacheDir } from "../../test/linux-tree.js";
 import { applyPatch } from "./am.js";
@@ -272,19 +272,24 @@ describe("the build sandbox", () => {
       const inv = {
         srcDir: slot.src,
         buildDir,
+        tmpDir: await mkdtemp(path.join(os.tmpdir(), "hypwatch-timeout-tmp-")),
         logPath: path.join(buildDir, "build.log"),
-        limits: { timeoutMs: 4000, memoryBytes: 4 * 1024 ** 3, jobs: 2 },
+        limits: { ...DEFAULT_LIMITS, timeoutMs: 4000 },
       };
       const started = Date.now();
       const result = await kbuildMake(inv, ["defconfig", "arch/arm64/kvm/hyp/nvhe/"]);
       expect(result.timedOut).toBe(true);
+      expect(result.bound).toBe("time");
       expect(Date.now() - started).toBeLessThan(15_000);
       await new Promise((r) => setTimeout(r, 500));
       const ps = await run("ps", ["-eo", "args"]);
       expect(ps.stdout).not.toContain(buildDir);
-      expect(await readFile(inv.logPath, "utf8")).toMatch(/killed after 4000 ms/);
+      expect(await readFile(inv.logPath, "utf8")).toMatch(
+        /stopped: ran over the time bound of 4 s/,
+      );
     } finally {
       await rm(buildDir, { recursive: true, force: true });
+      await rm(inv.tmpDir, { recursive: true, force: true });
     }
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import type { KbuildLimits } from "../io/kbuild.js";
 import { chooseBase, type BaseOptions } from "./base.js";
-import { buildHyp } from "./build.js";
+import { buildHyp, endSeriesArea, startSeriesArea, type BuildArea } from "./build.js";
 import { buildInputs, changedFiles, changesBuild } from "./inputs.js";
 import { acquireSlot, checkoutInSlot, type Slot, type SlotPoolOptions } from "./slots.js";
 import type {
@@ -49,6 +49,8 @@ export interface SeriesBuildOptions extends BaseOptions {
   onStep?: (step: SeriesBuildStep, slot: Slot) => Promise<void>;
   /** Build every step, even those whose patch changes nothing the hyp build reads. */
   everyStep?: boolean;
+  /** Epoch ms after which no build starts, and running ones are stopped (`series-time`). */
+  deadline?: number;
 }
 
 export interface SeriesBuildResult {
@@ -82,6 +84,23 @@ export async function buildSeriesInSlot(
   patches: readonly PatchInput[],
   opts: Omit<SeriesBuildOptions, "pool">,
 ): Promise<SeriesBuildResult> {
+  await startSeriesArea(slot);
+  try {
+    return await buildSteps(slot, patches, opts);
+  } finally {
+    await endSeriesArea(slot);
+  }
+}
+
+/**
+ * The base builds in the slot's own build directories (trusted code only); every patched
+ * step in the series area, a copy of them that is thrown away afterwards.
+ */
+async function buildSteps(
+  slot: Slot,
+  patches: readonly PatchInput[],
+  opts: Omit<SeriesBuildOptions, "pool">,
+): Promise<SeriesBuildResult> {
   const { apply, ...base } = await chooseBase(slot, patches, opts);
   if (base.commit === null || apply === null) return { base, apply: null, steps: [] };
   const steps: SeriesBuildStep[] = [];
@@ -102,7 +121,12 @@ export async function buildSeriesInSlot(
         unchanged.push(config);
         continue;
       }
-      const build = await buildHyp(slot, config, { limits: opts.limits });
+      const area: BuildArea = applied === 0 ? "base" : "series";
+      const build = await buildHyp(slot, config, {
+        area,
+        ...(opts.limits ? { limits: opts.limits } : {}),
+        ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+      });
       builds.push(build);
       if (build.ok) {
         const files = await buildInputs(build.buildDir, slot.src);

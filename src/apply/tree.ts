@@ -13,9 +13,17 @@ export const DEBIAN_LINUX_SOURCE = "/usr/src/linux-source-6.1.tar.xz";
 
 /** The cache directory: `cacheDir`, else `$HYPWATCH_CACHE`, else `~/.cache/hypwatch`. */
 export function cacheRoot(cacheDir?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(
-    cacheDir ?? env.HYPWATCH_CACHE ?? path.join(os.homedir(), ".cache", "hypwatch"),
-  );
+  return path.resolve(cacheDir ?? env.HYPWATCH_CACHE ?? defaultCacheDir());
+}
+
+/**
+ * `~/.cache/hypwatch`; for root, `/var/cache/hypwatch`: builds then run as an unprivileged
+ * uid, which must be able to reach the worktrees and build directories, and root's home is
+ * closed to other users.
+ */
+function defaultCacheDir(): string {
+  if (process.geteuid?.() === 0) return "/var/cache/hypwatch";
+  return path.join(os.homedir(), ".cache", "hypwatch");
 }
 
 /** True for things `git clone` takes that are not local paths. */

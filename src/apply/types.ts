@@ -1,3 +1,4 @@
+import type { SandboxBound } from "../io/sandbox.js";
 /** Which generation of the arm64 KVM hyp layout a tree has (docs/hyp-domain.md). */
 export type Era = "modern" | "legacy";
 
@@ -81,6 +82,11 @@ export interface HypBuildResult {
   targets: string[];
   ok: boolean;
   timedOut: boolean;
+  /**
+   * The bound that stopped the build (io/sandbox.ts), or `series-time` when the series ran
+   * out of its time (the build was cut short or not started); null when none was reached.
+   */
+  bound: SandboxBound | "series-time" | null;
   /** Targets make named in `*** [...] Error` lines (object files or directories). */
   failedTargets: string[];
   logPath: string;

@@ -1,30 +1,30 @@
 import path from "node:path";
 import { run } from "./exec.js";
-import { runSandboxed, type SandboxResult } from "./sandbox.js";
+import {
+  DEFAULT_SANDBOX_LIMITS,
+  runSandboxed,
+  type SandboxLimits,
+  type SandboxResult,
+} from "./sandbox.js";
 
 export const ARCH = "arm64";
 export const CROSS_COMPILE = "aarch64-linux-gnu-";
 
 /** Resource limits of one sandboxed kernel make. */
-export interface KbuildLimits {
-  timeoutMs: number;
-  /** Address-space limit per process. */
-  memoryBytes: number;
+export interface KbuildLimits extends SandboxLimits {
   /** Parallel jobs (the machines are small and shared: 2 by default). */
   jobs?: number;
 }
 
-export const DEFAULT_LIMITS: KbuildLimits = {
-  timeoutMs: 40 * 60_000,
-  memoryBytes: 4 * 1024 ** 3,
-  jobs: 2,
-};
+export const DEFAULT_LIMITS: KbuildLimits = { ...DEFAULT_SANDBOX_LIMITS, jobs: 2 };
 
 export interface KbuildInvocation {
   /** The kernel source tree (read-only inside the sandbox). */
   srcDir: string;
-  /** The `O=` directory (the only writable path besides a private /tmp). */
+  /** The `O=` directory (the only writable path besides /tmp). */
   buildDir: string;
+  /** The build's /tmp: a host directory private to this build directory. */
+  tmpDir: string;
   logPath: string;
   limits: KbuildLimits;
   /** `clang` builds with `CC=clang` (its integrated assembler, GNU ld); default the cross gcc. */
@@ -34,7 +34,7 @@ export interface KbuildInvocation {
 /**
  * `make ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- O=<buildDir> -j<n> <targets>` inside
  * the sandbox. With O=, Kbuild writes nothing into the source tree, so the source stays
- * read-only: a patched Makefile can change neither the worktree nor anything else.
+ * read-only: a patched Makefile can change nothing but the build directory and its /tmp.
  */
 export function kbuildMake(inv: KbuildInvocation, targets: string[]): Promise<SandboxResult> {
   const args = [
@@ -51,9 +51,8 @@ export function kbuildMake(inv: KbuildInvocation, targets: string[]): Promise<Sa
     cwd: inv.buildDir,
     writable: [inv.buildDir],
     readable: [inv.srcDir],
-    timeoutMs: inv.limits.timeoutMs,
-    memoryBytes: inv.limits.memoryBytes,
-    maxFileBytes: 4 * 1024 ** 3,
+    tmpDir: inv.tmpDir,
+    limits: inv.limits,
     logPath: inv.logPath,
   });
 }
@@ -67,8 +66,8 @@ export function kconfigEdit(inv: KbuildInvocation, edits: string[]): Promise<San
       cwd: inv.buildDir,
       writable: [inv.buildDir],
       readable: [inv.srcDir],
-      timeoutMs: 60_000,
-      memoryBytes: inv.limits.memoryBytes,
+      tmpDir: inv.tmpDir,
+      limits: { ...inv.limits, timeoutMs: Math.min(60_000, inv.limits.timeoutMs) },
       logPath: inv.logPath,
     },
   );

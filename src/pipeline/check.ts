@@ -24,6 +24,7 @@ import {
   ObjectMemo,
   type NvheAlias,
 } from "../check/index.js";
+import type { KbuildLimits } from "../io/kbuild.js";
 import { BaseCache } from "./base-cache.js";
 
 /** One patch of the series to check, in series order. */
@@ -49,6 +50,10 @@ export interface CheckRequest {
    * False builds and analyzes the base again.
    */
   reuseBase?: boolean;
+  /** Bounds of each build (time per step, memory, processes, disk). */
+  limits?: Partial<KbuildLimits>;
+  /** Time bound of the whole check; builds after it are not run. */
+  seriesTimeoutMs?: number;
 }
 
 export type BaseSource = BaseAttempt["source"] | "requested";
@@ -72,6 +77,8 @@ export interface BuildProblem {
   /** 0 for the base, k after patch k. */
   step: number;
   timedOut: boolean;
+  /** The bound that stopped it (`time`, `memory`, `processes`, `disk-bytes`, ...), if any. */
+  bound: HypBuildResult["bound"];
   failedTargets: string[];
   logPath: string;
 }
@@ -201,6 +208,10 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     candidates: request.base ? [] : (request.candidates ?? []),
     configs,
     ...(request.cacheDir ? { pool: { cacheDir: request.cacheDir } } : {}),
+    ...(request.limits ? { limits: request.limits } : {}),
+    ...(request.seriesTimeoutMs !== undefined
+      ? { deadline: started + request.seriesTimeoutMs }
+      : {}),
     knownBase,
     onStep,
   });
@@ -245,6 +256,7 @@ function problem(build: HypBuildResult, step: number): BuildProblem {
     config: build.config,
     step,
     timedOut: build.timedOut,
+    bound: build.bound,
     failedTargets: build.failedTargets,
     logPath: build.logPath,
   };
