@@ -12,6 +12,7 @@ import {
   type SelectedSeries,
 } from "../pipeline/select.js";
 import { renderCheckText } from "../report/check.js";
+import { escapeText } from "../report/escape.js";
 import { renderScanTable, summarizeScan } from "../report/scan.js";
 
 const program = new Command()
@@ -107,7 +108,7 @@ program
     const repo = await ensureTree({ tree: opts.tree ?? config.tree, cacheDir: config.cacheDir });
     const selected: SelectedSeries = opts.mbox
       ? await selectSeries(opts.mbox, config, {
-          onError: (error) => process.stderr.write(`hypwatch: ${error.message}\n`),
+          onError: (error) => process.stderr.write(`hypwatch: ${escapeText(error.message)}\n`),
         })
       : opts.patch
         ? await patchesFromFiles(opts.patch)

@@ -160,33 +160,46 @@ class ParsePool {
 
   /**
    * A worker died (out of memory on one mail, most likely): start another in its place and
-   * send its unanswered batches again, one mail per batch, so the mail that kills a worker
-   * on its own is the one that fails. A worker that dies with nothing to blame (it could
-   * not start) stops the pool.
+   * send its unanswered batches again. The batch it was parsing (the oldest: a worker parses
+   * in arrival order) goes again one mail per batch, so the mail that kills a worker on its
+   * own is the one that fails; batches queued behind it go again as they were. A worker that
+   * dies with nothing to blame (it could not start) stops the pool.
    */
   private replace(entry: PoolWorker, cause: Error): void {
     if (entry.dead || this.closing) return;
     entry.dead = true;
     void entry.worker.terminate();
-    if (entry.inFlight.size === 0) {
+    const [current, ...queued] = [...entry.inFlight];
+    if (current === undefined) {
       this.fail(cause);
       return;
     }
     const slot = this.workers.indexOf(entry);
     if (slot >= 0) this.workers[slot] = this.startEntry();
-    for (const id of entry.inFlight) {
+    const take = (id: number): Waiter | undefined => {
       const waiter = this.waiting.get(id);
       this.waiting.delete(id);
-      if (!waiter) continue;
-      const [only] = waiter.mails;
-      if (waiter.mails.length === 1 && only) {
-        waiter.resolve({ id, outcomes: [this.deathOutcome(only, cause)] });
-        continue;
-      }
-      Promise.all(waiter.mails.map((mail) => this.send(waiter.output, waiter.limits, [mail]))).then(
+      return waiter;
+    };
+    const resend = (id: number, waiter: Waiter, batches: RawMail[][]): void => {
+      Promise.all(batches.map((mails) => this.send(waiter.output, waiter.limits, mails))).then(
         (answers) => waiter.resolve({ id, outcomes: answers.flatMap((a) => a.outcomes) }),
         waiter.reject,
       );
+    };
+    const waiter = take(current);
+    const [only] = waiter?.mails ?? [];
+    if (waiter && waiter.mails.length === 1 && only)
+      waiter.resolve({ id: current, outcomes: [this.deathOutcome(only, cause)] });
+    else if (waiter)
+      resend(
+        current,
+        waiter,
+        waiter.mails.map((mail) => [mail]),
+      );
+    for (const id of queued) {
+      const behind = take(id);
+      if (behind) resend(id, behind, [behind.mails]);
     }
   }
 

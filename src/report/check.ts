@@ -1,5 +1,6 @@
 import type { AttributedFinding } from "../check/index.js";
 import type { CheckResult } from "../pipeline/check.js";
+import { escapeText as e } from "./escape.js";
 
 const short = (commit: string | null) => (commit ? commit.slice(0, 12) : "none");
 
@@ -11,20 +12,23 @@ const BASE_REASON: Record<string, string> = {
 };
 
 function where(f: AttributedFinding): string {
-  const place = f.file ? `${f.file}${f.line ? `:${f.line}` : ""}` : (f.object ?? "?");
-  return f.function ? `${place} in ${f.function}()` : place;
+  const place = f.file ? `${e(f.file)}${f.line ? `:${f.line}` : ""}` : e(f.object ?? "?");
+  return f.function ? `${place} in ${e(f.function)}()` : place;
 }
 
 function renderFinding(f: AttributedFinding): string[] {
-  const lines = [`  ${f.severity} ${f.rule}: ${where(f)}`, `    ${f.message}`];
+  // Paths, functions and messages come from the patches, which come from mail.
+  const lines = [`  ${f.severity} ${f.rule}: ${where(f)}`, `    ${e(f.message)}`];
   const inlined = f.inlineChain.slice(0, -1);
   if (inlined.length > 0) {
     lines.push("    inlined:");
     for (const frame of f.inlineChain)
-      lines.push(`      ${frame.function}() ${frame.file}${frame.line ? `:${frame.line}` : ""}`);
+      lines.push(
+        `      ${e(frame.function)}() ${e(frame.file)}${frame.line ? `:${frame.line}` : ""}`,
+      );
   }
-  if (f.flags?.length) lines.push(`    let in by: ${f.flags.join(" ")}`);
-  if (f.makefile) lines.push(`    ${f.makefile.note}`);
+  if (f.flags?.length) lines.push(`    let in by: ${e(f.flags.join(" "))}`);
+  if (f.makefile) lines.push(`    ${e(f.makefile.note)}`);
   if (f.fixedBy !== null) lines.push(`    (removed again by patch ${f.fixedBy})`);
   lines.push(`    [config: ${f.config}]`);
   return lines;
@@ -38,7 +42,7 @@ export function renderCheckText(result: CheckResult): string {
   const warnings = findings.length - errors;
   const out: string[] = [];
 
-  const subject = result.series ? `v${result.series.version} "${result.series.subject}"` : null;
+  const subject = result.series ? `v${result.series.version} "${e(result.series.subject)}"` : null;
   if (tree.baseCommit === null) {
     out.push(`hypwatch: ${subject ?? "the series"} does not apply to any base that was tried.`);
   } else if (findings.length === 0) {
@@ -67,8 +71,8 @@ export function renderCheckText(result: CheckResult): string {
     const why =
       a.outcome === "missing"
         ? "not in this tree"
-        : `patch ${a.failure?.patchId ?? "?"} does not apply (${a.failure?.kind ?? "unknown"})`;
-    out.push(`tried:   ${a.ref} (${a.source}): ${why}`);
+        : `patch ${e(a.failure?.patchId ?? "?")} does not apply (${a.failure?.kind ?? "unknown"})`;
+    out.push(`tried:   ${e(a.ref)} (${a.source}): ${why}`);
   }
   if (tree.attempts.some((a) => a.source === "base-commit") === false && !audit)
     out.push("hint:    `git format-patch --base=<commit>` tells checkers which base to use.");
@@ -79,9 +83,9 @@ export function renderCheckText(result: CheckResult): string {
         ? "applied; changes no file the hyp objects are built from"
         : "applied"
       : p.failure
-        ? `not applied (${p.failure})`
+        ? `not applied (${e(p.failure)})`
         : "not tried";
-    out.push("", `[${p.index}/${patches.length}] ${p.subject}  -- ${state}`);
+    out.push("", `[${p.index}/${patches.length}] ${e(p.subject)}  -- ${state}`);
     for (const f of findings.filter((x) => x.introducedBy === p.index))
       out.push(...renderFinding(f));
   }

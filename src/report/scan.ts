@@ -1,4 +1,5 @@
 import type { Series } from "../series/types.js";
+import { escapeText } from "./escape.js";
 
 export interface ScanSummary {
   messages: number;
@@ -25,8 +26,11 @@ export function summarizeScan(
   };
 }
 
-const clip = (text: string, width: number): string =>
-  text.length <= width ? text.padEnd(width) : `${text.slice(0, width - 1)}…`;
+/** Mail text escaped, then cut to `width` (escaping first, so a cut cannot split an escape's meaning). */
+const clip = (raw: string, width: number): string => {
+  const text = escapeText(raw);
+  return text.length <= width ? text.padEnd(width) : `${text.slice(0, width - 1)}…`;
+};
 
 /** The readable form of `hypwatch scan`: one line per series, its patches below. */
 export function renderScanTable(series: Series[], summary: ScanSummary): string {
@@ -36,7 +40,7 @@ export function renderScanTable(series: Series[], summary: ScanSummary): string 
     const state = s.complete ? "complete" : `${have}/${s.total}`;
     const flags = [s.relevant ? "KVM" : "   ", s.newest ? "newest" : "older "].join(" ");
     lines.push(
-      `v${String(s.version).padEnd(2)} ${clip(state, 8)} ${flags}  ${clip(s.subject, 72)}  ${s.author.name || s.author.email}`,
+      `v${String(s.version).padEnd(2)} ${clip(state, 8)} ${flags}  ${clip(s.subject, 72)}  ${escapeText(s.author.name || s.author.email)}`,
     );
     for (const p of s.patches) {
       const mark = p.relevant ? "*" : " ";
