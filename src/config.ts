@@ -104,6 +104,8 @@ export const serviceSchema = z.object({
   /** Seconds from SIGTERM to exit: running jobs get 80% of it, then are handed back. */
   shutdownDeadlineSeconds: z.number().positive().default(30),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Key prefix of the queues in Redis: one Redis can hold separate installations. */
+  queuePrefix: z.string().min(1).default("bull"),
 });
 
 export type ServiceConfig = z.infer<typeof serviceSchema>;
@@ -115,6 +117,7 @@ function readServiceConfig(env: NodeJS.ProcessEnv): Partial<ServiceConfig> {
     checkTimeLimitSeconds: seconds(env.HYPWATCH_CHECK_TIME_LIMIT),
     shutdownDeadlineSeconds: seconds(env.HYPWATCH_SHUTDOWN_DEADLINE),
     logLevel: (env.HYPWATCH_LOG_LEVEL || undefined) as ServiceConfig["logLevel"] | undefined,
+    queuePrefix: env.HYPWATCH_QUEUE_PREFIX || undefined,
   };
 }
 

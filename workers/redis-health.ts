@@ -45,8 +45,10 @@ export function watchRedis(url: string, log: Logger): RedisHealth {
     attempts++;
     if (downSince !== null) return;
     downSince = Date.now();
+    // A server that shuts down closes the socket without an error.
+    const err = lastError === null ? {} : { err: lastError };
     log.warn(
-      { err: lastError, backoffMs, maxBackoffMs: reconnectDelayMs(Infinity) },
+      { ...err, backoffMs, maxBackoffMs: reconnectDelayMs(Infinity) },
       "redis connection lost",
     );
   });
@@ -55,6 +57,7 @@ export function watchRedis(url: string, log: Logger): RedisHealth {
     log.info({ downMs: Date.now() - downSince, attempts }, "redis connection back");
     downSince = null;
     attempts = 0;
+    lastError = null;
   });
   return {
     isDown: () => downSince !== null,

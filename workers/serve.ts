@@ -12,7 +12,7 @@ export interface ServiceQueue extends IsolatedQueue {
 }
 
 export interface ServeOptions {
-  /** Queue name prefix; tests use a fresh one each. */
+  /** Queue key prefix, instead of the configured one; tests use a fresh one each. */
   prefix?: string;
   /** Concurrent checks on this machine (each holds a worktree slot and runs make -j2). */
   checkConcurrency?: number;
@@ -68,7 +68,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         // The processor runs in a child process, so this event loop is always free to
         // renew locks: BullMQ's 30 s lock holds for a job of any length, and a job whose
         // worker died is back in the queue 30 s later.
-        ...(opts.prefix ? { prefix: opts.prefix } : {}),
+        prefix: opts.prefix ?? config.service.queuePrefix,
       },
     );
     worker.on("error", workerErrorLogger(log.child({ queue: queue.name }), redis));
@@ -83,7 +83,12 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     },
     handBackRunningJobs: () => handBack.abort(),
     close: async () => {
-      await Promise.all(workers.map((w) => w.close()));
+      // With Redis down nothing can be written back and a worker's close would wait for it:
+      // kill running jobs (their locks expire in 30 s and another worker's stalled-job check
+      // takes them up) and close at once.
+      const redisDown = redis.isDown();
+      if (redisDown) handBack.abort();
+      await Promise.all(workers.map((w) => w.close(redisDown)));
       redis.close();
     },
   };

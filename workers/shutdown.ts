@@ -36,7 +36,7 @@ function stopService(service: Service, signal: NodeJS.Signals, opts: ShutdownOpt
   const started = Date.now();
   service.log.info({ signal, deadlineMs: opts.deadlineMs }, "stopping: no new jobs");
   setTimeout(() => {
-    service.log.warn("running jobs past their share of the deadline: handing them back");
+    service.log.info("handing back jobs still running");
     service.handBackRunningJobs();
   }, opts.deadlineMs * FINISH_SHARE);
   setTimeout(() => {

@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+
+/** A redis-server of a test's own, for outages: the shared one on 6379 is never stopped. */
+export interface PrivateRedis {
+  port: number;
+  /** `redis://[:password@]127.0.0.1:port` */
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/** Start a throw-away redis-server (no persistence) on a free port. */
+export async function startPrivateRedis(opts: { password?: string } = {}): Promise<PrivateRedis> {
+  const port = await freePort();
+  let proc: ChildProcess | null = null;
+  const args = ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"];
+  if (opts.password) args.push("--requirepass", opts.password);
+  const redis: PrivateRedis = {
+    port,
+    url: `redis://${opts.password ? `:${opts.password}@` : ""}127.0.0.1:${port}`,
+    async start() {
+      proc = spawn("redis-server", args, { stdio: ["ignore", "pipe", "ignore"] });
+      let out = "";
+      proc.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      const deadline = Date.now() + 5000;
+      while (!out.includes("Ready to accept connections")) {
+        if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async stop() {
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = once(proc, "exit");
+      proc.kill("SIGKILL");
+      await exited;
+    },
+  };
+  await redis.start();
+  return redis;
+}

@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { LogLine } from "./log-capture.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+/** A real `hypwatch serve` process (from source), its stderr read as log lines. */
+export interface ServeProcess {
+  proc: ChildProcess;
+  /** Everything it wrote to stderr and stdout. */
+  output: () => string;
+  lines: () => LogLine[];
+  waitFor: (msg: string, timeoutMs?: number) => Promise<LogLine>;
+  /** Resolves with the exit code and the milliseconds since `since`. */
+  exited: (since: number) => Promise<{ code: number | null; afterMs: number }>;
+}
+
+export function startServe(env: Record<string, string>): ServeProcess {
+  const proc = spawn(process.execPath, ["--import", TSX, "src/cli/main.ts", "serve"], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  proc.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  proc.stderr?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  const exit = once(proc, "exit") as Promise<[number | null]>;
+  const lines = () =>
+    out
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as LogLine);
+  return {
+    proc,
+    output: () => out,
+    lines,
+    async waitFor(msg, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = lines().find((l) => l.msg === msg);
+        if (line) return line;
+        if (Date.now() > deadline || proc.exitCode !== null)
+          throw new Error(`no "${msg}" from hypwatch serve; it wrote:\n${out}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async exited(since) {
+      const [code] = await exit;
+      return { code, afterMs: Date.now() - since };
+    },
+  };
+}
