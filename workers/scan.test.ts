@@ -3,6 +3,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { afterAll, describe, expect, it } from "vitest";
 import { configSchema } from "../src/config.js";
 import { corpusPath } from "../test/corpus.js";
+import { captureLog } from "../test/log-capture.js";
 import { redisConnection } from "./connection.js";
 import { SCAN_QUEUE, type ScanJob, type ScanJobResult } from "./scan.js";
 import { startService } from "./serve.js";
@@ -12,7 +13,7 @@ const connection = redisConnection(config.redisUrl);
 const prefix = `hypwatch-test-${randomUUID()}`;
 
 describe("scan worker (real Redis)", () => {
-  const service = startService(config, { prefix });
+  const service = startService(config, { prefix, log: captureLog().log });
   const queue = new Queue<ScanJob, ScanJobResult>(SCAN_QUEUE, { connection, prefix });
   const events = new QueueEvents(SCAN_QUEUE, { connection, prefix });
 
