@@ -8,16 +8,22 @@
  *      (and the same with the base built and analyzed again; then both configurations,
  *      after the instrumented build dir has been filled once);
  *  (c) `make -j2 vmlinux` of the same defconfig with the series applied, which fails at
- *      the final link on the undefined `__kvm_nvhe_*` symbols.
+ *      the final link on the undefined `__kvm_nvhe_*` symbols (in a copy of the slot's
+ *      build directory: patched code never builds in the base build directories);
+ *  (d) with `--baseline REF`: this benchmark as it was at REF (a git worktree of this
+ *      repository, the same kernel tree), run in the same session, for its warm check:
+ *      what the current sandbox and build isolation cost against REF's.
  * Prints the times, the ratio full build / warm check, and the project's targets.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { acquireSlot, cacheRoot, ensureTree, type BuildConfigName } from "../src/apply/index.js";
 import { gitOk } from "../src/io/git.js";
-import { kbuildMake } from "../src/io/kbuild.js";
+import { run } from "../src/io/exec.js";
+import { DEFAULT_LIMITS, kbuildMake } from "../src/io/kbuild.js";
+import { copyTree } from "../src/io/untrusted.js";
 import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
 import { selectSeries } from "../src/pipeline/select.js";
 import { readConfig } from "../src/config.js";
@@ -28,6 +34,7 @@ const { values } = parseArgs({
     mbox: { type: "string", default: "examples/gicv2-warn-v1.mbox" },
     "skip-full-build": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    baseline: { type: "string" },
   },
 });
 
@@ -40,6 +47,8 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 const repo = await ensureTree({ tree: values.tree ?? readConfig().tree });
 const cacheDir = await mkdtemp(path.join(cacheRoot(), "bench-check-"));
+// Builds run as an unprivileged uid that must reach the slots below it.
+await chmod(cacheDir, 0o755);
 const selected = await selectSeries(values.mbox, readConfig());
 const problems: string[] = [];
 
@@ -94,13 +103,19 @@ async function fullBuild(): Promise<{ ms: number; failed: boolean; symbols: stri
     ]);
     console.log(`full build on:\n${log.replace(/^/gm, "  ")}`);
     const logPath = path.join(slot.logDir, "bench-vmlinux.log");
+    const buildDir = path.join(slot.dir, "bench-vmlinux");
+    const tmpDir = path.join(slot.dir, "bench-vmlinux.tmp");
+    await rm(buildDir, { recursive: true, force: true });
+    await copyTree(path.join(slot.buildRoot, "defconfig"), buildDir);
+    await mkdir(tmpDir, { recursive: true });
     const started = Date.now();
     const result = await kbuildMake(
       {
         srcDir: slot.src,
-        buildDir: path.join(slot.buildRoot, "defconfig"),
+        buildDir,
+        tmpDir,
         logPath,
-        limits: { timeoutMs: 3 * 3600_000, memoryBytes: 4 * 1024 ** 3, jobs: 2 },
+        limits: { ...DEFAULT_LIMITS, timeoutMs: 3 * 3600_000, diskBytes: 16 * 1024 ** 3 },
       },
       ["vmlinux"],
     );
@@ -112,9 +127,37 @@ async function fullBuild(): Promise<{ ms: number; failed: boolean; symbols: stri
       ),
     ];
     console.log(`full build log: ${logPath}`);
+    await rm(buildDir, { recursive: true, force: true });
+    await rm(tmpDir, { recursive: true, force: true });
     return { ms, failed: result.exitCode !== 0, symbols };
   } finally {
     await slot.release();
+  }
+}
+
+/**
+ * The warm defconfig check of this benchmark as it was at `ref`, run from a worktree of
+ * this repository on the same kernel tree: the figure (b) printed there, in ms.
+ */
+async function baselineWarm(ref: string): Promise<number> {
+  const here = (await gitOk(".", ["rev-parse", "--show-toplevel"])).trim();
+  const dir = await mkdtemp(path.join(cacheRoot(), "bench-baseline-"));
+  try {
+    await gitOk(here, ["worktree", "add", "--detach", dir, ref]);
+    await symlink(path.join(here, "node_modules"), path.join(dir, "node_modules"));
+    console.log(`(d) baseline: bench:check at ${ref} in ${dir}`);
+    const out = await run(
+      "npx",
+      ["tsx", "bench/check.ts", "--skip-full-build", "--tree", repo, "--mbox", values.mbox],
+      { cwd: dir, timeoutMs: 3 * 3600_000 },
+    );
+    const line = /^\(b\) warm series, defconfig\s+([\d.]+) s/m.exec(out.stdout);
+    if (!line?.[1]) throw new Error(`no warm figure from ${ref}: ${out.stdout}${out.stderr}`);
+    console.log(out.stdout.replace(/^/gm, "    "));
+    return Number(line[1]) * 1000;
+  } finally {
+    await gitOk(here, ["worktree", "remove", "--force", dir]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -143,6 +186,13 @@ try {
     if (!full.failed || !full.symbols.includes("__kvm_nvhe__printk"))
       problems.push("(c): vmlinux did not fail on __kvm_nvhe__printk");
   }
+
+  const baseline = values.baseline ? await baselineWarm(values.baseline) : null;
+  if (baseline !== null)
+    console.log(
+      `(d) warm series, defconfig, at ${values.baseline} ${secs(baseline).padStart(8)}  (now ${secs(warm.ms)}: ` +
+        `${warm.ms >= baseline ? "+" : ""}${secs(warm.ms - baseline)})`,
+    );
 
   const mark = (ok: boolean) => (ok ? "met" : "MISSED");
   console.log("");

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, kbuildMake } from "../io/kbuild.js";
 import { corruptedScsPatch, MAILS, patchFromEdit, readMail } from "../../test/git-fixtures.js";
 import { linuxTree, slowTests, testCacheDir } from "../../test/linux-tree.js";
 import { applyPatch } from "./am.js";
-import { buildHyp } from "./build.js";
+import { buildHyp, endSeriesArea } from "./build.js";
 import { buildSeriesInSlot } from "./series.js";
 import { detectEra } from "./era.js";
 import { acquireSlot, resetSlot, type Slot } from "./slots.js";
@@ -185,7 +185,14 @@ describe("buildSeries", () => {
         baseCommit: "0000000000000000000000000000000000000001",
         configs: ["defconfig"],
         onStep: async (step) => {
-          const undef = await nmUndefined(nvheObj());
+          // The base builds in the slot's own directory, patched steps in the series copy.
+          const dir = step.builds[0]?.buildDir ?? "";
+          expect(dir).toEqual(
+            step.applied === 0
+              ? path.join(slot.buildRoot, "defconfig")
+              : expect.stringContaining("/series/"),
+          );
+          const undef = await nmUndefined(path.join(dir, "arch/arm64/kvm/hyp/nvhe/kvm_nvhe.o"));
           const freed = ["kfree", "kfree_sensitive"].filter((f) =>
             undef.includes(`__kvm_nvhe_${f}\n`),
           );
@@ -245,7 +252,10 @@ describe("the build sandbox", () => {
       expect(mail.toString()).toMatch(/probe\.sh/);
       await resetSlot(slot, base);
       expect((await applyPatch(slot.src, { id: "probe", mail })).applied).toBe(true);
-      const result = await buildHyp(slot, "defconfig", { targets: ["arch/arm64/kvm/hyp/nvhe/"] });
+      const result = await buildHyp(slot, "defconfig", {
+        targets: ["arch/arm64/kvm/hyp/nvhe/"],
+        area: "series",
+      });
       expect(result.ok).toBe(true);
       const report = await readFile(
         path.join(result.buildDir, "arch/arm64/kvm/hyp/nvhe/sandbox-probe"),
@@ -261,18 +271,20 @@ describe("the build sandbox", () => {
     } finally {
       server.close();
       await Promise.all(outside.map((p) => rm(p, { force: true })));
+      await endSeriesArea(slot);
       await resetSlot(slot, base);
     }
   }, 600_000);
 
   it("kills a build that runs over its time limit, with every process in it", async () => {
     const buildDir = await mkdtemp(path.join(os.tmpdir(), "hypwatch-timeout-"));
+    const tmpDir = await mkdtemp(path.join(os.tmpdir(), "hypwatch-timeout-tmp-"));
     try {
       await mkdir(buildDir, { recursive: true });
       const inv = {
         srcDir: slot.src,
         buildDir,
-        tmpDir: await mkdtemp(path.join(os.tmpdir(), "hypwatch-timeout-tmp-")),
+        tmpDir,
         logPath: path.join(buildDir, "build.log"),
         limits: { ...DEFAULT_LIMITS, timeoutMs: 4000 },
       };
@@ -289,7 +301,7 @@ describe("the build sandbox", () => {
       );
     } finally {
       await rm(buildDir, { recursive: true, force: true });
-      await rm(inv.tmpDir, { recursive: true, force: true });
+      await rm(tmpDir, { recursive: true, force: true });
     }
   }, 60_000);
 });

@@ -1,5 +1,5 @@
 import type { AttributedFinding } from "../check/index.js";
-import type { CheckResult } from "../pipeline/check.js";
+import type { BuildProblem, CheckResult } from "../pipeline/check.js";
 import { escapeText as e } from "./escape.js";
 
 const short = (commit: string | null) => (commit ? commit.slice(0, 12) : "none");
@@ -9,6 +9,17 @@ const BASE_REASON: Record<string, string> = {
   candidate: "a configured base",
   head: "the tree's HEAD; the series gave no usable base-commit",
   requested: "requested with --base",
+};
+
+/** Why a build gave no verdict, for each bound of the sandbox (io/sandbox.ts). */
+const BOUND_TEXT: Record<NonNullable<BuildProblem["bound"]>, string> = {
+  time: "was stopped at its time bound",
+  "series-time": "was stopped or not started: the check ran out of its time bound",
+  memory: "was stopped at its memory bound",
+  processes: "was stopped at its bound on processes",
+  "file-size": "wrote a file over the file-size bound",
+  "disk-bytes": "was stopped at its bound on disk bytes",
+  "disk-files": "was stopped at its bound on files",
 };
 
 function where(f: AttributedFinding): string {
@@ -94,7 +105,7 @@ export function renderCheckText(result: CheckResult): string {
     out.push(
       "",
       `no verdict: the ${b.config} build ${b.step === 0 ? "of the base" : `after patch ${b.step}`} ` +
-        `${b.timedOut ? "timed out" : `failed (${b.failedTargets.join(", ") || "see log"})`}; log: ${b.logPath}`,
+        `${b.bound ? BOUND_TEXT[b.bound] : `failed (${e(b.failedTargets.join(", ")) || "see log"})`}; log: ${b.logPath}`,
     );
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   out.push(
