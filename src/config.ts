@@ -121,6 +121,65 @@ function readServiceConfig(env: NodeJS.ProcessEnv): Partial<ServiceConfig> {
   };
 }
 
+/**
+ * What one build of a patched tree may use, and who it runs as (docs/apply.md, Sandbox).
+ * A build that reaches a bound is stopped and its verdict names the bound.
+ */
+export const buildSchema = z.object({
+  /** Host uid and gid builds run as when hypwatch runs as root; never 0. */
+  sandboxUid: z.number().int().positive().default(65534),
+  sandboxGid: z.number().int().positive().default(65534),
+  /** Seconds one build may run; a cold instrumented build takes 3 minutes on 2 busy cores. */
+  buildTimeLimitSeconds: z
+    .number()
+    .positive()
+    .default(40 * 60),
+  /** Seconds all the builds of one check may take together (four configurations, cold). */
+  seriesTimeLimitSeconds: z
+    .number()
+    .positive()
+    .default(2 * 3600),
+  /** Memory of all of a build's processes together (a hyp build peaks under 1 GiB). */
+  memoryBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * MiB),
+  /** Processes alive at once (make -j2 runs a few dozen). */
+  processes: z.number().int().positive().default(256),
+  /** Largest single file a build writes (the biggest hyp object is under 10 MiB). */
+  fileBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * MiB),
+  /** Bytes on disk of a build directory and its /tmp (27 MiB for defconfig's hyp objects). */
+  diskBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * MiB),
+  /** Files of a build directory and its /tmp (4,100 for defconfig's hyp objects). */
+  diskFiles: z.number().int().positive().default(200_000),
+});
+
+export type BuildConfig = z.infer<typeof buildSchema>;
+
+function readBuildConfig(env: NodeJS.ProcessEnv): Partial<BuildConfig> {
+  const number = (value: string | undefined) => (value ? Number(value) : undefined);
+  return {
+    sandboxUid: number(env.HYPWATCH_SANDBOX_UID),
+    sandboxGid: number(env.HYPWATCH_SANDBOX_GID),
+    buildTimeLimitSeconds: number(env.HYPWATCH_BUILD_TIME_LIMIT),
+    seriesTimeLimitSeconds: number(env.HYPWATCH_SERIES_TIME_LIMIT),
+    memoryBytes: number(env.HYPWATCH_BUILD_MEMORY),
+    processes: number(env.HYPWATCH_BUILD_PROCESSES),
+    fileBytes: number(env.HYPWATCH_BUILD_FILE_BYTES),
+    diskBytes: number(env.HYPWATCH_BUILD_DISK_BYTES),
+    diskFiles: number(env.HYPWATCH_BUILD_DISK_FILES),
+  };
+}
+
 function decodeOrKeep(text: string): string {
   try {
     return decodeURIComponent(text);
@@ -160,6 +219,7 @@ export const configSchema = z.object({
   redisUrl: z.string().default("redis://127.0.0.1:6379"),
   mailLimits: mailLimitsSchema.default(DEFAULT_MAIL_LIMITS),
   service: serviceSchema.default(serviceSchema.parse({})),
+  build: buildSchema.default(buildSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -182,5 +242,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.HYPWATCH_REDIS_URL || undefined,
     mailLimits: readMailLimits(env),
     service: readServiceConfig(env),
+    build: readBuildConfig(env),
   });
 }

@@ -1,4 +1,5 @@
-import { access, readFile } from "node:fs/promises";
+import { access } from "node:fs/promises";
+import { readContained } from "../io/untrusted.js";
 import path from "node:path";
 import { UnknownEraError, type Era } from "./types.js";
 
@@ -21,7 +22,7 @@ export async function detectEra(srcDir: string): Promise<Era> {
   } catch {
     // not modern; look for the legacy attribute
   }
-  const header = await readFile(path.join(srcDir, KVM_HYP_H), "utf8").catch(() => "");
+  const header = await readContained(srcDir, path.join(srcDir, KVM_HYP_H)).catch(() => "");
   if (/^#define\s+__hyp_text\b/m.test(header)) return "legacy";
   throw new UnknownEraError(srcDir);
 }

@@ -1,4 +1,5 @@
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
+import { readUntrustedFile } from "../io/untrusted.js";
 import path from "node:path";
 import { kbuildInputs, treeRelative } from "../check/kbuild.js";
 import { gitOk } from "../io/git.js";
@@ -10,7 +11,7 @@ import { mapLimit } from "../check/objects.js";
  */
 export async function buildInputs(buildDir: string, srcDir: string): Promise<Set<string>> {
   const lists = await mapLimit(await cmdFiles(buildDir), 8, async (f) =>
-    kbuildInputs(await readFile(f, "utf8").catch(() => "")),
+    kbuildInputs(await readUntrustedFile(f).catch(() => "")),
   );
   const out = new Set<string>();
   for (const list of lists) for (const file of list) out.add(treeRelative(file, srcDir, buildDir));

@@ -2,7 +2,8 @@
  * Legacy era (v4.6 .. v5.8, `__hyp_text`): hyp code is whatever sits in `.hyp.text` and
  * `.hyp.idmap.text`; every relocation from there must stay inside the hyp sections.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
+import { readContained } from "../io/untrusted.js";
 import path from "node:path";
 import type { BinutilsOptions } from "../io/binutils.js";
 import { compileObject } from "../io/compiler.js";
@@ -202,7 +203,8 @@ async function outlinedInlines(
     const frame = site?.chain[site.chain.length - 1];
     if (!frame || frame.file === "??" || frame.line === null) continue;
     const file = path.isAbsolute(frame.file) ? frame.file : path.join(input.srcDir, frame.file);
-    const source = await readFile(file, "utf8").catch(() => null);
+    // DWARF names whatever path the build wrote into it: read only the worktree's files.
+    const source = await readContained(input.srcDir, file).catch(() => null);
     const name = sourceFunctionName(fn.name);
     if (source !== null && declaredInline(source, frame.line, name)) {
       result.set(name, `${frame.file}:${frame.line}`);

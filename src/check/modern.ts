@@ -2,7 +2,8 @@
  * Modern era (v5.9+): judge the built nVHE object `kvm_nvhe.o` and the per-file `.nvhe.o`
  * objects it was linked from.
  */
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
+import { readContained, readUntrustedFile } from "../io/untrusted.js";
 import path from "node:path";
 import { listUndefinedSymbols, type BinutilsOptions } from "../io/binutils.js";
 import { parseUndefinedSymbols } from "./elf.js";
@@ -71,7 +72,7 @@ type Draft = Omit<Finding, "key">;
 
 async function readText(file: string, what: string): Promise<string> {
   try {
-    return await readFile(file, "utf8");
+    return await readUntrustedFile(file);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new CheckInputError(file, `cannot read ${what}: ${reason}`);
@@ -96,9 +97,8 @@ const NVHE_PARTIAL_LINKS = ["kvm_nvhe.tmp.o", "hyp.tmp.o"];
  */
 async function nvheLinkInputs(buildDir: string): Promise<string[]> {
   for (const link of NVHE_PARTIAL_LINKS) {
-    const text = await readFile(
+    const text = await readUntrustedFile(
       path.join(buildDir, cmdFileOf(`${NVHE_DIR}/${link}`)),
-      "utf8",
     ).catch(() => null);
     const cmd = text === null ? null : parseKbuildCmd(text);
     // `nvhe/../x.nvhe.o` is reported as the object it is: `x.nvhe.o` beside nvhe/.
@@ -144,7 +144,7 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
   const objects: NvheObject[] = await mapLimit(inputs, 2, async (p) => {
     const info = await memo.get("object", p, opts, (o) => readObject(o, opts));
     // Objects without a .cmd file (hand-built dirs) are still judged, just without flags.
-    const cmdText = await readFile(path.join(buildDir, cmdFileOf(p)), "utf8").catch(() => null);
+    const cmdText = await readUntrustedFile(path.join(buildDir, cmdFileOf(p))).catch(() => null);
     const cmd: KbuildCommand | null = cmdText === null ? null : parseKbuildCmd(cmdText);
     const source = cmd?.source ? treeRelative(cmd.source, srcDir, buildDir) : null;
     return { path: p, info, cmd, source };
@@ -170,7 +170,9 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
   if (input.baseAliases) {
     const added = newAliases(input.baseAliases, aliases);
     if (added.length > 0) {
-      const imageVars = await readFile(path.join(srcDir, IMAGE_VARS), "utf8").catch(() => null);
+      const imageVars = await readContained(srcDir, path.join(srcDir, IMAGE_VARS)).catch(
+        () => null,
+      );
       findings.push(...aliasFindings(added, config, imageVars));
     }
   }

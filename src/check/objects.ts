@@ -1,6 +1,7 @@
 /** Reading one relocatable object through binutils, and mapping its sites back to source. */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
   addressesToLines,
@@ -53,6 +54,15 @@ export async function readInstructions(
  * What was read from objects, keyed by the object's path and content: the steps of one
  * series rebuild a few objects each, and every other object is read once for all of them.
  */
+/** sha256 of a file the build wrote, streamed (an object may be as big as the file-size bound). */
+async function fileDigest(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  const handle = await open(file, flags);
+  for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
 export class ObjectMemo {
   private readonly entries = new Map<string, Promise<unknown>>();
 
@@ -64,9 +74,7 @@ export class ObjectMemo {
     read: (path: string) => Promise<T>,
   ): Promise<T> {
     const file = resolve(opts.cwd ?? ".", path);
-    const digest = createHash("sha256")
-      .update(await readFile(file))
-      .digest("hex");
+    const digest = await fileDigest(file);
     const key = `${kind}\0${file}\0${digest}`;
     let entry = this.entries.get(key) as Promise<T> | undefined;
     if (!entry) {

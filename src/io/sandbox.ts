@@ -36,6 +36,11 @@ export interface SandboxLimits {
   diskBytes: number;
   /** Files and directories under the writable directories and /tmp, together. */
   diskFiles: number;
+  /**
+   * The unprivileged host uid and gid builds run as when hypwatch runs as root (default
+   * 65534, `nobody`); ignored otherwise, a build then runs as hypwatch's own uid.
+   */
+  runAs?: { uid: number; gid: number };
 }
 
 export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
@@ -218,19 +223,24 @@ export function sandboxCommand(
   return { file: "/bin/sh", args: ["-c", enter, "sh", ...cgroupProcs, "--", ...command] };
 }
 
-let hostProbe: Promise<SandboxHost> | undefined;
+const hostProbes = new Map<string, Promise<SandboxHost>>();
 
 /**
- * How builds are isolated on this host, probed once: a trial sandbox must start, run as an
- * ordinary uid with no capabilities, and see no network. Throws `SandboxUnavailableError`
- * saying what is missing.
+ * How builds are isolated on this host, probed once per sandbox user: a trial sandbox must
+ * start, run as an ordinary uid with no capabilities, and write files the host sees owned
+ * by that uid, not root. Throws `SandboxUnavailableError` saying what is missing.
  */
 export function sandboxHost(dropTo: { uid: number; gid: number } = NOBODY): Promise<SandboxHost> {
-  hostProbe ??= probeHost(dropTo).catch((error: unknown) => {
-    hostProbe = undefined;
-    throw error;
-  });
-  return hostProbe;
+  const key = `${dropTo.uid}:${dropTo.gid}`;
+  let probe = hostProbes.get(key);
+  if (!probe) {
+    probe = probeHost(dropTo).catch((error: unknown) => {
+      hostProbes.delete(key);
+      throw error;
+    });
+    hostProbes.set(key, probe);
+  }
+  return probe;
 }
 
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -485,7 +495,7 @@ export async function runSandboxed(
   args: string[],
   opts: SandboxOptions,
 ): Promise<SandboxResult> {
-  const host = await sandboxHost();
+  const host = await sandboxHost(opts.limits.runAs);
   await mkdir(path.dirname(opts.logPath), { recursive: true });
   await assertReachable([...opts.writable, ...(opts.readable ?? []), opts.tmpDir], host);
   await prepareWritable([...opts.writable, opts.tmpDir], host);

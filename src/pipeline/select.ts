@@ -112,10 +112,21 @@ export async function patchesFromFiles(files: readonly string[]): Promise<Select
 export function checkRequest(
   repo: string,
   selected: SelectedSeries,
-  config: Pick<Config, "baseCandidates" | "cacheDir">,
+  config: Pick<Config, "baseCandidates" | "cacheDir" | "build">,
   opts: Pick<CheckRequest, "base" | "configs" | "reuseBase"> = {},
 ): CheckRequest {
+  const b = config.build;
   return {
+    limits: {
+      timeoutMs: b.buildTimeLimitSeconds * 1000,
+      memoryBytes: b.memoryBytes,
+      maxProcesses: b.processes,
+      maxFileBytes: b.fileBytes,
+      diskBytes: b.diskBytes,
+      diskFiles: b.diskFiles,
+      runAs: { uid: b.sandboxUid, gid: b.sandboxGid },
+    },
+    seriesTimeoutMs: b.seriesTimeLimitSeconds * 1000,
     repo,
     patches: selected.patches,
     series: selected.series
