@@ -1,10 +1,16 @@
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sandboxAttacks, tearDownSandboxScene } from "../../scripts/attack/sandbox.js";
 import {
   boundFromLog,
   DEFAULT_SANDBOX_LIMITS,
   explainProbeFailure,
+  runSandboxed,
   sandboxCommand,
+  sandboxHost,
+  SandboxUnavailableError,
   type SandboxHost,
 } from "./sandbox.js";
 
@@ -87,6 +93,33 @@ describe("boundFromLog and explainProbeFailure", () => {
     );
     expect(why).toMatch(/unprivileged user namespaces are not available/);
     expect(why).toMatch(/max_user_namespaces/);
+  });
+});
+
+describe.runIf(process.geteuid?.() === 0)("refusing to build (as root)", () => {
+  it("names the directory that keeps the sandbox uid from a build directory", async () => {
+    const closed = await mkdtemp(path.join(os.tmpdir(), "hypwatch-closed-"));
+    try {
+      await mkdir(path.join(closed, "build"), { recursive: true });
+      await chmod(closed, 0o700);
+      const build = path.join(closed, "build");
+      const result = runSandboxed("true", [], {
+        ...opts,
+        cwd: build,
+        writable: [build],
+        readable: [],
+        tmpDir: build,
+        logPath: path.join(closed, "log"),
+      });
+      await expect(result).rejects.toThrow(SandboxUnavailableError);
+      await expect(result).rejects.toThrow(`${closed} is mode 0700`);
+    } finally {
+      await rm(closed, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses uid 0 as the sandbox user", async () => {
+    await expect(sandboxHost({ uid: 0, gid: 0 })).rejects.toThrow(/must not run as root/);
   });
 });
 
