@@ -1,8 +1,6 @@
-import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAttacks, tearDownBuildStage, useBuildAttackCache } from "../scripts/attack/build.js";
-import { compilerVersion } from "../src/io/kbuild.js";
-import { testCacheDir } from "./linux-tree.js";
+import { kernelTestsAvailable, testCacheDir } from "./linux-tree.js";
 
 /*
  * Hostile series through `checkSeries` on the real linux-source-6.1 tree, sharing the test
@@ -10,12 +8,7 @@ import { testCacheDir } from "./linux-tree.js";
  * Makefile that outlasts the check, a base-commit naming a commit outside the tree's
  * history. The same cases run in `npm run attack`.
  */
-const available =
-  process.env.HYPWATCH_SKIP_KERNEL_TESTS !== "1" &&
-  (await compilerVersion()) !== "" &&
-  (process.env.HYPWATCH_LINUX_TREE
-    ? existsSync(process.env.HYPWATCH_LINUX_TREE)
-    : existsSync("/usr/src/linux-source-6.1.tar.xz"));
+const available = await kernelTestsAvailable();
 
 describe.runIf(available)("hostile series against the real kernel build", () => {
   beforeAll(() => useBuildAttackCache(testCacheDir()));

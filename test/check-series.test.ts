@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +11,7 @@ import { readConfig } from "../src/config.js";
 import { renderCheckText } from "../src/report/check.js";
 import { loadMutationCases, PatchWorkspace, editedFiles } from "../bench/mutation-cases.js";
 import { MAILS } from "./git-fixtures.js";
-import { linuxTree, testCacheDir } from "./linux-tree.js";
+import { kernelTestsAvailable, linuxTree, testCacheDir } from "./linux-tree.js";
 
 /*
  * `hypwatch check` end to end on the real linux-source-6.1 tree: the CLI on the bundled
@@ -26,12 +25,7 @@ const EXAMPLE = path.join(ROOT, "examples", "gicv2-warn-v1.mbox");
 const SWITCH_H = "arch/arm64/kvm/hyp/include/hyp/switch.h";
 const BUILD_TIMEOUT = 45 * 60_000;
 
-const available =
-  process.env.HYPWATCH_SKIP_KERNEL_TESTS !== "1" &&
-  (await compilerVersion()) !== "" &&
-  (process.env.HYPWATCH_LINUX_TREE
-    ? existsSync(process.env.HYPWATCH_LINUX_TREE)
-    : existsSync("/usr/src/linux-source-6.1.tar.xz"));
+const available = await kernelTestsAvailable();
 
 const clang = (await compilerVersion("clang")) !== "";
 

@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
+import { compilerVersion } from "../src/io/kbuild.js";
 import { cacheRoot, prepareDebianLinuxSource } from "../src/apply/tree.js";
 
 /**
@@ -15,3 +17,14 @@ export const testCacheDir = (): string => path.join(cacheRoot(), "test");
 /** Opt-in for the slow kernel builds (the instrumented configuration, cold). */
 export const slowTests = (env: NodeJS.ProcessEnv = process.env): boolean =>
   env.HYPWATCH_SLOW_TESTS === "1";
+
+/**
+ * Whether the tests that build the real kernel can run: the cross compiler is installed,
+ * the tree is there, and HYPWATCH_SKIP_KERNEL_TESTS=1 does not skip them.
+ */
+export async function kernelTestsAvailable(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  if (env.HYPWATCH_SKIP_KERNEL_TESTS === "1" || (await compilerVersion()) === "") return false;
+  return env.HYPWATCH_LINUX_TREE
+    ? existsSync(env.HYPWATCH_LINUX_TREE)
+    : existsSync("/usr/src/linux-source-6.1.tar.xz");
+}

@@ -273,21 +273,25 @@ class ParsePool {
       }
       return batch;
     };
+    // A batch sent to a worker, marked done when its outcomes arrive.
+    const dispatch = (batch: RawMail[]): (typeof queue)[number] => {
+      const entry: (typeof queue)[number] = {
+        done: false,
+        outcomes: this.send(opts.output, limits, batch),
+      };
+      void (entry.outcomes as Promise<ParseBatchResponse>).then(
+        () => (entry.done = true),
+        () => (entry.done = true),
+      );
+      return entry;
+    };
     try {
       for (;;) {
         // Keep every worker's queue full.
         while (!exhausted && queue.length < maxQueued && this.idlest().pending < queuePerWorker) {
           const batch = await nextBatch();
           if (batch.length === 0) break;
-          const entry: (typeof queue)[number] = {
-            done: false,
-            outcomes: this.send(opts.output, limits, batch),
-          };
-          void (entry.outcomes as Promise<ParseBatchResponse>).then(
-            () => (entry.done = true),
-            () => (entry.done = true),
-          );
-          queue.push(entry);
+          queue.push(dispatch(batch));
         }
         const head = queue[0];
         if (head && !head.done && !exhausted && queue.length < maxQueued) {
@@ -295,15 +299,7 @@ class ParsePool {
           // mail big enough to be dangerous outside a worker's heap limit.
           const batch = await nextBatch();
           if (batch.some((mail) => mail.raw.length > CALLING_THREAD_MAX_BYTES)) {
-            const entry: (typeof queue)[number] = {
-              done: false,
-              outcomes: this.send(opts.output, limits, batch),
-            };
-            void (entry.outcomes as Promise<ParseBatchResponse>).then(
-              () => (entry.done = true),
-              () => (entry.done = true),
-            );
-            queue.push(entry);
+            queue.push(dispatch(batch));
             continue;
           }
           const outcomes: Parsed<MailMessage | SeriesMail>[] = [];
