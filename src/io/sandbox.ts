@@ -513,6 +513,10 @@ export async function runSandboxed(
   };
   const started = performance.now();
   const child = execa(cmd.file, cmd.args, {
+    // bubblewrap's own pid 1 keeps the environment it was started with, and the build can
+    // read it in /proc/1/environ: it gets nothing of ours but PATH.
+    env: { PATH: process.env.PATH ?? DEFAULT_ENV.PATH ?? "/usr/bin:/bin" },
+    extendEnv: false,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
