@@ -222,6 +222,11 @@ export const sandboxAttacks: AttackCase[] = [
     "new-setuid-copy":
       "cp /bin/sh /tmp/sh && chmod u+s /tmp/sh && /tmp/sh -c 'test $(id -u) -eq 0'",
   }),
+  mustAllFail("write memory-backed filesystems the disk bounds do not see", "exhaustion", {
+    "sandbox-root": "touch /hypwatch-attack",
+    "dev-shm": "dd if=/dev/zero of=/dev/shm/fill bs=1M count=1",
+    dev: "touch /dev/hypwatch-attack",
+  }),
   mustAllFail("use devices and kernel interfaces", "escape", {
     mknod: "mknod /tmp/disk b 8 0",
     "raw-disk": "test -e /dev/vda || test -e /dev/sda",

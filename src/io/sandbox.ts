@@ -140,10 +140,10 @@ const TOOLCHAIN_FILES = ["/etc/alternatives", "/etc/ld.so.cache"];
  *   in any set, no new privileges);
  * - bubblewrap: a new user namespace with an ordinary uid and no capabilities, nested user
  *   namespaces refused, new pid (with its own /proc), network (only a down loopback), ipc,
- *   uts and cgroup namespaces, an empty root holding only the toolchain read-only,
- *   `opts.readable` read-only, `opts.writable` and `opts.tmpDir` (as /tmp) read-write, a
- *   minimal /dev, a new session (no terminal injection), death with its parent, and only
- *   the environment given.
+ *   uts and cgroup namespaces, a read-only root holding only the toolchain, a minimal
+ *   read-only /dev, `opts.readable` read-only, `opts.writable` and `opts.tmpDir` (as /tmp)
+ *   read-write, a new session (no terminal injection), death with its parent, and only the
+ *   environment given.
  */
 export function sandboxCommand(
   file: string,
@@ -178,11 +178,17 @@ export function sandboxCommand(
     "/proc",
     "--dev",
     "/dev",
+    // bubblewrap's root and /dev are tmpfs in memory, out of the disk bounds' sight: the
+    // build writes only where it was given a directory.
+    "--remount-ro",
+    "/dev",
     "--bind",
     opts.tmpDir,
     "/tmp",
     ...(opts.readable ?? []).flatMap((p) => ["--ro-bind", p, p]),
     ...opts.writable.flatMap((p) => ["--bind", p, p]),
+    "--remount-ro",
+    "/",
     "--new-session",
     "--die-with-parent",
     "--clearenv",
