@@ -146,11 +146,13 @@ async function baselineWarm(ref: string): Promise<number> {
     await gitOk(here, ["worktree", "add", "--detach", dir, ref]);
     await symlink(path.join(here, "node_modules"), path.join(dir, "node_modules"));
     console.log(`(d) baseline: bench:check at ${ref} in ${dir}`);
+    // Its own cache, made here: an older hypwatch may default to a cache that is not there.
+    const cache = await mkdtemp(path.join(cacheRoot(), "bench-baseline-cache-"));
     const out = await run(
       "npx",
       ["tsx", "bench/check.ts", "--skip-full-build", "--tree", repo, "--mbox", values.mbox],
-      { cwd: dir, timeoutMs: 3 * 3600_000 },
-    );
+      { cwd: dir, timeoutMs: 3 * 3600_000, env: { HYPWATCH_CACHE: cache } },
+    ).finally(() => rm(cache, { recursive: true, force: true }));
     const line = /^\(b\) warm series, defconfig\s+([\d.]+) s/m.exec(out.stdout);
     if (!line?.[1]) throw new Error(`no warm figure from ${ref}: ${out.stdout}${out.stderr}`);
     console.log(out.stdout.replace(/^/gm, "    "));
