@@ -1,8 +1,11 @@
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { sandboxAttacks, tearDownSandboxScene } from "../../scripts/attack/sandbox.js";
+import { smallRepo } from "../../test/git-fixtures.js";
+import { run } from "./exec.js";
 import {
   boundFromLog,
   DEFAULT_SANDBOX_LIMITS,
@@ -13,6 +16,8 @@ import {
   SandboxUnavailableError,
   type SandboxHost,
 } from "./sandbox.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 const host: SandboxHost = {
   dropTo: { uid: 65534, gid: 65534 },
@@ -132,4 +137,46 @@ describe("a hostile build in the real sandbox", () => {
       expect(outcome.outcome, outcome.outcome).toBeTruthy();
       expect(outcome.held, outcome.outcome).toBe(true);
     });
+});
+
+describe("a host without user namespaces", () => {
+  it("makes hypwatch check refuse to build, saying what to change", async () => {
+    const repo = await smallRepo({ README: "not a kernel\n" });
+    const cache = await mkdtemp(path.join(os.tmpdir(), "hypwatch-refuse-"));
+    try {
+      // hypwatch in a user namespace that may create no other: what a container without
+      // user namespaces, or user.max_user_namespaces=0, leaves it.
+      const cli = path.join(ROOT, "src", "cli", "main.ts");
+      const out = await run("bwrap", [
+        "--unshare-user",
+        "--disable-userns",
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
+        "--dev-bind",
+        "/",
+        "/",
+        "--setenv",
+        "HYPWATCH_CACHE",
+        cache,
+        "--",
+        path.join(ROOT, "node_modules", ".bin", "tsx"),
+        cli,
+        "check",
+        "--tree",
+        repo,
+        "--mbox",
+        path.join(ROOT, "examples", "gicv2-warn-v1.mbox"),
+      ]);
+      expect(out.exitCode).toBe(1);
+      expect(out.stderr).toMatch(/builds cannot be sandboxed here: unprivileged user namespaces/);
+      expect(out.stderr).toMatch(/max_user_namespaces/);
+      // Refused before anything was applied: no worktree slot was made.
+      expect(await readdir(cache).catch(() => [])).not.toContain("slots");
+    } finally {
+      await rm(repo, { recursive: true, force: true });
+      await rm(cache, { recursive: true, force: true });
+    }
+  });
 });

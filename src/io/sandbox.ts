@@ -342,9 +342,9 @@ export async function assertReachable(dirs: readonly string[], host: SandboxHost
 /** What the kernel or bubblewrap said, as the thing the operator must change. */
 export function explainProbeFailure(stderr: string): string {
   const said = stderr.trim().split("\n").slice(-1)[0] ?? "";
-  if (
-    /No permission to create new namespace|Operation not permitted|setting up uid map/i.test(said)
-  )
+  const refused =
+    /No permission to create new namespace|Creating new namespace failed|Operation not permitted|setting up uid map/i;
+  if (refused.test(said))
     return (
       `unprivileged user namespaces are not available (bwrap: "${said}"). Allow them: ` +
       "sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1 on Debian " +

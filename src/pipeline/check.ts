@@ -25,6 +25,7 @@ import {
   type NvheAlias,
 } from "../check/index.js";
 import type { KbuildLimits } from "../io/kbuild.js";
+import { sandboxHost } from "../io/sandbox.js";
 import { BaseCache } from "./base-cache.js";
 
 /** One patch of the series to check, in series order. */
@@ -126,8 +127,10 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
   const started = Date.now();
   const timings = { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 };
   const configs = request.configs ?? DEFAULT_CONFIGS;
-  // A configuration whose compiler is missing fails here, before anything is applied.
+  // A configuration whose compiler is missing, or a host where builds cannot be sandboxed,
+  // fails here, before anything is applied.
   for (const config of configs) await configHash(config);
+  await sandboxHost(request.limits?.runAs);
   const result: CheckResult = {
     tree: {
       path: request.repo,
