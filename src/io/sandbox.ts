@@ -5,6 +5,7 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  readlink,
   rm,
   rmdir,
   stat,
@@ -259,8 +260,7 @@ async function probeHost(dropTo: { uid: number; gid: number }): Promise<SandboxH
     const st = await lstat(dir).catch(() => null);
     if (!st) continue;
     if (st.isSymbolicLink()) {
-      const target = (await run("readlink", [dir])).stdout.trim();
-      rootLinks.push([dir, target]);
+      rootLinks.push([dir, await readlink(dir)]);
     } else if (st.isDirectory()) rootDirs.push(dir);
   }
   const host: SandboxHost = {
