@@ -1,14 +1,5 @@
 import { z } from "zod";
-
-/** Paths whose change makes a patch "touch arm64 KVM". Prefixes, or globs with `*`. */
-export const DEFAULT_RELEVANT_PATHS = [
-  "arch/arm64/kvm/",
-  "arch/arm64/include/asm/kvm_*",
-  "arch/arm64/kernel/image-vars.h",
-  "virt/kvm/arm/",
-  "include/kvm/arm_*",
-  "arch/arm/kvm/",
-] as const;
+import { DEFAULT_RELEVANT_PATTERNS } from "./series/relevance.js";
 
 const MiB = 1024 * 1024;
 
@@ -203,7 +194,8 @@ export function configSecrets(config: Config): string[] {
 
 /** The one configuration schema: the CLI, the workers and docs/config.md all use it. */
 export const configSchema = z.object({
-  relevantPaths: z.array(z.string().min(1)).default([...DEFAULT_RELEVANT_PATHS]),
+  /** Paths whose change makes a patch "touch arm64 KVM" (series/relevance.ts). */
+  relevantPaths: z.array(z.string().min(1)).default([...DEFAULT_RELEVANT_PATTERNS]),
   /** Kernel tree: a git repository path or URL. Unset: Debian's linux-source-6.1, prepared once. */
   tree: z.string().min(1).optional(),
   /** Refs tried in order when a series has no usable `base-commit:`. */

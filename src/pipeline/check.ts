@@ -5,8 +5,6 @@ import {
   configHash,
   detectEra,
   HYP_TARGETS,
-  type ApplyFailureKind,
-  type BaseAttempt,
   type BuildConfigName,
   type Era,
   type HypBuildResult,
@@ -26,7 +24,10 @@ import {
 } from "../check/index.js";
 import type { KbuildLimits } from "../io/kbuild.js";
 import { sandboxHost } from "../io/sandbox.js";
+import type { BuildProblem, CheckResult } from "../shapes/check.js";
 import { BaseCache } from "./base-cache.js";
+
+export type { BaseSource, BuildProblem, CheckedPatch, CheckResult } from "../shapes/check.js";
 
 /** One patch of the series to check, in series order. */
 export interface CheckPatch extends PatchInput {
@@ -55,54 +56,6 @@ export interface CheckRequest {
   limits?: Partial<KbuildLimits>;
   /** Time bound of the whole check; builds after it are not run. */
   seriesTimeoutMs?: number;
-}
-
-export type BaseSource = BaseAttempt["source"] | "requested";
-
-export interface CheckedPatch {
-  index: number;
-  id: string;
-  subject: string;
-  applied: boolean;
-  failure: ApplyFailureKind | null;
-  /**
-   * False when the patch changes no file the hyp objects were built from (nothing was
-   * rebuilt for it); null when it was not applied.
-   */
-  changesHypBuild: boolean | null;
-}
-
-/** A build that produced no verdict (it failed or timed out). */
-export interface BuildProblem {
-  config: BuildConfigName;
-  /** 0 for the base, k after patch k. */
-  step: number;
-  timedOut: boolean;
-  /** The bound that stopped it (`time`, `memory`, `processes`, `disk-bytes`, ...), if any. */
-  bound: HypBuildResult["bound"];
-  failedTargets: string[];
-  logPath: string;
-}
-
-/** The `hypwatch check --json` shape (docs/json.md). */
-export interface CheckResult {
-  tree: {
-    path: string;
-    era: Era | null;
-    baseCommit: string | null;
-    baseChosenBy: BaseSource | null;
-    attempts: BaseAttempt[];
-    /** Configurations whose base findings came from an earlier check of the same base. */
-    baseReused: BuildConfigName[];
-  };
-  series: { subject: string; version: number } | null;
-  patches: CheckedPatch[];
-  /** Audits report every finding of the tree (`introducedBy` 0); series checks only new ones. */
-  findings: AttributedFinding[];
-  configs: BuildConfigName[];
-  buildProblems: BuildProblem[];
-  /** `applyMs` is everything but building and analysis: slot, base choice, `git am`. */
-  timings: { totalMs: number; applyMs: number; buildMs: number; analyzeMs: number };
 }
 
 const DEFAULT_CONFIGS: readonly BuildConfigName[] = ["defconfig", "instrumented"];

@@ -1,5 +1,5 @@
 import type { AttributedFinding } from "../check/index.js";
-import type { BuildProblem, CheckResult } from "../pipeline/check.js";
+import type { BuildProblem, CheckResult } from "../shapes/check.js";
 import { escapeText as e } from "./escape.js";
 
 const short = (commit: string | null) => (commit ? commit.slice(0, 12) : "none");

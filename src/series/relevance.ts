@@ -1,13 +1,19 @@
-import { DEFAULT_RELEVANT_PATHS } from "../config.js";
-
 /**
  * Paths whose changes matter to arm64 KVM and its hypervisor code, across the mid-2020 move
- * of `virt/kvm/arm` into `arch/arm64/kvm` and the 32-bit host removal.
+ * of `virt/kvm/arm` into `arch/arm64/kvm` and the 32-bit host removal: what makes a patch
+ * "touch arm64 KVM" unless `HYPWATCH_RELEVANT_PATHS` says otherwise.
  *
  * A pattern ending in `/` matches everything below that directory; `*` matches within one
  * path component and `**` across components; anything else must match the whole path.
  */
-export const DEFAULT_RELEVANT_PATTERNS: readonly string[] = DEFAULT_RELEVANT_PATHS;
+export const DEFAULT_RELEVANT_PATTERNS: readonly string[] = [
+  "arch/arm64/kvm/",
+  "arch/arm64/include/asm/kvm_*",
+  "arch/arm64/kernel/image-vars.h",
+  "virt/kvm/arm/",
+  "include/kvm/arm_*",
+  "arch/arm/kvm/",
+];
 
 const compiled = new Map<string, RegExp>();
 
