@@ -1,17 +1,19 @@
 import { readdir } from "node:fs/promises";
 import { readUntrustedFile } from "../io/untrusted.js";
 import path from "node:path";
-import { kbuildInputs, treeRelative } from "../check/kbuild.js";
+import { kbuildInputs, treeRelative } from "../io/kbuild-files.js";
 import { gitOk } from "../io/git.js";
-import { mapLimit } from "../check/objects.js";
+import pMap from "p-map";
 
 /**
  * Every tree file the last build in `buildDir` read, relative to the tree: the sources and
  * headers that Kbuild's fixdep recorded in the `.cmd` file of each target it made.
  */
 export async function buildInputs(buildDir: string, srcDir: string): Promise<Set<string>> {
-  const lists = await mapLimit(await cmdFiles(buildDir), 8, async (f) =>
-    kbuildInputs(await readUntrustedFile(f).catch(() => "")),
+  const lists = await pMap(
+    await cmdFiles(buildDir),
+    async (f) => kbuildInputs(await readUntrustedFile(f).catch(() => "")),
+    { concurrency: 8 },
   );
   const out = new Set<string>();
   for (const list of lists) for (const file of list) out.add(treeRelative(file, srcDir, buildDir));

@@ -10,7 +10,13 @@ import {
   instrumentationOfSymbol,
   makefileGuard,
 } from "./instrumentation.js";
-import { cmdFileOf, linkInputs, makefileLines, parseKbuildCmd, treeRelative } from "./kbuild.js";
+import {
+  cmdFileOf,
+  linkInputs,
+  makefileLines,
+  parseKbuildCmd,
+  treeRelative,
+} from "../io/kbuild-files.js";
 
 // Kbuild output and the nVHE Makefile of a linux 6.1 defconfig build.
 const fixture = (name: string): string =>

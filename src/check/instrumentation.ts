@@ -3,7 +3,7 @@
  * object, which flag lets it in, and which Makefile line keeps it out. Pure.
  */
 import type { MakefileGuard } from "./types.js";
-import { makefileLines } from "./kbuild.js";
+import { makefileLines } from "../io/kbuild-files.js";
 
 export type InstrumentationName =
   | "shadow-call-stack"

@@ -3,6 +3,7 @@
  * objects it was linked from.
  */
 import { readdir } from "node:fs/promises";
+import pMap from "p-map";
 import { readContained, readUntrustedFile } from "../io/untrusted.js";
 import path from "node:path";
 import { listUndefinedSymbols, type BinutilsOptions } from "../io/binutils.js";
@@ -25,10 +26,9 @@ import {
   parseKbuildCmd,
   treeRelative,
   type KbuildCommand,
-} from "./kbuild.js";
+} from "../io/kbuild-files.js";
 import {
   isUndefinedIn,
-  mapLimit,
   ObjectMemo,
   readInstructions,
   readObject,
@@ -69,6 +69,9 @@ export interface ModernBuildInput {
 }
 
 type Draft = Omit<Finding, "key">;
+
+/** Objects read at once: binutils on two cores. */
+const TWO = { concurrency: 2 };
 
 async function readText(file: string, what: string): Promise<string> {
   try {
@@ -141,14 +144,18 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
     .filter((n) => !aliased.has(n));
   const forbidden = new Set(unaliased.filter((n) => instrumentationOfSymbol(n) === null));
 
-  const objects: NvheObject[] = await mapLimit(inputs, 2, async (p) => {
-    const info = await memo.get("object", p, opts, (o) => readObject(o, opts));
-    // Objects without a .cmd file (hand-built dirs) are still judged, just without flags.
-    const cmdText = await readUntrustedFile(path.join(buildDir, cmdFileOf(p))).catch(() => null);
-    const cmd: KbuildCommand | null = cmdText === null ? null : parseKbuildCmd(cmdText);
-    const source = cmd?.source ? treeRelative(cmd.source, srcDir, buildDir) : null;
-    return { path: p, info, cmd, source };
-  });
+  const objects: NvheObject[] = await pMap(
+    inputs,
+    async (p) => {
+      const info = await memo.get("object", p, opts, (o) => readObject(o, opts));
+      // Objects without a .cmd file (hand-built dirs) are still judged, just without flags.
+      const cmdText = await readUntrustedFile(path.join(buildDir, cmdFileOf(p))).catch(() => null);
+      const cmd: KbuildCommand | null = cmdText === null ? null : parseKbuildCmd(cmdText);
+      const source = cmd?.source ? treeRelative(cmd.source, srcDir, buildDir) : null;
+      return { path: p, info, cmd, source };
+    },
+    TWO,
+  );
 
   const drafts: Draft[] = [];
   drafts.push(...(await symbolFindings(objects, forbidden, { srcDir, buildDir, config }, opts)));
@@ -272,10 +279,13 @@ async function instrumentationFindings(
   memo: ObjectMemo,
 ): Promise<Draft[]> {
   const drafts: Draft[] = [];
-  const scs = await mapLimit(objects, 2, (o) =>
-    memo.get("shadow-call-stack", o.path, opts, async (p) =>
-      (await readInstructions(p, opts)).filter((insn) => isShadowCallStackInstruction(insn.text)),
-    ),
+  const scs = await pMap(
+    objects,
+    (o) =>
+      memo.get("shadow-call-stack", o.path, opts, async (p) =>
+        (await readInstructions(p, opts)).filter((insn) => isShadowCallStackInstruction(insn.text)),
+      ),
+    TWO,
   );
   objects.forEach((obj, i) => {
     const sites: InstrumentationSite[] = [];

@@ -23,7 +23,7 @@ import {
   type ElfSymbol,
   type Relocation,
 } from "./elf.js";
-import { treeRelative } from "./kbuild.js";
+import { treeRelative } from "../io/kbuild-files.js";
 import type { InlineFrame } from "./types.js";
 
 export interface ObjectInfo {
@@ -158,22 +158,4 @@ export async function resolveSites(
     }
   }
   return sites;
-}
-
-/** Run `fn` over `items` with at most `limit` at a time (the machine is shared). */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { kbuildInputs } from "./kbuild.js";
+import { kbuildInputs } from "./kbuild-files.js";
 
 // The head and tail of a real .cmd file (linux-source-6.1, O= build of switch.nvhe.o).
 const SRC = "/cache/slot-0/src";
