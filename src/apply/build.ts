@@ -20,6 +20,7 @@ import {
   type ConfigReport,
   type HypBuildResult,
 } from "./types.js";
+import { HypwatchError } from "../errors.js";
 
 interface BuildConfigDef {
   cc: Compiler;
@@ -90,10 +91,11 @@ export const BUILD_CONFIGS: Record<BuildConfigName, BuildConfigDef> = {
 };
 
 /** Thrown when a configuration's compiler is not installed. */
-export class CompilerMissingError extends Error {
+export class CompilerMissingError extends HypwatchError {
+  // Every attempt on this host lacks it too; an operator installs it.
+  readonly kind = "permanent";
   constructor(readonly config: BuildConfigName) {
     super(`${config} needs ${BUILD_CONFIGS[config].cc}, which is not installed`);
-    this.name = "CompilerMissingError";
   }
 }
 

@@ -151,7 +151,7 @@ export async function ensureTree(config: TreeConfig): Promise<string> {
       await clone(url, path.join(tmp, "repo.git"), 6 * 3600_000);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw new TreeError(redact(url), `clone failed: ${errorMessage(err)}`);
+      throw new TreeError(redact(url), `clone failed: ${errorMessage(err)}`, "upstream");
     }
     await rename(path.join(tmp, "repo.git"), dest);
     await rm(tmp, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import type { SandboxBound } from "../io/sandbox.js";
+import { HypwatchError, type ErrorKind } from "../errors.js";
 /** Which generation of the arm64 KVM hyp layout a tree has (docs/hyp-domain.md). */
 export type Era = "modern" | "legacy";
 
@@ -98,32 +99,34 @@ export interface HypBuildResult {
 }
 
 /** A kernel tree that cannot be used: not a git repository, clone failed, no commits. */
-export class TreeError extends Error {
+export class TreeError extends HypwatchError {
   constructor(
     readonly tree: string,
     readonly reason: string,
+    /** Permanent for a path or tarball that is not a usable tree; upstream for a failed clone. */
+    readonly kind: ErrorKind = "permanent",
   ) {
     super(`kernel tree ${tree}: ${reason}`);
-    this.name = "TreeError";
   }
 }
 
 /** Neither era's marker was found in a worktree. */
-export class UnknownEraError extends Error {
+export class UnknownEraError extends HypwatchError {
+  readonly kind = "permanent";
   constructor(readonly dir: string) {
     super(`${dir}: neither arch/arm64/kvm/hyp/nvhe/Makefile nor __hyp_text found`);
-    this.name = "UnknownEraError";
   }
 }
 
 /** Configuring a build directory failed (defconfig or olddefconfig). */
-export class ConfigureError extends Error {
+export class ConfigureError extends HypwatchError {
+  // The same tree and configuration fail the same way, bound or not; the log says why.
+  readonly kind = "permanent";
   constructor(
     readonly config: BuildConfigName,
     readonly logPath: string,
     readonly reason: string,
   ) {
     super(`cannot configure ${config}: ${reason} (log: ${logPath})`);
-    this.name = "ConfigureError";
   }
 }

@@ -1,3 +1,5 @@
+import { HypwatchError } from "../errors.js";
+
 /** What a finding is about. */
 export type FindingKind = "symbol" | "outlined-inline" | "instrumentation" | "alias" | "section";
 
@@ -100,12 +102,12 @@ export interface NvheAlias {
 }
 
 /** A build or object the analysis cannot read: names the path and what is wrong. */
-export class CheckInputError extends Error {
+export class CheckInputError extends HypwatchError {
+  readonly kind = "permanent";
   constructor(
     readonly path: string,
     readonly reason: string,
   ) {
     super(`${path}: ${reason}`);
-    this.name = "CheckInputError";
   }
 }

@@ -1,4 +1,5 @@
 import type { MailLimits } from "../config.js";
+import { HypwatchError } from "../errors.js";
 
 /** Why a whole source could not be read, or (over-limit) why part of it was skipped. */
 export type SourceErrorKind =
@@ -14,15 +15,16 @@ export type SourceErrorKind =
  * A source (file, directory, git epoch) that cannot be read, or one message in it that
  * cannot be read. `source` names the path; `origin` the message, when the error is about one.
  */
-export class SourceError extends Error {
+export class SourceError extends HypwatchError {
+  // Missing, of no known kind, over a limit or unreadable: the same bytes fail again.
+  readonly kind = "permanent";
   constructor(
-    readonly kind: SourceErrorKind,
+    readonly code: SourceErrorKind,
     readonly source: string,
     readonly reason: string,
     readonly origin: string | null = null,
   ) {
     super(`${origin ?? source}: ${reason}`);
-    this.name = "SourceError";
   }
 }
 

@@ -131,7 +131,7 @@ describe("readSource errors", () => {
     const missing = path.join(tmp, "no-such.mbox");
     const error = await collect(readSource(missing)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceError);
-    expect((error as SourceError).kind).toBe("not-found");
+    expect((error as SourceError).code).toBe("not-found");
     expect((error as SourceError).message).toContain(missing);
   });
 
@@ -139,7 +139,7 @@ describe("readSource errors", () => {
     const empty = path.join(tmp, "empty");
     await mkdir(empty);
     const error = await collect(readSource(empty)).catch((e: unknown) => e);
-    expect((error as SourceError).kind).toBe("unknown-kind");
+    expect((error as SourceError).code).toBe("unknown-kind");
     expect((error as SourceError).message).toContain(empty);
   });
 

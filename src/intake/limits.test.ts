@@ -110,6 +110,6 @@ describe("mbox limits", () => {
     });
     expect(mails).toEqual([]);
     expect(errors[0]?.origin).toBe("big.eml");
-    expect(errors[0]?.kind).toBe("over-limit");
+    expect(errors[0]?.code).toBe("over-limit");
   });
 });

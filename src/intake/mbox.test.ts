@@ -129,7 +129,7 @@ describe("readMbox", () => {
     await writeFile(file, first.raw);
     const error = await collect(readMbox(file)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceError);
-    expect((error as SourceError).kind).toBe("not-mbox");
+    expect((error as SourceError).code).toBe("not-mbox");
     expect((error as SourceError).message).toContain("message.mbox");
   });
 });

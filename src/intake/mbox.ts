@@ -3,6 +3,7 @@ import { open } from "node:fs/promises";
 import path from "node:path";
 import { createGunzip } from "node:zlib";
 import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { HypwatchError } from "../errors.js";
 import { overLimitReason } from "../mail/limits.js";
 import { SourceError, reportOrThrow, type ReadOptions } from "./errors.js";
 import type { RawMail } from "./types.js";
@@ -236,7 +237,13 @@ export async function* readMbox(file: string, opts: MboxOptions = {}): AsyncGene
   }
 }
 
-class InflateLimitError extends Error {}
+/** Inflating passed its bound; read as a SourceError over the limit. */
+class InflateLimitError extends HypwatchError {
+  readonly kind = "permanent";
+  constructor() {
+    super("inflated past its bound");
+  }
+}
 
 /** The chunks of `stream` until `cap` bytes have passed; one more byte throws. */
 async function* boundedBytes(stream: AsyncIterable<Buffer>, cap: number): AsyncGenerator<Buffer> {

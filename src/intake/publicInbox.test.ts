@@ -81,7 +81,7 @@ describe("readPublicInbox on kvmarm-0.git", () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(SourceError);
-    expect((error as SourceError).kind).toBe("unknown-commit");
+    expect((error as SourceError).code).toBe("unknown-commit");
     expect((error as SourceError).message).toContain("kvmarm-0.git");
   });
 });

@@ -1,17 +1,19 @@
 import { run } from "./exec.js";
+import { HypwatchError } from "../errors.js";
 
 /** The cross binutils prefix used for arm64 kernel objects. */
 export const DEFAULT_CROSS_COMPILE = "aarch64-linux-gnu-";
 
 /** A binutils program failed on an object; names the object and the tool. */
-export class BinutilsError extends Error {
+export class BinutilsError extends HypwatchError {
+  // The same tool fails the same way on the same object.
+  readonly kind = "permanent";
   constructor(
     readonly tool: string,
     readonly object: string,
     readonly reason: string,
   ) {
     super(`${tool} ${object}: ${reason}`);
-    this.name = "BinutilsError";
   }
 }
 

@@ -3,15 +3,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { run } from "./exec.js";
+import { HypwatchError, type ErrorKind } from "../errors.js";
 
 /** git could not read an archive repository. */
-export class GitArchiveError extends Error {
+export class GitArchiveError extends HypwatchError {
   constructor(
     readonly gitDir: string,
     readonly reason: string,
+    /** Transient as a failed git is (GitError), permanent for a directory that is no repository. */
+    readonly kind: ErrorKind = "transient",
   ) {
     super(`${gitDir}: ${reason}`);
-    this.name = "GitArchiveError";
   }
 }
 
@@ -52,7 +54,7 @@ export interface OpenedGitDir {
 export async function openGitDir(dir: string): Promise<OpenedGitDir> {
   const gitDir = path.resolve(dir);
   if (!(await looksLikeGitDir(gitDir))) {
-    throw new GitArchiveError(gitDir, "not a git repository (no HEAD or objects/)");
+    throw new GitArchiveError(gitDir, "not a git repository (no HEAD or objects/)", "permanent");
   }
   if (await exists(path.join(gitDir, "refs"))) {
     return { gitDir, close: async () => {} };

@@ -1,5 +1,6 @@
 import { redact } from "../log.js";
 import { run, type ExecResult } from "./exec.js";
+import { HypwatchError } from "../errors.js";
 
 /** Identity used for the commits `git am` makes in check worktrees (never pushed anywhere). */
 const IDENTITY = [
@@ -14,13 +15,14 @@ const IDENTITY = [
 ];
 
 /** A git command that failed where failure was not expected. Output is for logs only. */
-export class GitError extends Error {
+export class GitError extends HypwatchError {
+  // Where git was expected to succeed, a failure is a lock, a busy repository or a killed git.
+  readonly kind = "transient";
   constructor(
     readonly args: string[],
     readonly result: ExecResult,
   ) {
     super(`git ${args.join(" ")} failed with exit code ${result.exitCode}`);
-    this.name = "GitError";
   }
 }
 

@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
+import { HypwatchError } from "../errors.js";
 
 /** An exclusive lock held on a file until released (or until this process dies). */
 export interface FileLock {
@@ -15,10 +16,10 @@ export interface LockOptions {
   timeoutMs?: number;
 }
 
-export class LockTimeoutError extends Error {
+export class LockTimeoutError extends HypwatchError {
+  readonly kind = "transient";
   constructor(readonly lockPath: string) {
     super(`timed out waiting for lock ${lockPath}`);
-    this.name = "LockTimeoutError";
   }
 }
 

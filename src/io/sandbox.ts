@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { execa } from "execa";
 import { run } from "./exec.js";
+import { HypwatchError } from "../errors.js";
 
 /**
  * Everything a build may use up. A build that reaches one is stopped and its result names
@@ -88,10 +89,11 @@ export interface SandboxResult {
 }
 
 /** Thrown when builds cannot be isolated on this host; no untrusted code is run then. */
-export class SandboxUnavailableError extends Error {
+export class SandboxUnavailableError extends HypwatchError {
+  // A host setting (user namespaces, bubblewrap) that only an operator changes.
+  readonly kind = "permanent";
   constructor(readonly reason: string) {
     super(`builds cannot be sandboxed here: ${reason}`);
-    this.name = "SandboxUnavailableError";
   }
 }
 

@@ -1,13 +1,15 @@
 import { run } from "./exec.js";
+import { HypwatchError } from "../errors.js";
 
 /** A tarball that could not be extracted; output kept for logs. */
-export class ExtractError extends Error {
+export class ExtractError extends HypwatchError {
+  // A damaged tarball or a full disk: another attempt meets the same, an operator acts.
+  readonly kind = "permanent";
   constructor(
     readonly tarball: string,
     readonly output: string,
   ) {
     super(`cannot extract ${tarball}`);
-    this.name = "ExtractError";
   }
 }
 

@@ -2,6 +2,7 @@ import { constants } from "node:fs";
 import { lstat, open, readdir, realpath, unlink } from "node:fs/promises";
 import path from "node:path";
 import { run } from "./exec.js";
+import { HypwatchError } from "../errors.js";
 
 /**
  * Reading what untrusted code wrote. A patch can make any worktree file a symlink (git
@@ -12,13 +13,14 @@ import { run } from "./exec.js";
  */
 
 /** Thrown for a file that escapes its directory, is not a regular file, or is too big. */
-export class UntrustedFileError extends Error {
+export class UntrustedFileError extends HypwatchError {
+  // The file is what the patch or the build made it.
+  readonly kind = "permanent";
   constructor(
     readonly file: string,
     readonly reason: string,
   ) {
     super(`${file}: ${reason}`);
-    this.name = "UntrustedFileError";
   }
 }
 

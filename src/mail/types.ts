@@ -1,3 +1,5 @@
+import { HypwatchError } from "../errors.js";
+
 /** A person as named in a header. `email` is lower-cased; `name` may be empty. */
 export interface Person {
   name: string;
@@ -138,13 +140,13 @@ export interface MailMessage {
 }
 
 /** A message that could not be parsed. The run goes on; this names what failed. */
-export class MailParseError extends Error {
+export class MailParseError extends HypwatchError {
+  readonly kind = "permanent";
   constructor(
     readonly origin: string,
     readonly messageId: string | null,
     readonly reason: string,
   ) {
     super(`cannot parse ${messageId ? `<${messageId}>` : origin}: ${reason}`);
-    this.name = "MailParseError";
   }
 }

@@ -9,6 +9,7 @@ import { assembleSeries, defaultParseScore } from "../series/index.js";
 import type { Series } from "../series/types.js";
 import type { CheckPatch, CheckRequest } from "./check.js";
 import { assemblyLimits, type ScanError } from "./scan.js";
+import { HypwatchError } from "../errors.js";
 
 /** A series picked for checking, with the raw mail of each patch. */
 export interface SelectedSeries {
@@ -18,13 +19,13 @@ export interface SelectedSeries {
 }
 
 /** The mail names no series that can be checked. */
-export class NoSeriesError extends Error {
+export class NoSeriesError extends HypwatchError {
+  readonly kind = "permanent";
   constructor(
     readonly source: string,
     reason: string,
   ) {
     super(`${source}: ${reason}`);
-    this.name = "NoSeriesError";
   }
 }
 

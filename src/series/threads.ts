@@ -1,5 +1,6 @@
 import { DEFAULT_MAIL_LIMITS } from "../config.js";
 import { overLimitReason } from "../mail/limits.js";
+import { HypwatchError } from "../errors.js";
 /** What threading needs from a message. `MailMessage` and the assembler's summaries both fit. */
 export interface Threadable {
   messageId: string;
@@ -35,13 +36,14 @@ export interface BuildThreadsOptions<T extends Threadable> {
 }
 
 /** A message kept out of its thread by a depth or fan-out limit; it starts its own thread. */
-export class ThreadLimitError extends Error {
+export class ThreadLimitError extends HypwatchError {
+  // The thread is as deep or wide as the mail made it.
+  readonly kind = "permanent";
   constructor(
     readonly messageId: string,
     readonly reason: string,
   ) {
     super(`<${messageId}>: ${reason}; threaded on its own`);
-    this.name = "ThreadLimitError";
   }
 }
 
