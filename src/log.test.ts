@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { configSchema, configSecrets } from "./config.js";
-import { errorKind, redact, redactError, registerSecrets } from "./log.js";
+import { errorName, redact, redactError, registerSecrets } from "./log.js";
 import { captureLog } from "../test/log-capture.js";
 
 describe("redact", () => {
@@ -61,7 +61,11 @@ describe("logger", () => {
         queue: "hypwatch-scan",
         jobId: "7",
         durationMs: 12,
-        err: { kind: "Error", message: "clone of https://[redacted]@h/x.git failed" },
+        err: {
+          kind: "transient",
+          name: "Error",
+          message: "clone of https://[redacted]@h/x.git failed",
+        },
       }),
     ]);
     log.info({ note: "plain sekrit-value in a field" }, "anything");
@@ -69,8 +73,8 @@ describe("logger", () => {
   });
 
   it("names errors by system code, else class", () => {
-    expect(errorKind(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBe("ECONNREFUSED");
-    expect(errorKind(new TypeError("x"))).toBe("TypeError");
+    expect(errorName(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBe("ECONNREFUSED");
+    expect(errorName(new TypeError("x"))).toBe("TypeError");
   });
 
   it("redacts an error's message and stack and keeps its class", () => {

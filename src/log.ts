@@ -1,4 +1,5 @@
 import { pino, stdTimeFunctions, type DestinationStream, type Logger as PinoLogger } from "pino";
+import { errorKind } from "./errors.js";
 
 /** The logger the library and the workers accept: pino, with child loggers per queue and job. */
 export type Logger = PinoLogger;
@@ -63,7 +64,7 @@ export function redactError<E>(error: E): E {
 }
 
 /** A short, stable name for an error in logs: its system code (ECONNREFUSED) or class. */
-export function errorKind(error: unknown): string {
+export function errorName(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return typeof code === "string" ? code : error.name;
@@ -83,7 +84,8 @@ export interface LoggerOptions {
 }
 
 /**
- * JSON lines with static messages and fields (`queue`, `jobId`, `durationMs`, `err.kind`).
+ * JSON lines with static messages and fields (`queue`, `jobId`, `durationMs`, and `err` with
+ * its `kind`: permanent, transient or upstream, and its `name`).
  * Every line passes `redact` on its way out, whatever a field carries.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
@@ -95,6 +97,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       serializers: {
         err: (error: unknown) => ({
           kind: errorKind(error),
+          name: errorName(error),
           message: errorMessage(error),
         }),
       },

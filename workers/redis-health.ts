@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
-import { errorKind, type Logger } from "../src/log.js";
+import { errorName, type Logger } from "../src/log.js";
 import { reconnectDelayMs, redisConnection } from "./connection.js";
 
 /** Errors that mean "Redis is not there (yet)": the watcher reports them once per outage. */
@@ -16,7 +16,7 @@ const CONNECTION_CODES = new Set([
 
 export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  if (CONNECTION_CODES.has(errorKind(error))) return true;
+  if (CONNECTION_CODES.has(errorName(error))) return true;
   return /Connection is closed|Stream isn't writeable|^(WRONGPASS|NOAUTH|LOADING)\b/.test(
     error.message,
   );
