@@ -1,8 +1,14 @@
 import path from "node:path";
-import { UnrecoverableError, WaitingError, type Job } from "bullmq";
+import { WaitingError, type Job } from "bullmq";
 import type { Config } from "../src/config.js";
-import { runInChild, type ChildError, type ChildOutcome } from "../src/io/child.js";
+import { runInChild, type ChildOutcome } from "../src/io/child.js";
 import { redact, redactError, type Logger } from "../src/log.js";
+import {
+  JobProcessDiedError,
+  JobProcessError,
+  JobTimeLimitError,
+  toJobFailure,
+} from "./job-error.js";
 
 /** A processor factory `(config) => (job) => Promise<result>` named by module and export. */
 export interface ProcessorRef {
@@ -82,34 +88,38 @@ interface Settling {
   durationMs: number;
 }
 
-/** The job's result, or the error BullMQ records for it (redacted: it is stored and shown). */
+/**
+ * The job's result, or the error BullMQ records for it (redacted: it is stored and shown),
+ * logged with its kind and failed or retried by that kind (`toJobFailure`).
+ */
 async function settle(outcome: ChildOutcome, s: Settling): Promise<unknown> {
   switch (outcome.kind) {
     case "returned":
       s.log.info({ durationMs: s.durationMs }, "job completed");
       return outcome.value;
     case "threw": {
-      const error = rebuildError(outcome.error);
+      const error = redactError(new JobProcessError(outcome.error));
       s.log.warn({ durationMs: s.durationMs, err: error }, "job failed");
-      throw error;
+      throw toJobFailure(error);
     }
     case "timed-out": {
-      const seconds = s.queue.timeLimitMs / 1000;
-      s.log.warn({ durationMs: s.durationMs, timeLimitMs: s.queue.timeLimitMs }, "job timed out");
-      // Retrying would spend the same time again on the same input.
-      throw new UnrecoverableError(
-        `job ${s.job.id} on ${s.queue.name} ran over its time limit of ${seconds} s and was stopped`,
+      const error = new JobTimeLimitError(s.job.id, s.queue.name, s.queue.timeLimitMs);
+      s.log.warn(
+        { durationMs: s.durationMs, timeLimitMs: s.queue.timeLimitMs, err: error },
+        "job timed out",
       );
+      throw toJobFailure(error);
     }
     case "aborted":
       return handBack(s);
     case "crashed": {
       const how = outcome.signal ? `signal ${outcome.signal}` : `exit code ${outcome.exitCode}`;
+      const error = new JobProcessDiedError(s.job.id, s.queue.name, how);
       s.log.error(
-        { durationMs: s.durationMs, stderrTail: redact(outcome.stderrTail) },
+        { durationMs: s.durationMs, stderrTail: redact(outcome.stderrTail), err: error },
         "job process died",
       );
-      throw new Error(`job ${s.job.id} on ${s.queue.name}: its process died (${how})`);
+      throw toJobFailure(error);
     }
   }
 }
@@ -142,14 +152,4 @@ async function handBack(s: Settling): Promise<never> {
   }
   // Tells BullMQ the job left the active list on purpose: neither completed nor failed.
   throw new WaitingError();
-}
-
-function rebuildError(error: ChildError): Error {
-  // BullMQ reads the class by name: an UnrecoverableError in the child is not retried here.
-  const rebuilt =
-    error.name === "UnrecoverableError"
-      ? new UnrecoverableError(error.message)
-      : Object.assign(new Error(error.message), { name: error.name });
-  rebuilt.stack = error.stack ?? rebuilt.stack;
-  return redactError(rebuilt);
 }

@@ -3,6 +3,7 @@
  * runs it on the job and answers once. The worker process stays free to renew locks, run
  * other queues and kill this one when it runs over its time limit.
  */
+import { errorKind } from "../src/errors.js";
 import type { ChildReply } from "../src/io/child.js";
 import type { ChildJobMessage } from "./isolated.js";
 
@@ -24,7 +25,10 @@ async function runJob(message: ChildJobMessage): Promise<ChildReply> {
     return { kind: "returned", value: await processor(message.job) };
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
-    return { kind: "threw", error: { name: e.name, message: e.message, stack: e.stack ?? "" } };
+    return {
+      kind: "threw",
+      error: { name: e.name, message: e.message, stack: e.stack ?? "", kind: errorKind(e) },
+    };
   }
 }
 

@@ -1,5 +1,4 @@
-import { UnrecoverableError, type Job } from "bullmq";
-import { SourceError } from "../src/intake/index.js";
+import type { Job } from "bullmq";
 import type { Config } from "../src/config.js";
 import { scanSource } from "../src/pipeline/scan.js";
 import { summarizeScan, type ScanSummary } from "../src/report/scan.js";
@@ -23,11 +22,10 @@ export interface ScanJobResult {
 /** Read a source and assemble its series; small result, safe to store in Redis. */
 export function scanProcessor(config: Config) {
   return async (job: Pick<Job<ScanJob>, "data">): Promise<ScanJobResult> => {
+    // A source that cannot be read throws a permanent SourceError: the worker fails the job
+    // without retrying it (workers/job-error.ts).
     const result = await scanSource(job.data.source, config, {
       ...(job.data.since ? { since: job.data.since } : {}),
-    }).catch((error: unknown) => {
-      // A source that cannot be read will not become readable by retrying.
-      throw error instanceof SourceError ? new UnrecoverableError(error.message) : error;
     });
     return {
       summary: summarizeScan(result.series, result.messages, result.errors.length),

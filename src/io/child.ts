@@ -1,12 +1,14 @@
 import { fork, type Serializable } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { errorKind, type ErrorKind } from "../errors.js";
 
-/** An error thrown in the child, as it crosses the process boundary. */
+/** An error thrown in the child, as it crosses the process boundary, its kind with it. */
 export interface ChildError {
   name: string;
   message: string;
   stack?: string;
+  kind: ErrorKind;
 }
 
 /** How a module run in a child process ended. */
@@ -69,7 +71,10 @@ export function runInChild(request: ChildRequest): Promise<ChildOutcome> {
     request.signal?.addEventListener("abort", onAbort, { once: true });
     child.on("message", (reply: ChildReply) => settle(reply));
     child.on("error", (error) =>
-      settle({ kind: "threw", error: { name: error.name, message: error.message } }),
+      settle({
+        kind: "threw",
+        error: { name: error.name, message: error.message, kind: errorKind(error) },
+      }),
     );
     child.on("exit", (exitCode, signal) =>
       // A reply may still be in flight when `exit` comes; let it land first.
