@@ -1,6 +1,66 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * The layers, bottom up: what each folder of src/ may not import (docs: the pipeline is
+ * visible in the tree). Pure layers stay pure; nothing imports the layers above it.
+ */
+const LAYERS = {
+  io: [
+    "mail",
+    "series",
+    "check",
+    "apply",
+    "intake",
+    "shapes",
+    "pipeline",
+    "report",
+    "cli",
+    "config",
+  ],
+  mail: [
+    "io",
+    "series",
+    "check",
+    "apply",
+    "intake",
+    "shapes",
+    "pipeline",
+    "report",
+    "cli",
+    "config",
+  ],
+  series: ["io", "check", "apply", "intake", "shapes", "pipeline", "report", "cli", "config"],
+  check: ["apply", "series", "intake", "shapes", "pipeline", "report", "cli", "config"],
+  apply: ["check", "series", "intake", "shapes", "pipeline", "report", "cli", "config"],
+  intake: ["check", "apply", "shapes", "pipeline", "report", "cli"],
+  shapes: ["io", "intake", "pipeline", "report", "cli", "config"],
+  report: ["io", "apply", "intake", "pipeline", "cli"],
+  pipeline: ["report", "cli"],
+};
+
+const layerRules = Object.entries(LAYERS).map(([layer, forbidden]) => ({
+  files: [`src/${layer}/**/*.ts`],
+  ignores: ["**/*.test.ts"],
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        patterns: [
+          {
+            group: forbidden.flatMap((f) => [`../${f}`, `../${f}/*`, `../${f}.js`]),
+            message: `src/${layer} may not import this layer (eslint.config.js, LAYERS).`,
+          },
+          {
+            group: ["../../workers/*", "../../scripts/*", "../../bench/*"],
+            message: "the library does not import the service, scripts or benchmarks.",
+          },
+        ],
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", ".cache/"] },
   js.configs.recommended,
@@ -15,4 +75,5 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  ...layerRules,
 );

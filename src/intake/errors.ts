@@ -1,4 +1,4 @@
-import type { MailLimits } from "../config.js";
+import type { MailLimits } from "../mail/limits.js";
 import { HypwatchError } from "../errors.js";
 
 /** Why a whole source could not be read, or (over-limit) why part of it was skipped. */

@@ -1,6 +1,6 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { overLimitReason } from "../mail/limits.js";
 import { SourceError, reportOrThrow, type ReadOptions } from "./errors.js";
 import type { RawMail } from "./types.js";

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { corpusPath } from "../../test/corpus.js";
 import { gzipBomb, mail, mbox } from "../../test/hostile-mail.js";
 import type { SourceError } from "./errors.js";

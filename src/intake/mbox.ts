@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
 import { createGunzip } from "node:zlib";
-import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { HypwatchError } from "../errors.js";
 import { overLimitReason } from "../mail/limits.js";
 import { SourceError, reportOrThrow, type ReadOptions } from "./errors.js";

@@ -1,4 +1,4 @@
-import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../mail/limits.js";
 import { parseMail } from "../mail/index.js";
 import { MailParseError, type MailMessage } from "../mail/types.js";
 import { summarizeMail, type SeriesMail } from "../series/index.js";

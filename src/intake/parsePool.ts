@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../mail/limits.js";
 import type { MailMessage } from "../mail/types.js";
 import type { SeriesMail } from "../series/index.js";
 import {

@@ -11,7 +11,7 @@ import {
   revListReverse,
   type OpenedGitDir,
 } from "../io/git-archive.js";
-import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { overLimitReason } from "../mail/limits.js";
 import { SourceError, reportOrThrow, type ReadOptions } from "./errors.js";
 import type { RawMail } from "./types.js";

@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { looksLikeGitDir } from "../io/git-archive.js";
-import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { overLimitReason } from "../mail/limits.js";
 import { SourceError, reportOrThrow } from "./errors.js";
 import { isMaildir, readEml, readEmlDirectory, readMaildir } from "./files.js";

@@ -3,9 +3,8 @@ import libmime from "libmime";
 import { decode as decodeBytes } from "libmime/lib/charset.js";
 import { decode as decodeQuotedPrintable } from "libqp";
 import { simpleParser, type Attachment } from "mailparser";
-import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
 import { headerValue, parseStructured, type HeaderMap } from "./headers.js";
-import { mimeShape, overLimitReason } from "./limits.js";
+import { DEFAULT_MAIL_LIMITS, mimeShape, overLimitReason, type MailLimits } from "./limits.js";
 import type { MailWarning } from "./types.js";
 
 /** The text of a message that later steps read. */

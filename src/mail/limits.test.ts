@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_MAIL_LIMITS, readConfig } from "../config.js";
+import { readConfig } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "./limits.js";
 import { HYP_DIFF, mail, manyParts, nestedMultipart } from "../../test/hostile-mail.js";
 import { parseMail } from "./parse.js";
 import { MailParseError } from "./types.js";

@@ -1,5 +1,69 @@
-import { MAIL_LIMIT_ENV, type MailLimits } from "../config.js";
+import { z } from "zod";
 import type { ParsedSubject } from "./types.js";
+
+const MiB = 1024 * 1024;
+
+/**
+ * What one mail, one source and one thread may cost. Mail is written by anyone: every
+ * size, count and depth read from it is held to these, and a message over one is skipped
+ * with an error naming it while the run goes on.
+ */
+export const mailLimitsSchema = z.object({
+  /** Bytes of one raw message. The largest kvmarm mail is 386 kB; 16 MiB is 40 times that. */
+  maxMessageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * MiB),
+  /** Bytes of one line. Real patch lines stay far below 10 kB; base64 lines are 76 bytes. */
+  maxLineBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1 * MiB),
+  /** Multipart containers in one message (bounds MIME nesting); real mail has at most 3. */
+  maxMimeDepth: z.number().int().positive().default(16),
+  /** MIME parts in one message; real list mail has fewer than 20. */
+  maxMimeParts: z.number().int().positive().default(256),
+  /** Bytes a gzip'd mbox may inflate to. The whole kvmarm archive is 206 MB of mail. */
+  maxDecompressedBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * MiB),
+  /** Messages read from one source. kvmarm has 21,367 in four years. */
+  maxMessagesPerSource: z.number().int().positive().default(2_000_000),
+  /** Patch number, patch count and version in a subject; real series stay below 1,000. */
+  maxSubjectNumber: z.number().int().positive().default(10_000),
+  /** References kept per message (the first and the newest); git send-email writes a few. */
+  maxReferences: z.number().int().positive().default(200),
+  /** Replies above a message in one thread; a message deeper starts a thread of its own. */
+  maxThreadDepth: z.number().int().positive().default(1_000),
+  /** Direct replies to one message; later ones start a thread of their own. */
+  maxThreadFanOut: z.number().int().positive().default(5_000),
+  /** Other revisions listed per series, the newest; a family of thousands is spam, not work. */
+  maxRevisionsListed: z.number().int().positive().default(100),
+});
+
+export type MailLimits = z.infer<typeof mailLimitsSchema>;
+
+/** The limits when nothing is configured. */
+export const DEFAULT_MAIL_LIMITS: MailLimits = mailLimitsSchema.parse({});
+
+/** Environment variables of the mail limits, one per field. */
+export const MAIL_LIMIT_ENV: Record<keyof MailLimits, string> = {
+  maxMessageBytes: "HYPWATCH_MAX_MESSAGE_BYTES",
+  maxLineBytes: "HYPWATCH_MAX_LINE_BYTES",
+  maxMimeDepth: "HYPWATCH_MAX_MIME_DEPTH",
+  maxMimeParts: "HYPWATCH_MAX_MIME_PARTS",
+  maxDecompressedBytes: "HYPWATCH_MAX_DECOMPRESSED_BYTES",
+  maxMessagesPerSource: "HYPWATCH_MAX_MESSAGES_PER_SOURCE",
+  maxSubjectNumber: "HYPWATCH_MAX_SUBJECT_NUMBER",
+  maxReferences: "HYPWATCH_MAX_REFERENCES",
+  maxThreadDepth: "HYPWATCH_MAX_THREAD_DEPTH",
+  maxThreadFanOut: "HYPWATCH_MAX_THREAD_FAN_OUT",
+  maxRevisionsListed: "HYPWATCH_MAX_REVISIONS_LISTED",
+};
 
 /** Why a mail is over one of the limits, naming the limit and how to raise it. */
 export function overLimitReason(limit: keyof MailLimits, what: string, cap: number): string {

@@ -1,5 +1,3 @@
-import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../config.js";
-import type { RawMail } from "../intake/types.js";
 import { extractText } from "./body.js";
 import { stripListFooters } from "./footers.js";
 import {
@@ -10,11 +8,24 @@ import {
   splitMessage,
   type HeaderMap,
 } from "./headers.js";
-import { hasLineLongerThan, keepReferences, overLimitReason, subjectNumberOver } from "./limits.js";
+import {
+  DEFAULT_MAIL_LIMITS,
+  hasLineLongerThan,
+  keepReferences,
+  overLimitReason,
+  subjectNumberOver,
+  type MailLimits,
+} from "./limits.js";
 import { MAY_HOLD_METADATA, hasMetadata, parseMetadata, parsePatch } from "./patch.js";
 import { parseSubject } from "./subject.js";
 import { parseReplyTrailers } from "./trailers.js";
-import { MailParseError, type MailMessage, type MailWarning, type Person } from "./types.js";
+import {
+  MailParseError,
+  type MailMessage,
+  type MailWarning,
+  type Person,
+  type RawMail,
+} from "./types.js";
 
 /** The header fields read; the rest (Received, DKIM, X-...) are skipped unparsed. */
 const WANTED_HEADERS: ReadonlySet<string> = new Set([

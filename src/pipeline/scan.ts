@@ -1,4 +1,5 @@
-import { DEFAULT_MAIL_LIMITS, type Config, type MailLimits } from "../config.js";
+import { type Config } from "../config.js";
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../mail/limits.js";
 import { readSource, type SourceOptions } from "../intake/index.js";
 import { parseMails } from "../intake/parsePool.js";
 import type { SourceError } from "../intake/errors.js";

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { DEFAULT_MAIL_LIMITS, type Config } from "../config.js";
+import { type Config } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { readSource } from "../intake/index.js";
 import { parseMail } from "../mail/index.js";
 import type { MailMessage } from "../mail/types.js";

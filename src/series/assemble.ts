@@ -1,4 +1,4 @@
-import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import type { MailMessage, Person, Trailer } from "../mail/types.js";
 import { DEFAULT_RELEVANT_PATTERNS, isRelevant } from "./relevance.js";
 import { stringPool, summarizeMail, type SeriesMail } from "./summary.js";

@@ -1,4 +1,4 @@
-import { DEFAULT_MAIL_LIMITS } from "../config.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { overLimitReason } from "../mail/limits.js";
 import { HypwatchError } from "../errors.js";
 /** What threading needs from a message. `MailMessage` and the assembler's summaries both fit. */
