@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { HypwatchError } from "../errors.js";
@@ -204,8 +205,6 @@ export async function readHead(file: string, n: number): Promise<Buffer> {
  * reported as one error (`onError`; thrown without one).
  */
 export async function* readMbox(file: string, opts: MboxOptions = {}): AsyncGenerator<RawMail> {
-  const name = path.basename(file);
-  const limits = opts.limits ?? DEFAULT_MAIL_LIMITS;
   let gzip: boolean;
   try {
     gzip = await isGzipFile(file);
@@ -213,6 +212,32 @@ export async function* readMbox(file: string, opts: MboxOptions = {}): AsyncGene
     throw new SourceError("not-found", file, `cannot open: ${errorText(cause)}`);
   }
   const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+  yield* inflateAndSplit(stream, gzip, path.basename(file), file, opts);
+}
+
+/**
+ * An mbox held in memory (a `t.mbox.gz` fetched from lore), gzip'd or not, read as
+ * `readMbox` reads a file: the same bound on inflated bytes, the same errors. `name` names
+ * the origins (`name#1`, ...), `source` the errors.
+ */
+export async function* readMboxBytes(
+  bytes: Buffer,
+  name: string,
+  source: string,
+  opts: MboxOptions = {},
+): AsyncGenerator<RawMail> {
+  const gzip = bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
+  yield* inflateAndSplit(Readable.from([bytes]), gzip, name, source, opts);
+}
+
+async function* inflateAndSplit(
+  stream: Readable,
+  gzip: boolean,
+  name: string,
+  source: string,
+  opts: MboxOptions,
+): AsyncGenerator<RawMail> {
+  const limits = opts.limits ?? DEFAULT_MAIL_LIMITS;
   const gunzip = gzip ? stream.pipe(createGunzip()) : null;
   if (gunzip) stream.on("error", (err) => gunzip.destroy(err));
   let read = 0;
@@ -226,11 +251,11 @@ export async function* readMbox(file: string, opts: MboxOptions = {}): AsyncGene
     if (cause instanceof InflateLimitError) {
       const what = `${name} inflates to more than ${limits.maxDecompressedBytes} bytes; message #${read + 1} and any after it not read`;
       const reason = overLimitReason("maxDecompressedBytes", what, limits.maxDecompressedBytes);
-      reportOrThrow(new SourceError("over-limit", file, reason, `${name}#${read + 1}`), opts);
+      reportOrThrow(new SourceError("over-limit", source, reason, `${name}#${read + 1}`), opts);
       return;
     }
     if (cause instanceof SourceError) throw cause;
-    throw new SourceError("read-failed", file, errorText(cause));
+    throw new SourceError("read-failed", source, errorText(cause));
   } finally {
     stream.destroy();
     gunzip?.destroy();
