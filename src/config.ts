@@ -117,6 +117,35 @@ function readBuildConfig(env: NodeJS.ProcessEnv): Partial<BuildConfig> {
   };
 }
 
+/** A subscribed IMAP mailbox read as a live source (src/intake/live/imap.ts). */
+export const imapSchema = z.object({
+  host: z.string().min(1),
+  /** 993 is IMAP over TLS; 143 is cleartext or STARTTLS. */
+  port: z.number().int().positive().max(65535).default(993),
+  /** TLS from the first byte; off: STARTTLS when the server offers it, else cleartext. */
+  tls: z.boolean().default(true),
+  user: z.string().min(1),
+  /** A secret: registered for redaction, never logged. */
+  password: z.string().min(1),
+  mailbox: z.string().min(1).default("INBOX"),
+});
+
+export type ImapConfig = z.infer<typeof imapSchema>;
+
+/** The IMAP settings, or undefined when no IMAP host is configured. */
+function readImapConfig(env: NodeJS.ProcessEnv): Partial<ImapConfig> | undefined {
+  if (!env.HYPWATCH_IMAP_HOST) return undefined;
+  const tls = env.HYPWATCH_IMAP_TLS?.trim().toLowerCase();
+  return {
+    host: env.HYPWATCH_IMAP_HOST,
+    port: env.HYPWATCH_IMAP_PORT ? Number(env.HYPWATCH_IMAP_PORT) : undefined,
+    tls: tls ? !["0", "false", "no", "off"].includes(tls) : undefined,
+    user: env.HYPWATCH_IMAP_USER || undefined,
+    password: env.HYPWATCH_IMAP_PASSWORD || undefined,
+    mailbox: env.HYPWATCH_IMAP_MAILBOX || undefined,
+  };
+}
+
 function decodeOrKeep(text: string): string {
   try {
     return decodeURIComponent(text);
@@ -135,6 +164,7 @@ export function configSecrets(config: Config): string[] {
     const secret = userInfo.includes(":") ? userInfo.slice(userInfo.indexOf(":") + 1) : userInfo;
     secrets.push(secret, decodeOrKeep(secret));
   }
+  if (config.imap) secrets.push(config.imap.password);
   return secrets;
 }
 
@@ -158,6 +188,7 @@ export const configSchema = z.object({
   mailLimits: mailLimitsSchema.default(DEFAULT_MAIL_LIMITS),
   service: serviceSchema.default(serviceSchema.parse({})),
   build: buildSchema.default(buildSchema.parse({})),
+  imap: imapSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -181,5 +212,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailLimits: readMailLimits(env),
     service: readServiceConfig(env),
     build: readBuildConfig(env),
+    imap: readImapConfig(env),
   });
 }
