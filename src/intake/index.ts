@@ -11,3 +11,11 @@ export {
 export { readEml, readEmlDirectory, readMaildir, isMaildir } from "./files.js";
 export { readPublicInbox, listEpochs, type PublicInboxOptions } from "./publicInbox.js";
 export { readSource, detectSource, type SourceOptions } from "./source.js";
+export {
+  ImapSource,
+  ImapSourceError,
+  createImapSource,
+  messageIdHash,
+  type ImapSourceErrorCode,
+  type ImapSourceOptions,
+} from "./live/imap.js";
