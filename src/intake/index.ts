@@ -19,3 +19,10 @@ export {
   type ImapSourceErrorCode,
   type ImapSourceOptions,
 } from "./live/imap.js";
+export {
+  createLoreSource,
+  loreUserAgent,
+  LoreError,
+  type LoreErrorCode,
+  type LoreSourceOptions,
+} from "./live/lore.js";

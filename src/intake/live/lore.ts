@@ -1,0 +1,360 @@
+import { createHash } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
+import { z } from "zod";
+import { HypwatchError, type ErrorKind } from "../../errors.js";
+import { httpGet, redactUrl, retryAfterMs, type HttpGetResult } from "../../io/http.js";
+import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../../mail/limits.js";
+import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
+import { SourceError } from "../errors.js";
+import { readMboxBytes } from "../mbox.js";
+import type { Checkpoint, LiveMail, LiveSource } from "./types.js";
+
+/** Why part of a lore inbox could not be read. */
+export type LoreErrorCode =
+  /** 404 or 410 for a thread: deleted or never there; the other threads are read. */
+  | "thread-gone"
+  /** Any other status no retry can change (401, 403, 404 of the feed itself, ...). */
+  | "http-status"
+  /** 429, 5xx, timeouts or connection failures, still there after every retry. */
+  | "unavailable"
+  /** The feed is not an Atom feed of public-inbox, or the checkpoint is not ours. */
+  | "bad-feed"
+  | "bad-checkpoint";
+
+/** A lore feed or thread that could not be read; `url` never carries credentials. */
+export class LoreError extends HypwatchError {
+  readonly kind: ErrorKind;
+  constructor(
+    readonly code: LoreErrorCode,
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`${redactUrl(url)}: ${reason}`);
+    this.kind = code === "unavailable" ? "upstream" : "permanent";
+  }
+}
+
+export interface LoreSourceOptions {
+  /** One inbox, e.g. `https://lore.kernel.org/kvmarm` (or `/all`). */
+  inboxUrl: string;
+  /** hypwatch's version, for the User-Agent. */
+  version: string;
+  /** A project URL or mail address for the User-Agent, so lore's admins can reach us. */
+  contact?: string;
+  /** Milliseconds between polls of new.atom; each wait adds up to 20% of jitter. */
+  pollIntervalMs: number;
+  /** Message, line and inflate bounds (the compressed thread bound defaults to the inflate one). */
+  limits?: MailLimits;
+  /** Bytes of one t.mbox.gz as fetched. Default: `limits.maxDecompressedBytes`. */
+  maxThreadBytes?: number;
+  /** Bytes of new.atom (lore's is about 100 kB for 25 entries). */
+  maxFeedBytes?: number;
+  /** Milliseconds one request may take, body included. */
+  timeoutMs?: number;
+  /** Retries of a request answered 429 or 5xx, or timed out, before it is given up. */
+  retries?: number;
+  /** First backoff in milliseconds, doubled per retry, with jitter, when there is no Retry-After. */
+  backoffMs?: number;
+  /** A Retry-After longer than this gives the request up (we do not hold a read for hours). */
+  maxRetryAfterMs?: number;
+  /** Ids of yielded messages kept in the checkpoint: those of the last `seenWindowMs`... */
+  seenWindowMs?: number;
+  /** ...and at most this many, the newest. */
+  maxSeen?: number;
+  /** Injected for tests. */
+  get?: typeof httpGet;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The checkpoint, as JSON: `{ v: 1, etag, lastModified, seen }`.
+ * - `etag` and `lastModified`: new.atom's validators from the last feed read whose every
+ *   thread was read (sent back as If-None-Match / If-Modified-Since; null when none).
+ * - `seen`: `[key, ms]` for each message yielded within the window: key is the first 16 hex
+ *   digits of the SHA-256 of its Message-ID (of its bytes when it has none), ms when we
+ *   yielded it (our clock, not its Date:, which people backdate). Bounded by `seenWindowMs`
+ *   and `maxSeen`; a message whose key is there is never yielded again, whatever its thread.
+ */
+const checkpointSchema = z.object({
+  v: z.literal(1),
+  etag: z.string().nullable(),
+  lastModified: z.string().nullable(),
+  seen: z.array(z.tuple([z.string(), z.number()])),
+});
+type CheckpointState = z.infer<typeof checkpointSchema>;
+
+/** `hypwatch/<version> (+<contact>)`, what lore's admins ask bots to send. */
+export function loreUserAgent(version: string, contact?: string): string {
+  return contact ? `hypwatch/${version} (+${contact})` : `hypwatch/${version}`;
+}
+
+/** One entry of new.atom: the message's id as its URL path segment (still escaped). */
+export interface FeedEntry {
+  segment: string;
+  messageId: string;
+  updated: string | null;
+}
+
+const XML_ENTITIES: Record<string, string> = {
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+};
+
+function unescapeXml(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, name: string) => {
+    if (name.startsWith("#x") || name.startsWith("#X"))
+      return String.fromCodePoint(parseInt(name.slice(2), 16));
+    if (name.startsWith("#")) return String.fromCodePoint(parseInt(name.slice(1), 10));
+    return XML_ENTITIES[name] ?? whole;
+  });
+}
+
+/**
+ * The entries of a public-inbox new.atom, newest first as served. public-inbox writes each
+ * entry's message URL as `<link href="<inbox>/<escaped Message-ID>/"/>`; the entry's
+ * content (an escaped message body) is skipped. Null when the text is not such a feed.
+ */
+export function parseLoreFeed(xml: string): FeedEntry[] | null {
+  if (!/<feed[\s>]/.test(xml)) return null;
+  const entries: FeedEntry[] = [];
+  for (const m of xml.matchAll(/<entry>([\s\S]*?)<\/entry>/g)) {
+    const entry = m[1] ?? "";
+    // The entry's own link: the first <link> with an href and no rel, before any thr: tag.
+    const head = entry.split("<content")[0] ?? "";
+    const link = /<link\s+href="([^"]+)"\s*\/>/.exec(head)?.[1];
+    if (!link) continue;
+    const url = unescapeXml(link).replace(/\/+$/, "");
+    const segment = url.slice(url.lastIndexOf("/") + 1);
+    if (!segment) continue;
+    let messageId: string;
+    try {
+      messageId = decodeURIComponent(segment);
+    } catch {
+      messageId = segment;
+    }
+    const updated = /<updated>([^<]*)<\/updated>/.exec(head)?.[1] ?? null;
+    entries.push({ segment, messageId, updated });
+  }
+  return entries;
+}
+
+/** The seen-key of a Message-ID, or of a message's bytes when it has none. */
+export function seenKey(messageId: string | null, raw: Buffer): string {
+  const hash = createHash("sha256");
+  if (messageId !== null) hash.update(`id:${messageId}`);
+  else hash.update("raw:").update(raw);
+  return hash.digest("hex").slice(0, 16);
+}
+
+const ID_HEADERS = new Set(["message-id"]);
+const EMPTY = Buffer.alloc(0);
+
+function mailMessageId(raw: Buffer): string | null {
+  const { headers } = splitMessage(raw, ID_HEADERS);
+  return messageIds(headerValue(headers, "message-id"))[0] ?? null;
+}
+
+/** Read back a checkpoint; null starts at the feed as it is now. */
+function parseCheckpoint(from: Checkpoint | null, source: string): CheckpointState {
+  if (from === null) return { v: 1, etag: null, lastModified: null, seen: [] };
+  try {
+    return checkpointSchema.parse(JSON.parse(from));
+  } catch {
+    throw new LoreError("bad-checkpoint", source, "checkpoint is not one of a lore source");
+  }
+}
+
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  delay(ms, undefined, { signal }).catch(() => undefined);
+
+/**
+ * One lore (public-inbox) inbox over HTTP, as every kernel bot reads it: poll `new.atom`
+ * conditionally, fetch each new entry's thread as `t.mbox.gz`, yield the messages not
+ * yielded before. From a null checkpoint, reading starts with the threads of the entries
+ * the feed lists now (lore lists the newest 25 or so).
+ *
+ * The checkpoint of a message is written before the next one is fetched; the feed's new
+ * validators go only with the last message of a read whose every thread was fetched, so a
+ * read that stops half-way, or a thread that stayed unavailable, is read again on the
+ * next poll (a 200 for a feed whose messages were all seen costs the feed and nothing else).
+ */
+export function createLoreSource(opts: LoreSourceOptions): LiveSource {
+  const inbox = opts.inboxUrl.replace(/\/+$/, "");
+  const id = `lore:${inbox.slice(inbox.lastIndexOf("/") + 1)}`;
+  const limits = opts.limits ?? DEFAULT_MAIL_LIMITS;
+  const maxThreadBytes = opts.maxThreadBytes ?? limits.maxDecompressedBytes;
+  const maxFeedBytes = opts.maxFeedBytes ?? 16 * 1024 * 1024;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const retries = opts.retries ?? 4;
+  const backoffMs = opts.backoffMs ?? 2_000;
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 10 * 60_000;
+  const seenWindowMs = opts.seenWindowMs ?? 14 * DAY_MS;
+  const maxSeen = opts.maxSeen ?? 20_000;
+  const get = opts.get ?? httpGet;
+  const sleep = opts.sleep ?? defaultSleep;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  const userAgent = loreUserAgent(opts.version, opts.contact);
+  /** Not before this time (ms): a Retry-After the feed sent, honoured by waitForNew too. */
+  let notBefore = 0;
+
+  type Fetched =
+    | Extract<HttpGetResult, { outcome: "response" | "too-large" }>
+    | { outcome: "unavailable"; reason: string };
+
+  /** GET with retries of 429, 5xx, timeouts and connection failures. */
+  async function fetchRetrying(
+    url: string,
+    headers: Record<string, string>,
+    maxBodyBytes: number,
+    signal?: AbortSignal,
+  ): Promise<Fetched> {
+    for (let attempt = 0; ; attempt++) {
+      const result = await get(url, {
+        headers: { "user-agent": userAgent, ...headers },
+        timeoutMs,
+        maxBodyBytes,
+        signal,
+      });
+      let reason: string;
+      let wait: number | null = null;
+      if (result.outcome === "too-large") return result;
+      if (result.outcome === "response") {
+        if (result.status !== 429 && result.status < 500) return result;
+        reason = `HTTP ${result.status}`;
+        wait = retryAfterMs(result.headers.get("retry-after"), now());
+      } else if (result.outcome === "timeout") {
+        reason = `no answer within ${result.timeoutMs} ms`;
+      } else {
+        reason = `connection failed (${result.reason})`;
+      }
+      if (wait !== null && wait > maxRetryAfterMs) {
+        notBefore = Math.max(notBefore, now() + wait);
+        return { outcome: "unavailable", reason: `${reason}, Retry-After ${wait / 1000} s` };
+      }
+      if (attempt >= retries) {
+        return { outcome: "unavailable", reason: `${reason} after ${attempt + 1} attempts` };
+      }
+      const ms = wait ?? backoffMs * 2 ** attempt * (0.5 + random());
+      await sleep(ms, signal);
+      if (signal?.aborted) throw signal.reason;
+    }
+  }
+
+  async function* read(
+    from: Checkpoint | null,
+    readOpts: { signal?: AbortSignal; onError?: (error: Error) => void } = {},
+  ): AsyncGenerator<LiveMail> {
+    const { signal } = readOpts;
+    const report = (error: Error): void => {
+      if (!readOpts.onError) throw error;
+      readOpts.onError(error);
+    };
+    const state = parseCheckpoint(from, inbox);
+    const seen = new Map<string, number>(state.seen);
+
+    const feedUrl = `${inbox}/new.atom`;
+    const conditional: Record<string, string> = {};
+    if (state.etag) conditional["if-none-match"] = state.etag;
+    if (state.lastModified) conditional["if-modified-since"] = state.lastModified;
+    const feed = await fetchRetrying(feedUrl, conditional, maxFeedBytes, signal);
+    if (feed.outcome === "unavailable") throw new LoreError("unavailable", feedUrl, feed.reason);
+    if (feed.outcome === "too-large") {
+      throw new LoreError("bad-feed", feedUrl, `feed larger than ${feed.maxBodyBytes} bytes`);
+    }
+    if (feed.status === 304) return;
+    if (feed.status !== 200) {
+      throw new LoreError("http-status", feedUrl, `HTTP ${feed.status}`);
+    }
+    const entries = parseLoreFeed(feed.body.toString("utf8"));
+    if (entries === null) throw new LoreError("bad-feed", feedUrl, "not an Atom feed");
+    const validators = {
+      etag: feed.headers.get("etag"),
+      lastModified: feed.headers.get("last-modified"),
+    };
+
+    const snapshot = (final: boolean): Checkpoint => {
+      // Forget what fell out of the window, then keep the newest `maxSeen`.
+      const horizon = now() - seenWindowMs;
+      for (const [key, at] of seen) if (at < horizon) seen.delete(key);
+      const kept = [...seen].slice(-maxSeen);
+      if (kept.length < seen.size) {
+        seen.clear();
+        for (const [key, at] of kept) seen.set(key, at);
+      }
+      const next: CheckpointState = {
+        v: 1,
+        etag: final ? validators.etag : state.etag,
+        lastModified: final ? validators.lastModified : state.lastModified,
+        seen: kept,
+      };
+      return JSON.stringify(next);
+    };
+
+    let complete = true;
+    /** Each message is held until the next is known, so the last can carry the validators. */
+    let held: LiveMail | null = null;
+
+    // Oldest first, so checkpoints follow the feed's order.
+    for (const entry of [...entries].reverse()) {
+      if (seen.has(seenKey(entry.messageId, EMPTY))) continue;
+      const threadUrl = `${inbox}/${entry.segment}/t.mbox.gz`;
+      const thread = await fetchRetrying(threadUrl, {}, maxThreadBytes, signal);
+      if (thread.outcome === "unavailable") {
+        complete = false;
+        report(new LoreError("unavailable", threadUrl, thread.reason));
+        continue;
+      }
+      if (thread.outcome === "too-large") {
+        const what = `t.mbox.gz of more than ${thread.maxBodyBytes} bytes, not read`;
+        report(new SourceError("over-limit", redactUrl(threadUrl), what, entry.messageId));
+        continue;
+      }
+      if (thread.status === 404 || thread.status === 410) {
+        report(new LoreError("thread-gone", threadUrl, `HTTP ${thread.status}`));
+        continue;
+      }
+      if (thread.status !== 200) {
+        report(new LoreError("http-status", threadUrl, `HTTP ${thread.status}`));
+        continue;
+      }
+      const name = `${id}/${entry.messageId}/t.mbox.gz`;
+      try {
+        for await (const mail of readMboxBytes(thread.body, name, redactUrl(threadUrl), {
+          limits,
+          onError: report,
+        })) {
+          const key = seenKey(mailMessageId(mail.raw), mail.raw);
+          if (seen.has(key)) continue;
+          seen.set(key, now());
+          if (held) yield held;
+          held = { mail, checkpoint: snapshot(false) };
+        }
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        report(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    if (held) yield { mail: held.mail, checkpoint: complete ? snapshot(true) : held.checkpoint };
+  }
+
+  return {
+    id,
+    read,
+    async waitForNew(signal?: AbortSignal): Promise<void> {
+      const interval = opts.pollIntervalMs * (1 + 0.2 * random());
+      const ms = Math.max(interval, notBefore - now());
+      await sleep(ms, signal);
+    },
+    async close(): Promise<void> {
+      // Each request is its own; fetch's pool closes idle connections by itself.
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { run } from "../src/io/exec.js";
+
+/**
+ * A real public-inbox (Debian's `public-inbox`: the server lore.kernel.org runs) of a test's
+ * own: a v2 inbox in a temp dir with its own HOME and PI_CONFIG, mail delivered with
+ * `public-inbox-mda`, served by `public-inbox-httpd` on a free loopback port.
+ */
+export interface PublicInboxPeer {
+  /** `http://127.0.0.1:<port>/<name>` */
+  inboxUrl: string;
+  deliver(raw: Buffer): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+export async function startPublicInbox(name = "kvmarm"): Promise<PublicInboxPeer> {
+  const dir = await mkdtemp(path.join(tmpdir(), "hypwatch-lore-"));
+  const home = path.join(dir, "home");
+  await mkdir(home);
+  const port = await freePort();
+  const address = `${name}@example.org`;
+  const inboxUrl = `http://127.0.0.1:${port}/${name}`;
+  const env = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    PI_CONFIG: path.join(dir, "pi-config"),
+  };
+  const must = async (file: string, args: string[], extra = {}, input?: Buffer) => {
+    const result = await run(file, args, { env: { ...env, ...extra }, input, timeoutMs: 30_000 });
+    if (result.exitCode !== 0) throw new Error(`${result.command}: ${result.stderr}`);
+  };
+  await must("public-inbox-init", ["-V2", name, path.join(dir, name), inboxUrl, address]);
+  await must("git", ["config", "-f", env.PI_CONFIG, "publicinboxmda.spamcheck", "none"]);
+
+  const proc: ChildProcess = spawn("public-inbox-httpd", ["-l", `http://127.0.0.1:${port}`], {
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  proc.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()));
+  const deadline = Date.now() + 10_000;
+  while (!err.includes("worker[")) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`public-inbox-httpd on ${port} did not start: ${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+
+  return {
+    inboxUrl,
+    // --no-precheck: we mirror a list, so the inbox address is not in To:/Cc:.
+    deliver: (raw) =>
+      must("public-inbox-mda", ["--no-precheck"], { ORIGINAL_RECIPIENT: address }, raw),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        // SIGTERM stops public-inbox-httpd and its workers at once (SIGQUIT would wait for
+        // idle keep-alive connections).
+        const exited = once(proc, "exit");
+        proc.kill("SIGTERM");
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
