@@ -85,6 +85,8 @@ export async function startPrivateDovecot(password: string): Promise<PrivateDove
       "auth_failure_delay = 0",
       `default_internal_user = ${root ? "dovecot" : me}`,
       `default_login_user = ${root ? "dovenull" : me}`,
+      // Not root, Dovecot cannot give its sockets to the package's `dovecot` group.
+      ...(root ? [] : [`default_internal_group = ${(await execa("id", ["-gn"])).stdout.trim()}`]),
       "first_valid_uid = 1",
       `mail_location = maildir:${path.join(mailHome, "Maildir")}`,
       `passdb {\n  driver = passwd-file\n  args = ${passwd}\n}`,
@@ -93,6 +95,8 @@ export async function startPrivateDovecot(password: string): Promise<PrivateDove
       `  inet_listener imap {\n    address = 127.0.0.1\n    port = ${port}\n  }`,
       "  chroot =",
       "}",
+      // Chrooting needs root; doveadm kick goes through anvil.
+      "service anvil {\n  chroot =\n}",
       "",
     ].join("\n"),
   );
