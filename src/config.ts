@@ -146,6 +146,31 @@ function readImapConfig(env: NodeJS.ProcessEnv): Partial<ImapConfig> | undefined
   };
 }
 
+/** A lore (public-inbox) inbox read over HTTP as a live source (src/intake/live/lore.ts). */
+export const loreSchema = z.object({
+  /** The inbox: `https://lore.kernel.org/<list>`, or `/all` for every list lore carries. */
+  url: z.string().url().default("https://lore.kernel.org/all"),
+  /**
+   * Seconds between polls of new.atom (plus up to 20% of jitter). NIPA polls every 2
+   * minutes; below 30 s a bot is a load on lore, not a faster reader.
+   */
+  pollIntervalSeconds: z.number().min(30).default(120),
+  /** A project URL or mail address sent in the User-Agent, so lore's admins can reach us. */
+  contact: z.string().min(1).optional(),
+});
+
+export type LoreConfig = z.infer<typeof loreSchema>;
+
+function readLoreConfig(env: NodeJS.ProcessEnv): Partial<LoreConfig> {
+  return {
+    url: env.HYPWATCH_LORE_URL || undefined,
+    pollIntervalSeconds: env.HYPWATCH_LORE_POLL_INTERVAL
+      ? Number(env.HYPWATCH_LORE_POLL_INTERVAL)
+      : undefined,
+    contact: env.HYPWATCH_LORE_CONTACT || undefined,
+  };
+}
+
 function decodeOrKeep(text: string): string {
   try {
     return decodeURIComponent(text);
@@ -157,7 +182,7 @@ function decodeOrKeep(text: string): string {
 /** Secret values in a configuration, for `registerSecrets`: passwords and tokens in URLs. */
 export function configSecrets(config: Config): string[] {
   const secrets: string[] = [];
-  for (const url of [config.redisUrl, config.tree]) {
+  for (const url of [config.redisUrl, config.tree, config.lore.url]) {
     const userInfo = url && /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]+)@/i.exec(url)?.[1];
     if (!userInfo) continue;
     // `user:password` keeps its user name; a lone name is a token (`https://TOKEN@host`).
@@ -189,6 +214,7 @@ export const configSchema = z.object({
   service: serviceSchema.default(serviceSchema.parse({})),
   build: buildSchema.default(buildSchema.parse({})),
   imap: imapSchema.optional(),
+  lore: loreSchema.default(loreSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -213,5 +239,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     service: readServiceConfig(env),
     build: readBuildConfig(env),
     imap: readImapConfig(env),
+    lore: readLoreConfig(env),
   });
 }

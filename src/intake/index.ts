@@ -21,6 +21,7 @@ export {
 } from "./live/imap.js";
 export {
   createLoreSource,
+  loreSourceOptions,
   loreUserAgent,
   LoreError,
   type LoreErrorCode,

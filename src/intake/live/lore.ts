@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
+import type { Config } from "../../config.js";
 import { HypwatchError, type ErrorKind } from "../../errors.js";
 import { httpGet, redactUrl, retryAfterMs, type HttpGetResult } from "../../io/http.js";
 import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../../mail/limits.js";
@@ -86,6 +87,17 @@ const checkpointSchema = z.object({
   seen: z.array(z.tuple([z.string(), z.number()])),
 });
 type CheckpointState = z.infer<typeof checkpointSchema>;
+
+/** A lore source's options as configured (HYPWATCH_LORE_*, the mail limits). */
+export function loreSourceOptions(config: Config, version: string): LoreSourceOptions {
+  return {
+    inboxUrl: config.lore.url,
+    version,
+    contact: config.lore.contact,
+    pollIntervalMs: config.lore.pollIntervalSeconds * 1000,
+    limits: config.mailLimits,
+  };
+}
 
 /** `hypwatch/<version> (+<contact>)`, what lore's admins ask bots to send. */
 export function loreUserAgent(version: string, contact?: string): string {
