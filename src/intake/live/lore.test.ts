@@ -245,6 +245,30 @@ describe("lore source: statuses, validators and caps", () => {
     }
   });
 
+  it("stops fetching threads when lore asks for a longer pause than it waits", async () => {
+    const [first, second] = [thread[0]!, thread[1]!].map((m) => messageId(m.raw));
+    let feedUrl = "";
+    const server = await fakeLore({
+      "/kvmarm/new.atom": (_req, res) => res.end(atom(feedUrl, [second!, first!])),
+      [`/kvmarm/${first}/t.mbox.gz`]: (_req, res) =>
+        res.writeHead(429, { "retry-after": "3600" }).end(),
+      [`/kvmarm/${second}/t.mbox.gz`]: (_req, res) => res.end(mboxGz([thread[1]!])),
+    });
+    feedUrl = server.url;
+    try {
+      const { mails, errors } = await readAll(createLoreSource(base(server.url)), null);
+      expect(mails).toEqual([]);
+      expect(errors.map((e) => (e as LoreError).code)).toEqual(["unavailable"]);
+      expect(errors[0]?.message).toMatch(/HTTP 429, Retry-After 3600 s/);
+      expect(server.requests.map((r) => r.path)).toEqual([
+        "/kvmarm/new.atom",
+        `/kvmarm/${first}/t.mbox.gz`,
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("keeps the seen ids bounded by the window and the count", async () => {
     const id = messageId(thread[0]!.raw);
     let feedUrl = "";

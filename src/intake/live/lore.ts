@@ -144,7 +144,7 @@ export function parseLoreFeed(xml: string): FeedEntry[] | null {
     if (!link) continue;
     const url = unescapeXml(link).replace(/\/+$/, "");
     const segment = url.slice(url.lastIndexOf("/") + 1);
-    if (!segment) continue;
+    if (!segment || segment === "." || segment === "..") continue;
     let messageId: string;
     try {
       messageId = decodeURIComponent(segment);
@@ -317,6 +317,11 @@ export function createLoreSource(opts: LoreSourceOptions): LiveSource {
     // Oldest first, so checkpoints follow the feed's order.
     for (const entry of [...entries].reverse()) {
       if (seen.has(seenKey(entry.messageId, EMPTY))) continue;
+      // lore asked us to stay away longer than we wait: the rest waits for the next poll.
+      if (notBefore > now()) {
+        complete = false;
+        break;
+      }
       const threadUrl = `${inbox}/${entry.segment}/t.mbox.gz`;
       const thread = await fetchRetrying(threadUrl, {}, maxThreadBytes, signal);
       if (thread.outcome === "unavailable") {
