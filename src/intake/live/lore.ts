@@ -1,3 +1,4 @@
+import { XMLParser } from "fast-xml-parser";
 import { createHash } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
@@ -111,38 +112,43 @@ export interface FeedEntry {
   updated: string | null;
 }
 
-const XML_ENTITIES: Record<string, string> = {
-  amp: "&",
-  lt: "<",
-  gt: ">",
-  quot: '"',
-  apos: "'",
-};
+const feedParser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  isArray: (name) => name === "entry" || name === "link",
+});
 
-function unescapeXml(text: string): string {
-  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, name: string) => {
-    if (name.startsWith("#x") || name.startsWith("#X"))
-      return String.fromCodePoint(parseInt(name.slice(2), 16));
-    if (name.startsWith("#")) return String.fromCodePoint(parseInt(name.slice(1), 10));
-    return XML_ENTITIES[name] ?? whole;
-  });
-}
+const atomFeed = z.object({
+  feed: z.object({
+    entry: z
+      .array(
+        z.object({
+          link: z.array(z.object({ href: z.string().optional(), rel: z.string().optional() })),
+          updated: z.string().optional(),
+        }),
+      )
+      .default([]),
+  }),
+});
 
 /**
  * The entries of a public-inbox new.atom, newest first as served. public-inbox writes each
- * entry's message URL as `<link href="<inbox>/<escaped Message-ID>/"/>`; the entry's
- * content (an escaped message body) is skipped. Null when the text is not such a feed.
+ * entry's message URL as `<link href="<inbox>/<escaped Message-ID>/"/>` (the link without
+ * `rel`). Null when the text is not such a feed.
  */
 export function parseLoreFeed(xml: string): FeedEntry[] | null {
-  if (!/<feed[\s>]/.test(xml)) return null;
+  let parsed;
+  try {
+    parsed = atomFeed.safeParse(feedParser.parse(xml));
+  } catch {
+    return null;
+  }
+  if (!parsed.success) return null;
   const entries: FeedEntry[] = [];
-  for (const m of xml.matchAll(/<entry>([\s\S]*?)<\/entry>/g)) {
-    const entry = m[1] ?? "";
-    // The entry's own link: the first <link> with an href and no rel, before any thr: tag.
-    const head = entry.split("<content")[0] ?? "";
-    const link = /<link\s+href="([^"]+)"\s*\/>/.exec(head)?.[1];
+  for (const entry of parsed.data.feed.entry) {
+    const link = entry.link.find((l) => l.href && !l.rel)?.href;
     if (!link) continue;
-    const url = unescapeXml(link).replace(/\/+$/, "");
+    const url = link.replace(/\/+$/, "");
     const segment = url.slice(url.lastIndexOf("/") + 1);
     if (!segment || segment === "." || segment === "..") continue;
     let messageId: string;
@@ -151,8 +157,7 @@ export function parseLoreFeed(xml: string): FeedEntry[] | null {
     } catch {
       messageId = segment;
     }
-    const updated = /<updated>([^<]*)<\/updated>/.exec(head)?.[1] ?? null;
-    entries.push({ segment, messageId, updated });
+    entries.push({ segment, messageId, updated: entry.updated ?? null });
   }
   return entries;
 }
