@@ -10,7 +10,9 @@ import { patchesFromFiles, selectSeries } from "../src/pipeline/select.js";
 import { readConfig } from "../src/config.js";
 import { renderCheckText } from "../src/report/check.js";
 import { loadMutationCases, PatchWorkspace, editedFiles } from "../bench/mutation-cases.js";
+import { readMbox } from "../src/intake/mbox.js";
 import { MAILS } from "./git-fixtures.js";
+import { startPublicInbox } from "./public-inbox-server.js";
 import { kernelTestsAvailable, linuxTree, testCacheDir } from "./linux-tree.js";
 
 /*
@@ -32,13 +34,16 @@ const clang = (await compilerVersion("clang")) !== "";
 let tree = "";
 
 /** `hypwatch check ... --json` as a user runs it, on the test cache. */
-async function cli(args: string[]): Promise<{ exitCode: number; result: CheckResult }> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ exitCode: number; result: CheckResult }> {
   const out = await run(
     path.join(ROOT, "node_modules", ".bin", "tsx"),
     [path.join(ROOT, "src", "cli", "main.ts"), "check", "--tree", tree, ...args, "--json"],
     {
       cwd: ROOT,
-      env: { ...stringEnv(process.env), HYPWATCH_CACHE: testCacheDir() },
+      env: { ...stringEnv(process.env), HYPWATCH_CACHE: testCacheDir(), ...env },
       timeoutMs: BUILD_TIMEOUT,
     },
   );
@@ -117,6 +122,31 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
         expect(f).toMatchObject({ file: SWITCH_H, line, fixedBy: null });
         // The nVHE copy of the header, not the VHE one (VHE may call printk).
         expect(f.object).toBe("arch/arm64/kvm/hyp/nvhe/switch.nvhe.o");
+      }
+    },
+    BUILD_TIMEOUT,
+  );
+
+  it(
+    "checks a thread named by its Message-ID, fetched from a real public-inbox as b4 am does",
+    async () => {
+      const peer = await startPublicInbox("kvmarm");
+      try {
+        for await (const mail of readMbox(EXAMPLE)) await peer.deliver(mail.raw);
+        const cover = "<cover.1795632516.git.ada@example.org>";
+        const { exitCode, result } = await cli([cover, "--configs", "defconfig"], {
+          HYPWATCH_LORE_URL: peer.inboxUrl,
+        });
+        expect(exitCode).toBe(1);
+        expect(result.series).toMatchObject({ version: 1 });
+        expect(result.patches.map((p) => p.applied)).toEqual([true, true, true]);
+        expect(result.findings.map((f) => f.symbol).sort()).toEqual([
+          ".data",
+          "___ratelimit",
+          "_printk",
+        ]);
+      } finally {
+        await peer.stop();
       }
     },
     BUILD_TIMEOUT,

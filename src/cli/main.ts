@@ -1,7 +1,10 @@
 #!/usr/bin/env node
+import { existsSync, readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { configSecrets, readConfig, type Config } from "../config.js";
-import { errorMessage, registerSecrets } from "../log.js";
+import { errorMessage, redact, registerSecrets } from "../log.js";
+import { loreUserAgent } from "../intake/index.js";
+import { threadLocation, withFetchedThread } from "../intake/lore-thread.js";
 import { BUILD_CONFIGS, ensureTree, type BuildConfigName } from "../apply/index.js";
 import { checkSeries } from "../pipeline/check.js";
 import { scanSource } from "../pipeline/scan.js";
@@ -26,6 +29,33 @@ function loadConfig(): Config {
   return config;
 }
 
+/** This package's version, for the User-Agent hypwatch sends (run from src/ or dist/src/). */
+function packageVersion(): string {
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    const file = new URL(up, import.meta.url);
+    if (existsSync(file))
+      return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+  }
+  return "unknown";
+}
+
+/**
+ * Run `use` on a source named on the command line: a path as it is; a Message-ID or a lore
+ * URL (as `b4 am` takes them) fetched as its thread's `t.mbox.gz` from its inbox, or from
+ * `HYPWATCH_LORE_URL` (lore's `all` inbox by default).
+ */
+async function withSource<T>(
+  arg: string,
+  config: Config,
+  use: (source: string) => Promise<T>,
+): Promise<T> {
+  const location = existsSync(arg) ? null : threadLocation(arg, config.lore.url);
+  if (!location) return use(arg);
+  process.stderr.write(`hypwatch: fetching ${redact(location.url)}\n`);
+  const userAgent = loreUserAgent(packageVersion(), config.lore.contact);
+  return withFetchedThread(location, { userAgent, limits: config.mailLimits }, use);
+}
+
 const positiveInt = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number");
@@ -37,7 +67,10 @@ program
   .description(
     "read list mail (mbox, mbox.gz, Maildir, .eml, public-inbox git) and list its series",
   )
-  .argument("<source>", "an mbox/mboxrd file, t.mbox.gz, Maildir, .eml or public-inbox epoch(s)")
+  .argument(
+    "<source>",
+    "an mbox/mboxrd file, t.mbox.gz, Maildir, .eml, public-inbox epoch(s), or a Message-ID or lore URL",
+  )
   .option("--json", "print the documented JSON shape (docs/json.md)")
   .option("--since <commit>", "public-inbox: resume after this commit")
   .option("--relevant-only", "list only series that touch arm64 KVM")
@@ -48,11 +81,13 @@ program
       opts: { json?: boolean; since?: string; relevantOnly?: boolean; workers?: number },
     ) => {
       const config = loadConfig();
-      const result = await scanSource(source, config, {
-        ...(opts.since ? { since: opts.since } : {}),
-        ...(opts.workers === undefined ? {} : { workers: opts.workers }),
-        onError: (error) => process.stderr.write(`hypwatch: ${errorMessage(error)}\n`),
-      });
+      const result = await withSource(source, config, (path) =>
+        scanSource(path, config, {
+          ...(opts.since ? { since: opts.since } : {}),
+          ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+          onError: (error) => process.stderr.write(`hypwatch: ${errorMessage(error)}\n`),
+        }),
+      );
       const series = opts.relevantOnly ? result.series.filter((s) => s.relevant) : result.series;
       const summary = summarizeScan(result.series, result.messages, result.errors.length);
       if (opts.json) {
@@ -102,14 +137,19 @@ program
   )
   .option("--rebuild-base", "build and analyze the base again, even if an earlier check stored it")
   .option("--json", "print the documented JSON shape (docs/json.md)")
-  .action(async (opts: CheckOptions) => {
+  .argument("[thread]", "a Message-ID or lore URL: its thread is fetched, as `b4 am` does")
+  .action(async (thread: string | undefined, opts: CheckOptions) => {
     const config = loadConfig();
-    if (opts.mbox && opts.patch) throw new InvalidArgumentError("give --mbox or --patch, not both");
+    const mbox = thread ?? opts.mbox;
+    if ([thread, opts.mbox, opts.patch].filter(Boolean).length > 1)
+      throw new InvalidArgumentError("give one of a thread, --mbox or --patch");
     const repo = await ensureTree({ tree: opts.tree ?? config.tree, cacheDir: config.cacheDir });
-    const selected: SelectedSeries = opts.mbox
-      ? await selectSeries(opts.mbox, config, {
-          onError: (error) => process.stderr.write(`hypwatch: ${escapeText(error.message)}\n`),
-        })
+    const selected: SelectedSeries = mbox
+      ? await withSource(mbox, config, (source) =>
+          selectSeries(source, config, {
+            onError: (error) => process.stderr.write(`hypwatch: ${escapeText(error.message)}\n`),
+          }),
+        )
       : opts.patch
         ? await patchesFromFiles(opts.patch)
         : { series: null, patches: [], baseCommit: null };
