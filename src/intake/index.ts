@@ -27,3 +27,12 @@ export {
   type LoreErrorCode,
   type LoreSourceOptions,
 } from "./live/lore.js";
+export {
+  MaildirSource,
+  MboxSource,
+  LocalSourceError,
+  createLocalSource,
+  type LocalSourceErrorCode,
+  type MaildirSourceOptions,
+  type MboxSourceOptions,
+} from "./live/files.js";
