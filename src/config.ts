@@ -171,6 +171,31 @@ function readLoreConfig(env: NodeJS.ProcessEnv): Partial<LoreConfig> {
   };
 }
 
+/** A public-inbox inbox's git epochs, mirrored and read as a live source (intake/live/epochs.ts). */
+export const epochsSchema = z.object({
+  /**
+   * The inbox: a URL base whose epochs are `<base>/git/<N>.git`
+   * (`https://lore.kernel.org/kvmarm`), or a local directory of epochs. Unset: none read.
+   */
+  url: z.string().min(1).optional(),
+  /**
+   * Seconds between fetches (plus up to 20% of jitter). Each poll runs `git fetch` per epoch
+   * read and `git ls-remote` for the next epoch; lore's grokmirror polls every 5 minutes.
+   */
+  pollIntervalSeconds: z.number().min(30).default(300),
+});
+
+export type EpochsConfig = z.infer<typeof epochsSchema>;
+
+function readEpochsConfig(env: NodeJS.ProcessEnv): Partial<EpochsConfig> {
+  return {
+    url: env.HYPWATCH_EPOCHS_URL || undefined,
+    pollIntervalSeconds: env.HYPWATCH_EPOCHS_POLL_INTERVAL
+      ? Number(env.HYPWATCH_EPOCHS_POLL_INTERVAL)
+      : undefined,
+  };
+}
+
 function decodeOrKeep(text: string): string {
   try {
     return decodeURIComponent(text);
@@ -182,7 +207,7 @@ function decodeOrKeep(text: string): string {
 /** Secret values in a configuration, for `registerSecrets`: passwords and tokens in URLs. */
 export function configSecrets(config: Config): string[] {
   const secrets: string[] = [];
-  for (const url of [config.redisUrl, config.tree, config.lore.url]) {
+  for (const url of [config.redisUrl, config.tree, config.lore.url, config.epochs.url]) {
     const userInfo = url && /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]+)@/i.exec(url)?.[1];
     if (!userInfo) continue;
     // `user:password` keeps its user name; a lone name is a token (`https://TOKEN@host`).
@@ -215,6 +240,7 @@ export const configSchema = z.object({
   build: buildSchema.default(buildSchema.parse({})),
   imap: imapSchema.optional(),
   lore: loreSchema.default(loreSchema.parse({})),
+  epochs: epochsSchema.default(epochsSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -240,5 +266,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     build: readBuildConfig(env),
     imap: readImapConfig(env),
     lore: readLoreConfig(env),
+    epochs: readEpochsConfig(env),
   });
 }
