@@ -8,11 +8,12 @@ import { HypwatchError } from "../errors.js";
 export class GitMirrorError extends HypwatchError {
   // A remote that is down, a lock or a killed git: the next poll may succeed.
   readonly kind = "upstream";
-  constructor(
-    readonly remote: string,
-    readonly reason: string,
-  ) {
+  readonly remote: string;
+  readonly reason: string;
+  constructor(remote: string, reason: string) {
     super(redact(`${remote}: ${reason}`));
+    this.remote = redact(remote);
+    this.reason = redact(reason);
   }
 }
 

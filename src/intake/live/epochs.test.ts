@@ -196,6 +196,7 @@ describe("epochs source errors", () => {
     expect(error).toBeInstanceOf(EpochsError);
     expect((error as EpochsError).code).toBe("no-epochs");
     expect((error as Error).message).not.toContain("s3cr3t-pw");
+    expect((error as EpochsError).source).not.toContain("s3cr3t-pw");
   });
 
   it("a broken epoch is named through onError and nothing is yielded", async () => {

@@ -33,15 +33,20 @@ export type EpochsErrorCode =
   /** The checkpoint's commit is no longer in the epoch's history (public-inbox purged mail). */
   | "epoch-rewritten";
 
+/** `source` and `reason` are redacted too: a remote URL may carry a token. */
 export class EpochsError extends HypwatchError {
   readonly kind: ErrorKind;
+  readonly source: string;
+  readonly reason: string;
   constructor(
     readonly code: EpochsErrorCode,
-    readonly source: string,
-    readonly reason: string,
+    source: string,
+    reason: string,
     options?: ErrorOptions,
   ) {
     super(redact(`${source}: ${reason}`), options);
+    this.source = redact(source);
+    this.reason = redact(reason);
     this.kind = code === "no-epochs" || code === "fetch-failed" ? "upstream" : "permanent";
   }
 }
