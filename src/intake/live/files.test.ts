@@ -256,11 +256,31 @@ describe("mbox live source", () => {
     const file = await newMbox(thread.slice(0, 10));
     const source = new MboxSource(file, { settleMs: 0 });
     const first = await readAll(source, null);
+    // Mail came to the old file after the last read, then logrotate moved it away.
+    await appendFile(file, entries(thread.slice(10, 13)));
     await rename(file, `${file}.1`);
-    await writeFile(file, entries(thread.slice(10, 20)));
+    await writeFile(file, entries(thread.slice(13, 20)));
     const next = await readAll(source, first.last);
     expect(raws(next.mails)).toEqual(texts(thread.slice(10, 20)));
+    expect(next.mails[0]!.mail.origin).toMatch(/^kvmarm\.mbox\.1@/);
     expect(next.errors.map((e) => (e as LocalSourceError).code)).toEqual(["mbox-rotated"]);
+    // A checkpoint made in the rotated file resumes there, then goes on in the new one.
+    const middle = await readAll(source, next.mails[1]!.checkpoint);
+    expect(raws(middle.mails)).toEqual(texts(thread.slice(12, 20)));
+    expect(await readAll(source, next.last)).toMatchObject({ mails: [], errors: [] });
+  });
+
+  it("reads a rotated file that is gone from the start without duplicates", async () => {
+    const file = await newMbox(thread.slice(0, 10));
+    const source = new MboxSource(file, { settleMs: 0 });
+    const first = await readAll(source, null);
+    await rm(file);
+    await writeFile(file, entries(thread.slice(5, 15)));
+    const next = await readAll(source, first.last);
+    expect(raws(next.mails)).toEqual(texts(thread.slice(10, 15)));
+    // The filesystem may give the new file the old inode number: then it reads as truncated.
+    expect(next.errors).toHaveLength(1);
+    expect(["mbox-rotated", "mbox-truncated"]).toContain((next.errors[0] as LocalSourceError).code);
   });
 
   it("reads a file rewritten in place again, skipping what was yielded", async () => {

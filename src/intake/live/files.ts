@@ -343,6 +343,12 @@ const mboxCheckpointSchema = z.object({
 });
 type MboxCheckpoint = z.infer<typeof mboxCheckpointSchema>;
 
+/** Message-ID hashes yielded, oldest first, and the same as a set. */
+interface Seen {
+  list: string[];
+  set: Set<string>;
+}
+
 const TAIL_BYTES = 256;
 const LF = 0x0a;
 const FROM_ = Buffer.from("From ");
@@ -395,20 +401,26 @@ export class MboxSource implements LiveSource {
     const start: MboxCheckpoint | null =
       from === null ? null : parseJson(mboxCheckpointSchema, from, this.id, "mbox");
     this.stamp = await this.fileStamp();
-    let handle;
+    const seen: Seen = { list: [...(start?.seen ?? [])], set: new Set(start?.seen ?? []) };
+    let handle: Handle | null;
     try {
       handle = await open(this.file, "r");
     } catch (error) {
-      // No mail delivered yet.
-      if (isMissing(error)) return;
-      throw new SourceError("not-found", this.file, `cannot open: ${String(error)}`);
+      if (!isMissing(error)) {
+        throw new SourceError("not-found", this.file, `cannot open: ${String(error)}`);
+      }
+      handle = null;
     }
     try {
-      const st = await handle.stat({ bigint: true });
-      const ino = st.ino.toString();
+      const st = handle === null ? null : await handle.stat({ bigint: true });
+      const ino = st?.ino.toString() ?? null;
+      if (start !== null && start.ino !== ino) {
+        // Rotated: the rest of the old file first, where logrotate or the MDA moved it.
+        yield* this.readRotated(start, seen, opts, report);
+      }
+      // No mail delivered yet.
+      if (handle === null || st === null || ino === null) return;
       const size = Number(st.size);
-      const seen = [...(start?.seen ?? [])];
-      const seenSet = new Set(seen);
       let offset = 0;
       let dedupe = false;
       if (start !== null) {
@@ -426,73 +438,124 @@ export class MboxSource implements LiveSource {
           const notice = new LocalSourceError(
             code,
             this.id,
-            `${why}: reading it again from the start, skipping the ${seen.length} messages ` +
-              `whose Message-ID was yielded before`,
+            `${why}: reading it again from the start, skipping the ${seen.list.length} ` +
+              `messages whose Message-ID was yielded before`,
           );
           this.opts.log?.warn({ source: this.id, code }, "mbox changed under its checkpoint");
           report(notice);
         }
       }
-
-      const starts = await mboxMessageStarts(this.file, offset, size);
-      // Whatever comes before the first From line is left to splitMbox to accept or refuse.
-      if (offset === 0 && size > 0 && starts[0] !== 0) starts.unshift(0);
-      if (starts.length === 0) return;
       const settled = Date.now() - Number(st.mtimeMs) >= this.settleMs;
-      const lastComplete = settled && (await endsWithBlankLine(handle, size));
-      const ranges: [number, number][] = [];
-      for (let i = 0; i < starts.length; i++) {
-        const next = starts[i + 1];
-        if (next !== undefined) ranges.push([starts[i] as number, next]);
-        else if (lastComplete) ranges.push([starts[i] as number, size]);
-      }
-
-      for (const [begin, end] of ranges) {
-        if (opts.signal?.aborted) return;
-        const origin = `${this.label}@${begin}`;
-        if (end - begin > this.limits.maxMessageBytes + ENVELOPE_SLACK) {
-          const what = `message of ${end - begin} bytes`;
-          const cap = this.limits.maxMessageBytes;
-          report(
-            new SourceError(
-              "over-limit",
-              this.id,
-              overLimitReason("maxMessageBytes", what, cap),
-              origin,
-            ),
-          );
-          continue;
-        }
-        const bytes = Buffer.alloc(end - begin);
-        await handle.read(bytes, 0, bytes.length, begin);
-        const mails: RawMail[] = [];
-        const splitOpts = {
-          format: this.opts.format,
-          limits: this.limits,
-          onError: (error: SourceError) =>
-            report(new SourceError(error.code, this.id, error.reason, origin)),
-        };
-        for await (const mail of splitMbox([bytes], origin, splitOpts)) mails.push(mail);
-        for (const mail of mails) {
-          const key = seenKey(mailMessageId(mail.raw), mail.raw);
-          if (dedupe && seenSet.has(key)) continue;
-          if (!seenSet.has(key)) {
-            seen.push(key);
-            seenSet.add(key);
-            while (seen.length > this.seenLimit) seenSet.delete(seen.shift() as string);
-          }
-          const checkpoint: MboxCheckpoint = {
-            v: 1,
-            offset: end,
-            ino,
-            tail: await tailHash(handle, end),
-            seen,
-          };
-          yield { mail: { raw: mail.raw, origin }, checkpoint: JSON.stringify(checkpoint) };
-        }
-      }
+      const file = { path: this.file, label: this.label, handle, ino, size };
+      yield* this.messages(file, offset, settled, dedupe, seen, opts, report);
     } finally {
-      await handle.close();
+      await handle?.close();
+    }
+  }
+
+  /**
+   * The messages after the checkpoint in the file the checkpoint was made on, when it was
+   * moved beside this one (`kvmarm.mbox.1`, `kvmarm.mbox-20260101`) and still holds those
+   * bytes; nothing when it is gone, compressed or rewritten.
+   */
+  private async *readRotated(
+    start: MboxCheckpoint,
+    seen: Seen,
+    opts: ReadOpts,
+    report: (error: Error) => void,
+  ): AsyncIterable<LiveMail> {
+    const dir = path.dirname(path.resolve(this.file));
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter(
+        (name) => name !== this.label && name.startsWith(this.label),
+      );
+    } catch {
+      return;
+    }
+    for (const name of names.sort(byName).slice(0, 64)) {
+      const candidate = path.join(dir, name);
+      let handle: Handle;
+      try {
+        handle = await open(candidate, "r");
+      } catch {
+        continue;
+      }
+      try {
+        const st = await handle.stat({ bigint: true });
+        const size = Number(st.size);
+        if (st.ino.toString() !== start.ino || size < start.offset) continue;
+        if ((await tailHash(handle, start.offset)) !== start.tail) continue;
+        const file = { path: candidate, label: name, handle, ino: start.ino, size };
+        // Nothing is appended to a rotated file any more: its last message is as complete
+        // as it will get.
+        yield* this.messages(file, start.offset, true, false, seen, opts, report);
+        return;
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+
+  /** The complete messages of `file` from `offset` on, each with the checkpoint after it. */
+  private async *messages(
+    file: { path: string; label: string; handle: Handle; ino: string; size: number },
+    offset: number,
+    settled: boolean,
+    dedupe: boolean,
+    seen: Seen,
+    opts: ReadOpts,
+    report: (error: Error) => void,
+  ): AsyncIterable<LiveMail> {
+    const { handle, size } = file;
+    const starts = await mboxMessageStarts(file.path, offset, size);
+    // Whatever comes before the first From line is left to splitMbox to accept or refuse.
+    if (offset === 0 && size > 0 && starts[0] !== 0) starts.unshift(0);
+    if (starts.length === 0) return;
+    const lastComplete = settled && (await endsWithBlankLine(handle, size));
+    const ranges: [number, number][] = [];
+    for (let i = 0; i < starts.length; i++) {
+      const next = starts[i + 1];
+      if (next !== undefined) ranges.push([starts[i] as number, next]);
+      else if (lastComplete) ranges.push([starts[i] as number, size]);
+    }
+
+    for (const [begin, end] of ranges) {
+      if (opts.signal?.aborted) return;
+      const origin = `${file.label}@${begin}`;
+      if (end - begin > this.limits.maxMessageBytes + ENVELOPE_SLACK) {
+        const what = `message of ${end - begin} bytes`;
+        const reason = overLimitReason("maxMessageBytes", what, this.limits.maxMessageBytes);
+        report(new SourceError("over-limit", this.id, reason, origin));
+        continue;
+      }
+      const bytes = Buffer.alloc(end - begin);
+      await handle.read(bytes, 0, bytes.length, begin);
+      const mails: RawMail[] = [];
+      const splitOpts = {
+        format: this.opts.format,
+        limits: this.limits,
+        onError: (error: SourceError) =>
+          report(new SourceError(error.code, this.id, error.reason, origin)),
+      };
+      for await (const mail of splitMbox([bytes], origin, splitOpts)) mails.push(mail);
+      for (const mail of mails) {
+        const key = seenKey(mailMessageId(mail.raw), mail.raw);
+        if (dedupe && seen.set.has(key)) continue;
+        if (!seen.set.has(key)) {
+          seen.list.push(key);
+          seen.set.add(key);
+          while (seen.list.length > this.seenLimit) seen.set.delete(seen.list.shift() as string);
+        }
+        const checkpoint: MboxCheckpoint = {
+          v: 1,
+          offset: end,
+          ino: file.ino,
+          tail: await tailHash(handle, end),
+          seen: seen.list,
+        };
+        yield { mail: { raw: mail.raw, origin }, checkpoint: JSON.stringify(checkpoint) };
+      }
     }
   }
 
