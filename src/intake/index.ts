@@ -36,3 +36,10 @@ export {
   type MaildirSourceOptions,
   type MboxSourceOptions,
 } from "./live/files.js";
+export {
+  createEpochsSource,
+  epochsSourceOptions,
+  EpochsError,
+  type EpochsErrorCode,
+  type EpochsSourceOptions,
+} from "./live/epochs.js";
