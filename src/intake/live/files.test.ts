@@ -144,6 +144,18 @@ describe("Maildir live source", () => {
     expect((await readAll(source, first.last)).mails).toEqual([]);
   });
 
+  it("loses nothing when more messages than the name limit share one second", async () => {
+    const dir = await newMaildir();
+    for (let i = 0; i < 12; i++) await deliver(dir, thread[i]!, T0, i);
+    const source = new MaildirSource(dir, { seenLimit: 5 });
+    const first = await readAll(source, null);
+    expect(first.mails).toHaveLength(12);
+    expect((await readAll(source, first.mails[6]!.checkpoint)).mails).toHaveLength(5);
+    expect((await readAll(source, first.last)).mails).toEqual([]);
+    await deliver(dir, thread[12]!, T0 + 1, 12);
+    expect(raws((await readAll(source, first.last)).mails)).toEqual(texts([thread[12]!]));
+  });
+
   it("names a message over the size limit and goes on", async () => {
     const dir = await newMaildir();
     for (let i = 0; i < 3; i++) await deliver(dir, thread[i]!, T0 + i, i);

@@ -263,17 +263,27 @@ export class MaildirSource implements LiveSource {
       seen.add(hash);
       state.seen.push([entry.time, hash]);
       newest = Math.max(newest, entry.time);
-      this.prune(state, seen, newest);
+      this.prune(state, seen, newest, entry.time);
       yield { mail, checkpoint: JSON.stringify(state) };
     }
   }
 
-  /** Forget names out of the window, then the oldest over the limit, raising the floor. */
-  private prune(state: MaildirCheckpoint, seen: Set<string>, newest: number): void {
+  /**
+   * Forget names out of the window, then the oldest over the limit, raising the floor; never
+   * to `current` (the time of the message just yielded), since later names of this listing may
+   * share it: more names than the limit share a second only in a burst, and the limit waits.
+   */
+  private prune(
+    state: MaildirCheckpoint,
+    seen: Set<string>,
+    newest: number,
+    current: number,
+  ): void {
     let floor = Math.max(state.floor, newest - this.window);
     if (state.seen.length > this.seenLimit) {
       const times = state.seen.map(([time]) => time).sort((a, b) => a - b);
-      floor = Math.max(floor, times[state.seen.length - this.seenLimit - 1] ?? floor);
+      const oldest = times[state.seen.length - this.seenLimit - 1] ?? floor;
+      floor = Math.max(floor, Math.min(oldest, current - 1));
     }
     if (floor === state.floor) return;
     state.floor = floor;
