@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corpusPath } from "../../../test/corpus.js";
+import { startPublicInbox } from "../../../test/public-inbox-server.js";
 import { run } from "../../io/exec.js";
 import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { readMbox } from "../mbox.js";
@@ -178,6 +179,28 @@ describe("epochs source on a real public-inbox v2 inbox", () => {
   });
 });
 
+describe("epochs source over HTTP from a real public-inbox-httpd", () => {
+  it("probes the epochs with git ls-remote, mirrors epoch 0 and yields its messages", async () => {
+    const peer = await startPublicInbox("kvmarm");
+    try {
+      await peer.deliver(thread[0]?.raw ?? Buffer.alloc(0));
+      await peer.deliver(thread[1]?.raw ?? Buffer.alloc(0));
+      const source = createEpochsSource(options(peer.inboxUrl, "m-http"));
+      const first = await readAll(source, null);
+      expect(first.errors).toEqual([]);
+      expect(ids(first.mails.map((m) => m.mail))).toEqual(ids(thread.slice(0, 2)));
+      expect(first.mails[0]?.mail.origin).toMatch(/^0\.git@/);
+
+      await peer.deliver(thread[2]?.raw ?? Buffer.alloc(0));
+      const next = await readAll(source, first.mails.at(-1)?.checkpoint ?? null);
+      expect(next.errors).toEqual([]);
+      expect(ids(next.mails.map((m) => m.mail))).toEqual(ids(thread.slice(2, 3)));
+    } finally {
+      await peer.stop();
+    }
+  });
+});
+
 describe("epochs source errors", () => {
   it("a directory without epochs is a named error", async () => {
     const source = createEpochsSource(options(path.join(root, "nowhere"), "m-none"));
@@ -207,6 +230,19 @@ describe("epochs source errors", () => {
     const { mails, errors } = await readAll(source, null);
     expect(mails).toEqual([]);
     expect(errors.map((e) => (e as EpochsError).code)).toEqual(["fetch-failed"]);
+  });
+
+  it("an epoch whose fetch fails is named and its mirror read as it is", async () => {
+    const inbox = await createInbox(root, "flaky");
+    await inbox.deliver(thread.slice(0, 2));
+    const source = createEpochsSource(options(inbox.dir, "m-flaky"));
+    const first = await readAll(source, null);
+    expect(first.mails.length).toBe(2);
+    // The remote epoch breaks (HEAD no longer names a ref): the mirror still answers.
+    await writeFile(path.join(inbox.dir, "git", "0.git", "HEAD"), "garbage\n");
+    const again = await readAll(source, null);
+    expect(again.errors.map((e) => (e as EpochsError).code)).toEqual(["fetch-failed"]);
+    expect(ids(again.mails.map((m) => m.mail))).toEqual(ids(thread.slice(0, 2)));
   });
 
   it("a checkpoint of another source is a named error", async () => {
