@@ -179,6 +179,24 @@ describe("epochs source on a real public-inbox v2 inbox", () => {
   });
 });
 
+describe("epochs source abort", () => {
+  it("a read aborted after a message stops there", async () => {
+    const inbox = await createInbox(root, "abort");
+    await inbox.deliver(thread.slice(0, 3));
+    const source = createEpochsSource(options(inbox.dir, "m-abort"));
+    const controller = new AbortController();
+    const got: LiveMail[] = [];
+    const reading = (async () => {
+      for await (const mail of source.read(null, { signal: controller.signal })) {
+        got.push(mail);
+        controller.abort(new Error("stop"));
+      }
+    })();
+    await expect(reading).rejects.toThrow("stop");
+    expect(got.length).toBe(1);
+  });
+});
+
 describe("epochs source over HTTP from a real public-inbox-httpd", () => {
   it("probes the epochs with git ls-remote, mirrors epoch 0 and yields its messages", async () => {
     const peer = await startPublicInbox("kvmarm");
