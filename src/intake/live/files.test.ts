@@ -192,6 +192,16 @@ describe("Maildir live source", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it("waitForNew resolves at once when mail came after the last read", async () => {
+    const dir = await newMaildir();
+    const source = new MaildirSource(dir, { pollMs: 10_000 });
+    await readAll(source, null);
+    await deliver(dir, thread[0]!, T0, 1);
+    const started = Date.now();
+    await source.waitForNew();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it("is what createLocalSource makes of a Maildir", async () => {
     expect(await createLocalSource(await newMaildir())).toBeInstanceOf(MaildirSource);
   });
@@ -332,6 +342,16 @@ describe("mbox live source", () => {
     }
     // From an offset inside the first message: only the later starts.
     expect(await mboxMessageStarts(file, 1, size, 3)).toEqual(whole.slice(1));
+  });
+
+  it("refuses a file that is not mbox", async () => {
+    const file = path.join(await fresh(), "notes.txt");
+    await writeFile(file, thread[0]!.raw);
+    const source = new MboxSource(file, { settleMs: 0 });
+    await expect(readAll(source, null)).rejects.toMatchObject({ code: "not-mbox" });
+    // The first bytes of a first From line are a message being written, not garbage.
+    await writeFile(file, "Fro");
+    expect(await readAll(source, null)).toMatchObject({ mails: [], errors: [] });
   });
 
   it("reads nothing, and no error, before the file exists", async () => {

@@ -519,8 +519,17 @@ export class MboxSource implements LiveSource {
   ): AsyncIterable<LiveMail> {
     const { handle, size } = file;
     const starts = await mboxMessageStarts(file.path, offset, size);
-    // Whatever comes before the first From line is left to splitMbox to accept or refuse.
-    if (offset === 0 && size > 0 && starts[0] !== 0) starts.unshift(0);
+    if (offset === 0 && size > 0 && starts[0] !== 0) {
+      // Blank lines may come before the first From line (as in splitMbox); anything else,
+      // even before a message is complete, is not mbox.
+      const head = Buffer.alloc(Math.min(starts[0] ?? size, 64 * 1024));
+      await handle.read(head, 0, head.length, 0);
+      // The first bytes of a first From line being written.
+      if (starts.length === 0 && FROM_.subarray(0, head.length).equals(head)) return;
+      if (head.some((byte) => byte !== LF && byte !== 0x0d) || (starts[0] ?? size) > head.length) {
+        throw new SourceError("not-mbox", file.path, "does not start with a From line");
+      }
+    }
     if (starts.length === 0) return;
     const lastComplete = settled && (await endsWithBlankLine(handle, size));
     const ranges: [number, number][] = [];
