@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { execa } from "execa";
+import { freePort } from "./free-port.js";
 
 /**
  * A throw-away Dovecot (Debian's dovecot-imapd) of a test's own: its config, state, logs and
@@ -26,16 +27,6 @@ export interface PrivateDovecot {
 /** Debian puts the daemons in /usr/sbin, which a user's PATH may not hold. */
 const sbin = (tool: string): string =>
   existsSync(`/usr/sbin/${tool}`) ? `/usr/sbin/${tool}` : tool;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 /** Resolves once the server sends its greeting. */
 function greeted(port: number): Promise<boolean> {

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { run } from "../src/io/exec.js";
+import { freePort } from "./free-port.js";
 
 /**
  * A real public-inbox (Debian's `public-inbox`: the server lore.kernel.org runs) of a test's
@@ -16,16 +16,6 @@ export interface PublicInboxPeer {
   inboxUrl: string;
   deliver(raw: Buffer): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 export async function startPublicInbox(name = "kvmarm"): Promise<PublicInboxPeer> {

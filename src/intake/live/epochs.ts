@@ -20,7 +20,13 @@ import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../../mail/limits.js";
 import { listEpochs, readPublicInbox } from "../publicInbox.js";
 import { messageIdHash } from "./imap.js";
-import type { Checkpoint, LiveMail, LiveSource } from "./types.js";
+import {
+  reporter,
+  type Checkpoint,
+  type LiveMail,
+  type LiveReadOptions,
+  type LiveSource,
+} from "./types.js";
 
 /** Why part of an inbox's epochs could not be read, or what the source has to tell about them. */
 export type EpochsErrorCode =
@@ -211,13 +217,10 @@ export function createEpochsSource(opts: EpochsSourceOptions): LiveSource {
 
   async function* read(
     from: Checkpoint | null,
-    readOpts: { signal?: AbortSignal; onError?: (error: Error) => void } = {},
+    readOpts: LiveReadOptions = {},
   ): AsyncGenerator<LiveMail> {
     const { signal } = readOpts;
-    const report = (error: Error): void => {
-      if (!readOpts.onError) throw error;
-      readOpts.onError(error);
-    };
+    const report = reporter(readOpts);
     const start = from === null ? null : parseCheckpoint(id, from);
     const seen = [...(start?.seen ?? [])];
     const seenSet = new Set(seen);

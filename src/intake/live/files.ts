@@ -12,7 +12,13 @@ import { isMaildir, readEml } from "../files.js";
 import { splitMbox, type MboxFormat } from "../mbox.js";
 import type { RawMail } from "../types.js";
 import { seenKey } from "./lore.js";
-import type { Checkpoint, LiveMail, LiveSource } from "./types.js";
+import {
+  reporter,
+  type Checkpoint,
+  type LiveMail,
+  type LiveReadOptions,
+  type LiveSource,
+} from "./types.js";
 
 /** What a local source had to tell about its checkpoint or its file. */
 export type LocalSourceErrorCode =
@@ -58,15 +64,6 @@ export interface MboxSourceOptions extends LocalSourceOptions {
    * file has not changed for this long (default 1 s); one followed by a `From ` line always is.
    */
   settleMs?: number;
-}
-
-type ReadOpts = { signal?: AbortSignal; onError?: (error: Error) => void };
-
-function reporter(opts: ReadOpts): (error: Error) => void {
-  return (error) => {
-    if (!opts.onError) throw error;
-    opts.onError(error);
-  };
 }
 
 function parseJson<T>(schema: z.ZodType<T>, from: string, source: string, shape: string): T {
@@ -242,7 +239,7 @@ export class MaildirSource implements LiveSource {
     return parts.join(",");
   }
 
-  async *read(from: Checkpoint | null, opts: ReadOpts = {}): AsyncIterable<LiveMail> {
+  async *read(from: Checkpoint | null, opts: LiveReadOptions = {}): AsyncIterable<LiveMail> {
     const report = reporter(opts);
     const state: MaildirCheckpoint =
       from === null
@@ -406,7 +403,7 @@ export class MboxSource implements LiveSource {
     }
   }
 
-  async *read(from: Checkpoint | null, opts: ReadOpts = {}): AsyncIterable<LiveMail> {
+  async *read(from: Checkpoint | null, opts: LiveReadOptions = {}): AsyncIterable<LiveMail> {
     const report = reporter(opts);
     const start: MboxCheckpoint | null =
       from === null ? null : parseJson(mboxCheckpointSchema, from, this.id, "mbox");
@@ -471,7 +468,7 @@ export class MboxSource implements LiveSource {
   private async *readRotated(
     start: MboxCheckpoint,
     seen: Seen,
-    opts: ReadOpts,
+    opts: LiveReadOptions,
     report: (error: Error) => void,
   ): AsyncIterable<LiveMail> {
     const dir = path.dirname(path.resolve(this.file));
@@ -514,7 +511,7 @@ export class MboxSource implements LiveSource {
     settled: boolean,
     dedupe: boolean,
     seen: Seen,
-    opts: ReadOpts,
+    opts: LiveReadOptions,
     report: (error: Error) => void,
   ): AsyncIterable<LiveMail> {
     const { handle, size } = file;

@@ -13,7 +13,13 @@ import { errorMessage, redact, type Logger } from "../../log.js";
 import type { ImapConfig } from "../../config.js";
 import { DEFAULT_MAIL_LIMITS, overLimitReason, type MailLimits } from "../../mail/limits.js";
 import { SourceError } from "../errors.js";
-import type { Checkpoint, LiveMail, LiveSource } from "./types.js";
+import {
+  reporter,
+  type Checkpoint,
+  type LiveMail,
+  type LiveReadOptions,
+  type LiveSource,
+} from "./types.js";
 
 export type { ImapServer } from "../../io/imap.js";
 
@@ -147,15 +153,9 @@ export class ImapSource implements LiveSource {
     );
   }
 
-  async *read(
-    from: Checkpoint | null,
-    opts: { signal?: AbortSignal; onError?: (error: Error) => void } = {},
-  ): AsyncIterable<LiveMail> {
+  async *read(from: Checkpoint | null, opts: LiveReadOptions = {}): AsyncIterable<LiveMail> {
     const { signal } = opts;
-    const report = (error: Error): void => {
-      if (!opts.onError) throw error;
-      opts.onError(error);
-    };
+    const report = reporter(opts);
     const start = from === null ? null : parseCheckpoint(this.id, from);
     let uidValidity = start?.uidValidity ?? null;
     let lastUid = start?.lastUid ?? 0;

@@ -9,7 +9,13 @@ import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../../mail/limits.js";
 import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { SourceError } from "../errors.js";
 import { readMboxBytes } from "../mbox.js";
-import type { Checkpoint, LiveMail, LiveSource } from "./types.js";
+import {
+  reporter,
+  type Checkpoint,
+  type LiveMail,
+  type LiveReadOptions,
+  type LiveSource,
+} from "./types.js";
 
 /** Why part of a lore inbox could not be read. */
 export type LoreErrorCode =
@@ -267,13 +273,10 @@ export function createLoreSource(opts: LoreSourceOptions): LiveSource {
 
   async function* read(
     from: Checkpoint | null,
-    readOpts: { signal?: AbortSignal; onError?: (error: Error) => void } = {},
+    readOpts: LiveReadOptions = {},
   ): AsyncGenerator<LiveMail> {
     const { signal } = readOpts;
-    const report = (error: Error): void => {
-      if (!readOpts.onError) throw error;
-      readOpts.onError(error);
-    };
+    const report = reporter(readOpts);
     const state = parseCheckpoint(from, inbox);
     const seen = new Map<string, number>(state.seen);
 

@@ -13,6 +13,21 @@ export interface LiveMail {
   checkpoint: Checkpoint;
 }
 
+/** How a read is stopped, and where the errors of single messages go. */
+export interface LiveReadOptions {
+  signal?: AbortSignal;
+  /** A message or thread that cannot be read, named; without it the error is thrown. */
+  onError?: (error: Error) => void;
+}
+
+/** `opts.onError`, or a throw when there is none: what a source calls for one bad message. */
+export function reporter(opts: LiveReadOptions): (error: Error) => void {
+  return (error) => {
+    if (!opts.onError) throw error;
+    opts.onError(error);
+  };
+}
+
 /**
  * A list's mail as it arrives: every source (lore over HTTP, public-inbox git epochs, IMAP,
  * a local Maildir or mbox) is one module implementing this.
@@ -26,10 +41,7 @@ export interface LiveSource {
    * message that cannot be fetched is reported through `onError` naming it, and reading
    * goes on. No message is yielded twice for one checkpoint, none is skipped.
    */
-  read(
-    from: Checkpoint | null,
-    opts?: { signal?: AbortSignal; onError?: (error: Error) => void },
-  ): AsyncIterable<LiveMail>;
+  read(from: Checkpoint | null, opts?: LiveReadOptions): AsyncIterable<LiveMail>;
   /** Resolves when new mail may be there (IMAP IDLE, a poll interval with jitter), or on abort. */
   waitForNew(signal?: AbortSignal): Promise<void>;
   /** Releases connections. */
