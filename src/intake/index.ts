@@ -15,7 +15,6 @@ export {
   ImapSource,
   ImapSourceError,
   createImapSource,
-  messageIdHash,
   type ImapSourceErrorCode,
   type ImapSourceOptions,
 } from "./live/imap.js";

@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, open, readdir, realpath, unlink } from "node:fs/promises";
+import { open, readdir, realpath, unlink } from "node:fs/promises";
 import path from "node:path";
 import { run } from "./exec.js";
 import { HypwatchError } from "../errors.js";
@@ -92,13 +92,6 @@ export async function removeSpecialFiles(dir: string): Promise<number> {
   }
   return removed;
 }
-
-/** Whether `p` exists, without following a final symlink. */
-export const existsNoFollow = (p: string) =>
-  lstat(p).then(
-    () => true,
-    () => false,
-  );
 
 /**
  * Copy a directory tree with `cp -a` (modes, owners and mtimes kept, so make sees the copy

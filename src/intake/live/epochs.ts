@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
 import type { Config } from "../../config.js";
 import { HypwatchError, type ErrorKind } from "../../errors.js";
@@ -16,10 +15,9 @@ import {
   updateMirror,
 } from "../../io/git-mirror.js";
 import { redact } from "../../log.js";
-import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../../mail/limits.js";
 import { listEpochs, readPublicInbox } from "../publicInbox.js";
-import { messageIdHash } from "./imap.js";
+import { decodeCheckpoint, mailMessageId, pause, shortHash } from "./common.js";
 import {
   reporter,
   type Checkpoint,
@@ -126,29 +124,16 @@ function blobId(raw: Buffer): string {
   return createHash("sha1").update(`blob ${raw.length}\0`).update(raw).digest("hex");
 }
 
-const ID_HEADERS = new Set(["message-id"]);
-
 function messageIdKey(raw: Buffer): string | null {
-  const id = messageIds(headerValue(splitMessage(raw, ID_HEADERS).headers, "message-id"))[0];
-  return id === undefined ? null : messageIdHash(id);
+  const id = mailMessageId(raw);
+  return id === null ? null : shortHash(id);
 }
 
 function parseCheckpoint(source: string, from: Checkpoint): EpochsCheckpoint {
-  let json: unknown;
-  try {
-    json = JSON.parse(from);
-  } catch {
-    throw new EpochsError("bad-checkpoint", source, "checkpoint is not JSON");
-  }
-  const parsed = checkpointSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new EpochsError("bad-checkpoint", source, "checkpoint has not the epochs shape");
-  }
-  return parsed.data;
+  const decoded = decodeCheckpoint(checkpointSchema, from, "epochs");
+  if ("reason" in decoded) throw new EpochsError("bad-checkpoint", source, decoded.reason);
+  return decoded.value;
 }
-
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  delay(ms, undefined, { signal }).catch(() => undefined);
 
 interface Epoch {
   n: number;
@@ -174,7 +159,7 @@ export function createEpochsSource(opts: EpochsSourceOptions): LiveSource {
   const id = `epochs:${inboxName(remoteBase)}`;
   const limits = opts.limits ?? DEFAULT_MAIL_LIMITS;
   const maxSeen = opts.maxSeen ?? 1000;
-  const sleep = opts.sleep ?? defaultSleep;
+  const sleep = opts.sleep ?? pause;
   const random = opts.random ?? Math.random;
   const mirrorOf = (n: number): string => path.join(opts.mirrorDir, `${n}.git`);
 

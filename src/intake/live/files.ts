@@ -6,12 +6,11 @@ import { z } from "zod";
 import { HypwatchError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { DEFAULT_MAIL_LIMITS, overLimitReason, type MailLimits } from "../../mail/limits.js";
-import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { SourceError } from "../errors.js";
 import { isMaildir, readEml } from "../files.js";
 import { splitMbox, type MboxFormat } from "../mbox.js";
 import type { RawMail } from "../types.js";
-import { seenKey } from "./lore.js";
+import { decodeCheckpoint, mailMessageId, seenKey, shortHash } from "./common.js";
 import {
   reporter,
   type Checkpoint,
@@ -67,17 +66,9 @@ export interface MboxSourceOptions extends LocalSourceOptions {
 }
 
 function parseJson<T>(schema: z.ZodType<T>, from: string, source: string, shape: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(from);
-  } catch {
-    throw new LocalSourceError("bad-checkpoint", source, "checkpoint is not JSON");
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new LocalSourceError("bad-checkpoint", source, `checkpoint has not the ${shape} shape`);
-  }
-  return parsed.data;
+  const decoded = decodeCheckpoint(schema, from, shape);
+  if ("reason" in decoded) throw new LocalSourceError("bad-checkpoint", source, decoded.reason);
+  return decoded.value;
 }
 
 const isMissing = (error: unknown): boolean =>
@@ -148,9 +139,6 @@ const maildirCheckpointSchema = z.object({
   seen: z.array(z.tuple([z.number(), z.string()])),
 });
 type MaildirCheckpoint = z.infer<typeof maildirCheckpointSchema>;
-
-const keyHash = (key: string): string =>
-  createHash("sha256").update(key).digest("base64url").slice(0, 16);
 
 const byName = new Intl.Collator("en", { numeric: true }).compare;
 
@@ -252,7 +240,7 @@ export class MaildirSource implements LiveSource {
     for (const entry of await this.list()) {
       if (opts.signal?.aborted) return;
       if (entry.time <= state.floor) continue;
-      const hash = keyHash(entry.key);
+      const hash = shortHash(entry.key);
       if (seen.has(hash)) continue;
 
       const mail = await this.readEntry(entry, report);
@@ -361,12 +349,6 @@ const LF = 0x0a;
 const FROM_ = Buffer.from("From ");
 /** Room for the `From ` line and the blank line around a message within the size limit. */
 const ENVELOPE_SLACK = 4096;
-const ID_HEADERS = new Set(["message-id"]);
-
-function mailMessageId(raw: Buffer): string | null {
-  const { headers } = splitMessage(raw, ID_HEADERS);
-  return messageIds(headerValue(headers, "message-id"))[0] ?? null;
-}
 
 /**
  * An mbox file mail is appended to, as a live source. `read(null)` starts at the beginning

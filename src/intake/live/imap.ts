@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { HypwatchError, type ErrorKind } from "../../errors.js";
@@ -20,6 +19,7 @@ import {
   type LiveReadOptions,
   type LiveSource,
 } from "./types.js";
+import { decodeCheckpoint, shortHash } from "./common.js";
 
 export type { ImapServer } from "../../io/imap.js";
 
@@ -71,23 +71,10 @@ export interface ImapSourceOptions {
   timeoutMs?: number;
 }
 
-/** A short, stable hash of a Message-ID (angle brackets and case of the domain as sent). */
-export function messageIdHash(messageId: string): string {
-  return createHash("sha256").update(messageId).digest("base64url").slice(0, 16);
-}
-
 function parseCheckpoint(source: string, from: Checkpoint): ImapCheckpoint {
-  let json: unknown;
-  try {
-    json = JSON.parse(from);
-  } catch {
-    throw new ImapSourceError("bad-checkpoint", source, "checkpoint is not JSON");
-  }
-  const parsed = checkpointSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new ImapSourceError("bad-checkpoint", source, "checkpoint has not the IMAP shape");
-  }
-  return parsed.data;
+  const decoded = decodeCheckpoint(checkpointSchema, from, "IMAP");
+  if ("reason" in decoded) throw new ImapSourceError("bad-checkpoint", source, decoded.reason);
+  return decoded.value;
 }
 
 function isAborted(signal: AbortSignal | undefined): boolean {
@@ -192,7 +179,7 @@ export class ImapSource implements LiveSource {
         for (const entry of entries) {
           if (isAborted(signal)) return;
           const origin = `${this.id}#${entry.uid}`;
-          const hash = entry.messageId === null ? null : messageIdHash(entry.messageId);
+          const hash = entry.messageId === null ? null : shortHash(entry.messageId);
           if (dedupe && hash !== null && seenSet.has(hash)) {
             lastUid = entry.uid;
             continue;

@@ -1,12 +1,9 @@
 import { XMLParser } from "fast-xml-parser";
-import { createHash } from "node:crypto";
-import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
 import type { Config } from "../../config.js";
 import { HypwatchError, type ErrorKind } from "../../errors.js";
 import { httpGet, redactUrl, retryAfterMs, type HttpGetResult } from "../../io/http.js";
 import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../../mail/limits.js";
-import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { SourceError } from "../errors.js";
 import { readMboxBytes } from "../mbox.js";
 import {
@@ -16,6 +13,7 @@ import {
   type LiveReadOptions,
   type LiveSource,
 } from "./types.js";
+import { mailMessageId, pause, seenKey } from "./common.js";
 
 /** Why part of a lore inbox could not be read. */
 export type LoreErrorCode =
@@ -168,21 +166,7 @@ export function parseLoreFeed(xml: string): FeedEntry[] | null {
   return entries;
 }
 
-/** The seen-key of a Message-ID, or of a message's bytes when it has none. */
-export function seenKey(messageId: string | null, raw: Buffer): string {
-  const hash = createHash("sha256");
-  if (messageId !== null) hash.update(`id:${messageId}`);
-  else hash.update("raw:").update(raw);
-  return hash.digest("hex").slice(0, 16);
-}
-
-const ID_HEADERS = new Set(["message-id"]);
 const EMPTY = Buffer.alloc(0);
-
-function mailMessageId(raw: Buffer): string | null {
-  const { headers } = splitMessage(raw, ID_HEADERS);
-  return messageIds(headerValue(headers, "message-id"))[0] ?? null;
-}
 
 /** Read back a checkpoint; null starts at the feed as it is now. */
 function parseCheckpoint(from: Checkpoint | null, source: string): CheckpointState {
@@ -193,9 +177,6 @@ function parseCheckpoint(from: Checkpoint | null, source: string): CheckpointSta
     throw new LoreError("bad-checkpoint", source, "checkpoint is not one of a lore source");
   }
 }
-
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  delay(ms, undefined, { signal }).catch(() => undefined);
 
 /**
  * One lore (public-inbox) inbox over HTTP, as every kernel bot reads it: poll `new.atom`
@@ -221,7 +202,7 @@ export function createLoreSource(opts: LoreSourceOptions): LiveSource {
   const seenWindowMs = opts.seenWindowMs ?? 14 * DAY_MS;
   const maxSeen = opts.maxSeen ?? 20_000;
   const get = opts.get ?? httpGet;
-  const sleep = opts.sleep ?? defaultSleep;
+  const sleep = opts.sleep ?? pause;
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
   const userAgent = loreUserAgent(opts.version, opts.contact);
