@@ -170,7 +170,7 @@ const sigtermMidJob: AttackCase = {
     }),
 };
 
-const sigtermRedisDown: AttackCase = {
+export const sigtermRedisDown: AttackCase = {
   name: "SIGTERM to hypwatch serve while Redis is down",
   kind: "service",
   run: async () => {
