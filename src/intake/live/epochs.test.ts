@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corpusPath } from "../../../test/corpus.js";
 import { startPublicInbox } from "../../../test/public-inbox-server.js";
 import { run } from "../../io/exec.js";
-import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { readMbox } from "../mbox.js";
 import type { RawMail } from "../types.js";
 import { configSecrets, readConfig } from "../../config.js";
@@ -16,26 +15,11 @@ import {
   type EpochsSourceOptions,
 } from "./epochs.js";
 import type { LiveMail, LiveSource } from "./types.js";
+import { messageId, readAll } from "../../../test/live-source.js";
 
 const THREAD = corpusPath("threads", "scs-v7", "scs-v7-thread.mbox");
 
-function messageId(raw: Buffer): string {
-  const id = messageIds(headerValue(splitMessage(raw).headers, "message-id"))[0];
-  if (!id) throw new Error("message without Message-ID");
-  return id;
-}
-
 const ids = (mails: RawMail[]): string[] => mails.map((m) => messageId(m.raw));
-
-async function readAll(
-  source: LiveSource,
-  from: string | null,
-): Promise<{ mails: LiveMail[]; errors: Error[] }> {
-  const mails: LiveMail[] = [];
-  const errors: Error[] = [];
-  for await (const mail of source.read(from, { onError: (e) => errors.push(e) })) mails.push(mail);
-  return { mails, errors };
-}
 
 /** A real public-inbox v2 inbox (Debian's `public-inbox`), written by public-inbox-mda. */
 interface Inbox {

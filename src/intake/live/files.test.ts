@@ -25,6 +25,13 @@ import {
   mboxMessageStarts,
 } from "./files.js";
 import type { LiveMail, LiveSource } from "./types.js";
+import { readAll as readSource } from "../../../test/live-source.js";
+
+/** `readSource`, and the checkpoint to resume from afterwards. */
+async function readAll(source: LiveSource, from: string | null) {
+  const read = await readSource(source, from);
+  return { ...read, last: read.mails.at(-1)?.checkpoint ?? from };
+}
 
 /** The Shadow Call Stack v7 thread, as the list delivered it. */
 let thread: RawMail[];
@@ -47,16 +54,6 @@ async function fresh(): Promise<string> {
   const dir = path.join(tmp, `t${++dirs}`);
   await mkdir(dir);
   return dir;
-}
-
-async function readAll(
-  source: LiveSource,
-  from: string | null,
-): Promise<{ mails: LiveMail[]; errors: Error[]; last: string | null }> {
-  const mails: LiveMail[] = [];
-  const errors: Error[] = [];
-  for await (const mail of source.read(from, { onError: (e) => errors.push(e) })) mails.push(mail);
-  return { mails, errors, last: mails.at(-1)?.checkpoint ?? from };
 }
 
 const raws = (mails: LiveMail[]): string[] => mails.map((m) => m.mail.raw.toString("latin1"));

@@ -5,30 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corpusPath } from "../../../test/corpus.js";
 import { startPublicInbox, type PublicInboxPeer } from "../../../test/public-inbox-server.js";
 import { DEFAULT_MAIL_LIMITS } from "../../mail/limits.js";
-import { headerValue, messageIds, splitMessage } from "../../mail/headers.js";
 import { SourceError } from "../errors.js";
 import { mboxrdEntry, readMbox } from "../mbox.js";
 import type { RawMail } from "../types.js";
 import { createLoreSource, LoreError, parseLoreFeed, type LoreSourceOptions } from "./lore.js";
-import type { LiveMail, LiveSource } from "./types.js";
+import { messageId, readAll } from "../../../test/live-source.js";
 
 const THREAD = corpusPath("threads", "scs-v7", "scs-v7-thread.mbox");
-
-function messageId(raw: Buffer): string {
-  const id = messageIds(headerValue(splitMessage(raw).headers, "message-id"))[0];
-  if (!id) throw new Error("message without Message-ID");
-  return id;
-}
-
-async function readAll(
-  source: LiveSource,
-  from: string | null,
-): Promise<{ mails: LiveMail[]; errors: Error[] }> {
-  const mails: LiveMail[] = [];
-  const errors: Error[] = [];
-  for await (const mail of source.read(from, { onError: (e) => errors.push(e) })) mails.push(mail);
-  return { mails, errors };
-}
 
 const base = (inboxUrl: string): LoreSourceOptions => ({
   inboxUrl,
