@@ -1,0 +1,117 @@
+import type { BuildConfigName } from "../apply/index.js";
+import type { Config } from "../config.js";
+import { HypwatchError } from "../errors.js";
+import type { CheckResult } from "../shapes/check.js";
+import type { StateStore } from "../state/store.js";
+import type { Verdict, VerdictKind } from "../state/types.js";
+import { checkSeries, type CheckPatch, type CheckRequest } from "./check.js";
+import type { CheckJobData } from "./revisions.js";
+import { checkRequest } from "./select.js";
+
+/** The revision or one of its mails is not in the store: the job names something never stored. */
+export class RevisionMissingError extends HypwatchError {
+  readonly kind = "permanent";
+}
+
+/** The tree a list's series are checked on, and its base candidates (fetched when due). */
+export interface ListTree {
+  repo: string;
+  candidates: readonly string[];
+}
+
+export interface CheckRevisionDeps {
+  store: StateStore;
+  config: Pick<Config, "cacheDir" | "build">;
+  configs: readonly BuildConfigName[];
+  /** `analyzerFingerprint()`, part of the check key. */
+  analyzer: string;
+  treeFor: (list: string) => Promise<ListTree>;
+  clock?: () => number;
+  /** The checker; `checkSeries` unless a test of the queues stands in for the compiler. */
+  check?: (request: CheckRequest) => Promise<CheckResult>;
+}
+
+/** The verdict a check result amounts to, and for build problems the bound or problem. */
+export function classifyResult(result: CheckResult): { kind: VerdictKind; reason: string | null } {
+  if (result.tree.baseCommit === null) {
+    const failures = result.tree.attempts.filter((a) => a.outcome === "does-not-apply");
+    if (failures.length === 0) return { kind: "no-base", reason: null };
+    if (failures.every((a) => a.failure?.kind === "already-applied"))
+      return { kind: "already-applied", reason: null };
+    return { kind: "does-not-apply", reason: failures[0]?.failure?.kind ?? null };
+  }
+  if (result.findings.length > 0) return { kind: "findings", reason: null };
+  const stopped = result.buildProblems.find((p) => p.timedOut || p.bound !== null);
+  if (stopped) return { kind: "timed-out", reason: stopped.bound ?? "time" };
+  const failed = result.buildProblems[0];
+  if (failed)
+    return {
+      kind: "build-failed",
+      reason: `${failed.config} after patch ${failed.step}: ${failed.failedTargets.length} targets failed`,
+    };
+  return { kind: "clean", reason: null };
+}
+
+/**
+ * Check one revision, given only its check key and revision key: its patches come from the
+ * store, so any worker machine can run it. The verdict is stored once per check key with
+ * its outbox entry; running the job again returns the stored verdict and does nothing else.
+ * A check whose revision was superseded while it was queued or running stores a
+ * `superseded` verdict, which is never reported.
+ */
+export async function checkRevision(deps: CheckRevisionDeps, job: CheckJobData): Promise<Verdict> {
+  const { store } = deps;
+  const now = deps.clock ?? Date.now;
+  const stored = await store.verdict(job.checkKey);
+  if (stored) return stored;
+  await store.countRun(job.checkKey);
+  const revision = await store.revision(job.revision);
+  if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
+  const { series } = revision;
+  const verdictOf = (kind: VerdictKind, reason: string | null, result: CheckResult | null) => {
+    const recordedAt = now();
+    return {
+      checkKey: job.checkKey,
+      revision: revision.key,
+      list: revision.list,
+      seriesId: series.id,
+      subject: series.subject,
+      version: series.version,
+      partial: !series.complete,
+      kind,
+      reason,
+      result,
+      analyzer: deps.analyzer,
+      recordedAt,
+      latencyMs: Math.max(0, recordedAt - revision.lastArrivedAt),
+    } satisfies Verdict;
+  };
+  const record = async (verdict: Verdict): Promise<Verdict> =>
+    (await store.recordVerdict(verdict))
+      ? verdict
+      : ((await store.verdict(job.checkKey)) ?? verdict);
+
+  if (await store.isSuperseded(job.checkKey))
+    return record(verdictOf("superseded", "a newer revision arrived", null));
+  const patches: CheckPatch[] = [];
+  for (const patch of series.patches) {
+    const mail = await store.rawMail(patch.messageId);
+    if (!mail)
+      throw new RevisionMissingError(
+        `patch <${patch.messageId}> of revision ${revision.key} is not in the store`,
+      );
+    patches.push({ id: patch.messageId, subject: patch.subject, mail });
+  }
+  const tree = await deps.treeFor(revision.list);
+  const request = checkRequest(
+    tree.repo,
+    { series, patches, baseCommit: revision.baseCommit },
+    { ...deps.config, baseCandidates: [...tree.candidates] },
+    { configs: deps.configs },
+  );
+  const result = await (deps.check ?? checkSeries)(request);
+  if (await store.isSuperseded(job.checkKey))
+    return record(verdictOf("superseded", "a newer revision arrived", null));
+  const { kind, reason } = classifyResult(result);
+  return record(verdictOf(kind, reason, result));
+}

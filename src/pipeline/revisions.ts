@@ -1,0 +1,169 @@
+import { createHash } from "node:crypto";
+import type { MailLimits } from "../mail/limits.js";
+import { assembleFromSummaries, type ThreadLimitError } from "../series/index.js";
+import type { Series } from "../series/types.js";
+import type { StateStore } from "../state/store.js";
+import type { ArrivedMail, Revision, SeriesHead } from "../state/types.js";
+import { assemblyLimits } from "./scan.js";
+
+/** A check to run: all a worker on any machine needs, since the rest is in the store. */
+export interface CheckJobData {
+  checkKey: string;
+  revision: string;
+}
+
+/** How revisions become checks: a queue in the service, a list in tests. */
+export interface CheckScheduler {
+  /** Queue a check (a no-op if one with this key is queued), after `delayMs`. */
+  schedule(job: CheckJobData, delayMs: number): Promise<void>;
+  /** Take a queued check out; a running one is left to see `isSuperseded` when it ends. */
+  cancel(checkKey: string): Promise<void>;
+}
+
+/** What decides whether and when a list's revisions are checked. */
+export interface RevisionPolicy {
+  list: string;
+  relevantPaths: readonly string[];
+  limits: MailLimits;
+  /** Messages per list assembled together when mail arrives. */
+  windowMessages: number;
+  /**
+   * The oldest of them are read (they complete threads and link revisions) but no series
+   * starting there is acted on: cut by the window, it could look new.
+   */
+  marginMessages: number;
+  /** An incomplete newest revision is checked as partial after this long. */
+  partialWaitMs: number;
+  /** What else makes up the check key: the base asked for, the configurations, the analyzer. */
+  check: { candidates: readonly string[]; configs: readonly string[]; analyzer: string };
+}
+
+export interface RevisionDeps {
+  store: StateStore;
+  scheduler: CheckScheduler;
+  onLimit?: (error: ThreadLimitError) => void;
+}
+
+export interface RevisionUpdate {
+  /** Series assembled from the window. */
+  series: number;
+  /** Revisions whose patches, completeness or newness changed, that touch arm64 KVM. */
+  changed: number;
+  scheduled: number;
+  cancelled: number;
+}
+
+const sha = (value: unknown): string =>
+  createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 24);
+
+/** A revision's identity: its series, version and exact set of patches. */
+export function revisionKey(series: Series): string {
+  return sha({
+    id: series.id,
+    version: series.version,
+    patches: series.patches.map((p) => p.messageId),
+  });
+}
+
+/** One check of a revision: once per (revision, base, configurations, analyzer version). */
+export function checkKey(
+  revision: string,
+  baseCommit: string | null,
+  check: RevisionPolicy["check"],
+): string {
+  return sha({ revision, baseCommit, ...check });
+}
+
+function mailsOf(series: Series): string[] {
+  const ids = series.patches.map((p) => p.messageId);
+  return series.coverMessageId ? [series.coverMessageId, ...ids] : ids;
+}
+
+/**
+ * Bring a list's series up to date after mail arrived: assemble the most recent window of
+ * its messages with the one series assembler `scan` uses, and for each revision touching
+ * arm64 KVM whose patches, completeness or newness changed, store it and schedule or cancel
+ * its check. A complete newest revision is checked now, an incomplete one after the partial
+ * wait; a revision no longer newest (or whose patches changed) has its queued check taken
+ * back. Replaying this with no new mail changes nothing.
+ */
+export async function updateRevisions(
+  deps: RevisionDeps,
+  policy: RevisionPolicy,
+): Promise<RevisionUpdate> {
+  const { store, scheduler } = deps;
+  const window = await store.recentArrivals(
+    policy.list,
+    policy.windowMessages + policy.marginMessages,
+  );
+  const total = await store.messageCount(policy.list);
+  const byId = new Map<string, ArrivedMail>(window.map((m) => [m.summary.messageId, m]));
+  // Whole list in the window: nothing was cut, everything may be acted on.
+  const firstActionable =
+    window.length < total ? (window[0]?.seq ?? 0) + policy.marginMessages : -Infinity;
+  const all = assembleFromSummaries(
+    window.map((m, i) => ({ ...m.summary, seq: i })),
+    {
+      relevantPatterns: policy.relevantPaths,
+      ...assemblyLimits(policy.limits),
+      ...(deps.onLimit ? { onLimit: deps.onLimit } : {}),
+    },
+  );
+  const update: RevisionUpdate = { series: all.length, changed: 0, scheduled: 0, cancelled: 0 };
+  for (const series of all) {
+    if (!series.relevant || series.patches.length === 0) continue;
+    const arrived = mailsOf(series).map((id) => byId.get(id));
+    const firstSeq = Math.min(...arrived.map((m) => m?.seq ?? Infinity));
+    if (firstSeq < firstActionable) continue;
+    const key = revisionKey(series);
+    const before = await store.head(policy.list, series.id, series.version);
+    if (
+      before &&
+      before.revision === key &&
+      before.newest === series.newest &&
+      before.complete === series.complete
+    )
+      continue;
+    update.changed++;
+    const baseCommit = await baseCommitOf(store, series);
+    const revision: Revision = {
+      key,
+      list: policy.list,
+      series,
+      baseCommit,
+      lastArrivedAt: Math.max(...arrived.map((m) => m?.arrivedAt ?? 0)),
+    };
+    await store.putRevision(revision);
+    const wanted = series.newest ? checkKey(key, baseCommit, policy.check) : null;
+    if (before?.check && before.check !== wanted) {
+      await scheduler.cancel(before.check);
+      await store.markSuperseded(before.check);
+      update.cancelled++;
+    }
+    if (wanted && before?.check !== wanted) {
+      await scheduler.schedule(
+        { checkKey: wanted, revision: key },
+        series.complete ? 0 : policy.partialWaitMs,
+      );
+      update.scheduled++;
+    }
+    const head: SeriesHead = {
+      revision: key,
+      newest: series.newest,
+      relevant: true,
+      complete: series.complete,
+      check: wanted,
+    };
+    await store.setHead(policy.list, series.id, series.version, head);
+  }
+  return update;
+}
+
+/** The series' `base-commit:`: the cover letter's, else the first patch's that has one. */
+async function baseCommitOf(store: StateStore, series: Series): Promise<string | null> {
+  for (const id of mailsOf(series)) {
+    const base = await store.baseCommitOf(id);
+    if (base) return base;
+  }
+  return null;
+}

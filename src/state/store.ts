@@ -1,0 +1,280 @@
+import { gunzipSync, gzipSync } from "node:zlib";
+import type { Redis } from "ioredis";
+import { HypwatchError } from "../errors.js";
+import type { SeriesMail } from "../series/index.js";
+import { SCHEMA_VERSION, keyHash, stateKeys, type StateKeys } from "./keys.js";
+import type {
+  ArrivedMail,
+  OutboxEntry,
+  Revision,
+  SeriesHead,
+  StoredMessage,
+  Verdict,
+} from "./types.js";
+
+/** The Redis holds state written by another version of the key layout. */
+export class StateSchemaError extends HypwatchError {
+  readonly kind = "permanent";
+  constructor(prefix: string, found: string) {
+    super(
+      `Redis holds hypwatch state of schema version ${found} under "${prefix}"; this hypwatch ` +
+        `reads version ${SCHEMA_VERSION} (docs/state.md)`,
+    );
+  }
+}
+
+/** Store a message once per Message-ID (a better parsed copy replaces it) and number its arrival. */
+const PUT_MESSAGE = `
+local score = redis.call('HGET', KEYS[1], 'score')
+local isNew = 0
+if not score then
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'summary', ARGV[2], 'score', ARGV[4], 'base', ARGV[5], 'arrived', ARGV[6])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'raw', ARGV[3]) end
+  isNew = 1
+elseif tonumber(ARGV[4]) > tonumber(score) then
+  redis.call('HSET', KEYS[1], 'summary', ARGV[2], 'score', ARGV[4], 'base', ARGV[5])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'raw', ARGV[3]) end
+end
+local seq = redis.call('ZSCORE', KEYS[2], ARGV[7])
+if seq then return {tonumber(seq), isNew, 0} end
+seq = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[2], seq, ARGV[7])
+return {seq, isNew, 1}
+`;
+
+/** Write a verdict once; the first write alone adds its outbox entry. */
+const RECORD_VERDICT = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], '*', 'key', ARGV[4], 'check', ARGV[3]) end
+return 1
+`;
+
+const RENEW_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+export interface PutResult {
+  /** Its arrival number in this list. */
+  seq: number;
+  /** First time this Message-ID was stored, on any list. */
+  isNew: boolean;
+  /** First time this list carried it. */
+  newInList: boolean;
+}
+
+/** A mail summary as JSON stores it (Date as text). */
+function reviveSummary(json: string): SeriesMail {
+  const summary = JSON.parse(json) as SeriesMail & { date: string | null };
+  return { ...summary, date: summary.date === null ? null : new Date(summary.date) };
+}
+
+const headField = (seriesId: string, version: number): string => `${seriesId}\0${version}`;
+
+/**
+ * The service's durable state in Redis (run with AOF): messages, each list's arrivals,
+ * source checkpoints, series heads, revisions, verdicts, the outbox and the ledger of side
+ * effects. Every write that must happen once is one Lua script, so two workers racing on
+ * the same key leave one result. Key layout: `stateKeys`, docs/state.md.
+ */
+export class StateStore {
+  readonly keys: StateKeys;
+
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    this.keys = stateKeys(prefix);
+  }
+
+  /** Mark a new installation with this schema version; refuse state of another one. */
+  async ensureSchema(): Promise<void> {
+    await this.redis.set(this.keys.schema, String(SCHEMA_VERSION), "NX");
+    const found = await this.redis.get(this.keys.schema);
+    if (found !== String(SCHEMA_VERSION)) throw new StateSchemaError(this.prefix, found ?? "?");
+  }
+
+  async putMessage(list: string, message: StoredMessage): Promise<PutResult> {
+    const reply = (await this.redis.eval(
+      PUT_MESSAGE,
+      3,
+      this.keys.message(message.messageId),
+      this.keys.arrivals(list),
+      this.keys.seq(list),
+      message.messageId,
+      JSON.stringify(message.summary),
+      message.raw ? gzipSync(message.raw) : "",
+      String(message.summary.parseScore),
+      message.baseCommit ?? "",
+      String(message.arrivedAt),
+      keyHash(message.messageId),
+    )) as [number, number, number];
+    return { seq: Number(reply[0]), isNew: reply[1] === 1, newInList: reply[2] === 1 };
+  }
+
+  /** The raw mail of a stored patch or cover letter. */
+  async rawMail(messageId: string): Promise<Buffer | null> {
+    const raw = await this.redis.hgetBuffer(this.keys.message(messageId), "raw");
+    return raw ? gunzipSync(raw) : null;
+  }
+
+  async baseCommitOf(messageId: string): Promise<string | null> {
+    return (await this.redis.hget(this.keys.message(messageId), "base")) || null;
+  }
+
+  async messageCount(list: string): Promise<number> {
+    return this.redis.zcard(this.keys.arrivals(list));
+  }
+
+  /** The last `count` messages to arrive in a list, in arrival order. */
+  async recentArrivals(list: string, count: number): Promise<ArrivedMail[]> {
+    const members = await this.redis.zrange(
+      this.keys.arrivals(list),
+      String(-count),
+      "-1",
+      "WITHSCORES",
+    );
+    const pipeline = this.redis.pipeline();
+    const seqs: number[] = [];
+    for (let i = 0; i + 1 < members.length; i += 2) {
+      pipeline.hmget(this.keys.messageByHash(members[i] ?? ""), "summary", "arrived");
+      seqs.push(Number(members[i + 1]));
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const out: ArrivedMail[] = [];
+    replies.forEach(([error, value], i) => {
+      const [summary, arrived] = (value ?? []) as (string | null)[];
+      if (error || !summary) return;
+      out.push({ seq: seqs[i] ?? 0, arrivedAt: Number(arrived), summary: reviveSummary(summary) });
+    });
+    return out;
+  }
+
+  async checkpoint(source: string): Promise<string | null> {
+    return this.redis.hget(this.keys.checkpoints, source);
+  }
+
+  async setCheckpoint(source: string, checkpoint: string): Promise<void> {
+    await this.redis.hset(this.keys.checkpoints, source, checkpoint);
+  }
+
+  async checkpoints(): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.checkpoints);
+  }
+
+  async head(list: string, seriesId: string, version: number): Promise<SeriesHead | null> {
+    const json = await this.redis.hget(this.keys.heads(list), headField(seriesId, version));
+    return json ? (JSON.parse(json) as SeriesHead) : null;
+  }
+
+  async setHead(list: string, seriesId: string, version: number, head: SeriesHead): Promise<void> {
+    await this.redis.hset(
+      this.keys.heads(list),
+      headField(seriesId, version),
+      JSON.stringify(head),
+    );
+  }
+
+  async putRevision(revision: Revision): Promise<void> {
+    await this.redis.set(this.keys.revision(revision.key), JSON.stringify(revision));
+  }
+
+  async revision(key: string): Promise<Revision | null> {
+    const json = await this.redis.get(this.keys.revision(key));
+    return json ? (JSON.parse(json) as Revision) : null;
+  }
+
+  /** Count a check starting: a check run twice (after a crash) shows here. */
+  async countRun(checkKey: string): Promise<number> {
+    return this.redis.hincrby(this.keys.runs, checkKey, 1);
+  }
+
+  async runs(): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.runs);
+  }
+
+  async markSuperseded(checkKey: string): Promise<void> {
+    await this.redis.sadd(this.keys.superseded, checkKey);
+  }
+
+  async isSuperseded(checkKey: string): Promise<boolean> {
+    return (await this.redis.sismember(this.keys.superseded, checkKey)) === 1;
+  }
+
+  /**
+   * Store a verdict unless one is stored for its check key, and with it (in the same step)
+   * its outbox entry, unless the verdict is not to be reported (`superseded`). False when a
+   * verdict was already there: nothing was written.
+   */
+  async recordVerdict(verdict: Verdict): Promise<boolean> {
+    const report = verdict.kind === "superseded" ? "" : `verdict:${verdict.checkKey}`;
+    const written = await this.redis.eval(
+      RECORD_VERDICT,
+      3,
+      this.keys.verdict(verdict.checkKey),
+      this.keys.verdicts,
+      this.keys.outbox,
+      JSON.stringify(verdict),
+      String(verdict.recordedAt),
+      verdict.checkKey,
+      report,
+    );
+    return written === 1;
+  }
+
+  async verdict(checkKey: string): Promise<Verdict | null> {
+    const json = await this.redis.get(this.keys.verdict(checkKey));
+    return json ? (JSON.parse(json) as Verdict) : null;
+  }
+
+  /** The newest `count` verdicts, newest first. */
+  async latestVerdicts(count: number): Promise<Verdict[]> {
+    const keys = await this.redis.zrevrange(this.keys.verdicts, 0, count - 1);
+    if (keys.length === 0) return [];
+    const values = await this.redis.mget(keys.map((k) => this.keys.verdict(k)));
+    return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as Verdict);
+  }
+
+  async verdictCount(): Promise<number> {
+    return this.redis.zcard(this.keys.verdicts);
+  }
+
+  /** Outbox entries after stream id `after` ("0": from the start). */
+  async outbox(after = "0", count = 100): Promise<OutboxEntry[]> {
+    const entries = await this.redis.xrange(this.keys.outbox, `(${after}`, "+", "COUNT", count);
+    return entries.map(([id, fields]) => {
+      const field = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
+      return { id, idempotencyKey: field("key"), checkKey: field("check") };
+    });
+  }
+
+  /**
+   * Record that the side effect named by `idempotencyKey` was done (what it produced, e.g. a
+   * Message-ID or issue URL). False when it was recorded before: the caller must not do it
+   * again.
+   */
+  async recordSideEffect(idempotencyKey: string, detail: string): Promise<boolean> {
+    return (await this.redis.set(this.keys.ledger(idempotencyKey), detail, "NX")) === "OK";
+  }
+
+  async sideEffect(idempotencyKey: string): Promise<string | null> {
+    return this.redis.get(this.keys.ledger(idempotencyKey));
+  }
+
+  /** Take or keep a lease; true while `holder` has it. */
+  async holdLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const key = this.keys.lease(name);
+    if ((await this.redis.set(key, holder, "PX", ttlMs, "NX")) === "OK") return true;
+    return (await this.redis.eval(RENEW_LEASE, 1, key, holder, String(ttlMs))) === 1;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.redis.eval(RELEASE_LEASE, 1, this.keys.lease(name), holder);
+  }
+}

@@ -1,0 +1,91 @@
+import type { CheckResult } from "../shapes/check.js";
+import type { SeriesMail } from "../series/index.js";
+import type { Series } from "../series/types.js";
+
+/** One list message as the service keeps it: once per Message-ID, whatever list carried it. */
+export interface StoredMessage {
+  messageId: string;
+  summary: SeriesMail;
+  /**
+   * The raw mail, kept for cover letters and patches only (a check applies them); replies,
+   * most of a list, are kept as their summary.
+   */
+  raw: Buffer | null;
+  /** `base-commit:` of a patch or cover letter. */
+  baseCommit: string | null;
+  /** When this service first stored it (ms since the epoch). */
+  arrivedAt: number;
+}
+
+/** A message's place in one list: its arrival number there and its summary. */
+export interface ArrivedMail {
+  seq: number;
+  arrivedAt: number;
+  summary: SeriesMail;
+}
+
+/**
+ * One revision of a series as last assembled: what a check job loads, on any machine, from
+ * its key alone. Its key changes whenever its set of patches does.
+ */
+export interface Revision {
+  key: string;
+  list: string;
+  series: Series;
+  baseCommit: string | null;
+  /** When the last of its mails arrived (ms): where verdict latency is measured from. */
+  lastArrivedAt: number;
+}
+
+/** What the service last decided for one (series, version) of a list. */
+export interface SeriesHead {
+  revision: string;
+  newest: boolean;
+  relevant: boolean;
+  complete: boolean;
+  /** The check scheduled for it, if any (its check key, also its job id). */
+  check: string | null;
+}
+
+/**
+ * Why a revision has the findings it has, or none: the one word a reporter, `status` and
+ * the replay tally read.
+ */
+export type VerdictKind =
+  | "findings"
+  | "clean"
+  | "does-not-apply"
+  | "already-applied"
+  | "no-base"
+  | "timed-out"
+  | "build-failed"
+  | "superseded";
+
+export interface Verdict {
+  checkKey: string;
+  revision: string;
+  list: string;
+  seriesId: string;
+  subject: string;
+  version: number;
+  /** Checked before every patch had arrived, after the configured wait. */
+  partial: boolean;
+  kind: VerdictKind;
+  /** For `timed-out` and `build-failed`: the bound or problem, in a few words. */
+  reason: string | null;
+  /** Null for `superseded`: the check's result was thrown away unread. */
+  result: CheckResult | null;
+  analyzer: string;
+  recordedAt: number;
+  /** From the revision's last message arriving to this verdict (ms). */
+  latencyMs: number;
+}
+
+/** What must be reported: read by the reporters, each send recorded under its own key. */
+export interface OutboxEntry {
+  /** Stream id in Redis: where a reader resumes. */
+  id: string;
+  /** `verdict:<checkKey>`: a reporter records each side effect under a key derived from it. */
+  idempotencyKey: string;
+  checkKey: string;
+}
