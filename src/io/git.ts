@@ -73,6 +73,20 @@ export async function clone(url: string, dest: string, timeoutMs?: number): Prom
   if (result.exitCode !== 0) throw new GitError(args.map(redact), redactResult(result));
 }
 
+/**
+ * Fetch every branch and tag of `url` into the bare repository `repo` (made by `clone`),
+ * moving them as upstream moved them (a rebased `next` included).
+ */
+export async function fetchAll(repo: string, url: string, timeoutMs?: number): Promise<void> {
+  const args = ["fetch", "--prune", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+  const result = await run("git", args, {
+    cwd: repo,
+    timeoutMs,
+    env: { ...stringEnv(process.env), GIT_TERMINAL_PROMPT: "0" },
+  });
+  if (result.exitCode !== 0) throw new GitError(args.map(redact), redactResult(result));
+}
+
 function redactResult(result: ExecResult): ExecResult {
   return { ...result, command: redact(result.command), stderr: redact(result.stderr) };
 }

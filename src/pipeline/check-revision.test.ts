@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { corpusPath } from "../../test/corpus.js";
+import { freshStore, type TestStore } from "../../test/state.js";
+import { configSchema } from "../config.js";
+import { readSource } from "../intake/index.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
+import { DEFAULT_RELEVANT_PATTERNS } from "../series/relevance.js";
+import type { CheckResult } from "../shapes/check.js";
+import type { CheckRequest } from "./check.js";
+import { checkRevision, classifyResult, RevisionMissingError } from "./check-revision.js";
+import { ingestMail } from "./ingest.js";
+import { updateRevisions, type CheckJobData } from "./revisions.js";
+
+function result(
+  overrides: Partial<CheckResult> = {},
+  tree: Partial<CheckResult["tree"]> = {},
+): CheckResult {
+  return {
+    tree: {
+      path: "/t",
+      era: "modern",
+      baseCommit: "a".repeat(40),
+      baseChosenBy: "head",
+      attempts: [],
+      baseReused: [],
+      ...tree,
+    },
+    series: null,
+    patches: [],
+    findings: [],
+    configs: ["defconfig"],
+    buildProblems: [],
+    timings: { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 },
+    ...overrides,
+  };
+}
+
+describe("the verdict of a check result", () => {
+  it("names why there are no findings", () => {
+    expect(classifyResult(result()).kind).toBe("clean");
+    const attempt = { ref: "HEAD", source: "head" as const, commit: "b".repeat(40) };
+    expect(
+      classifyResult(
+        result(
+          {},
+          {
+            baseCommit: null,
+            attempts: [
+              {
+                ...attempt,
+                outcome: "does-not-apply",
+                failure: { patchId: "p", kind: "already-applied" },
+              },
+            ],
+          },
+        ),
+      ).kind,
+    ).toBe("already-applied");
+    expect(
+      classifyResult(
+        result(
+          {},
+          {
+            baseCommit: null,
+            attempts: [
+              {
+                ...attempt,
+                outcome: "does-not-apply",
+                failure: { patchId: "p", kind: "context-mismatch" },
+              },
+            ],
+          },
+        ),
+      ),
+    ).toEqual({ kind: "does-not-apply", reason: "context-mismatch" });
+    expect(
+      classifyResult(
+        result(
+          {},
+          { baseCommit: null, attempts: [{ ...attempt, commit: null, outcome: "missing" }] },
+        ),
+      ).kind,
+    ).toBe("no-base");
+    const problem = { config: "defconfig" as const, step: 2, failedTargets: [], logPath: "l" };
+    expect(
+      classifyResult(result({ buildProblems: [{ ...problem, timedOut: false, bound: "memory" }] })),
+    ).toEqual({
+      kind: "timed-out",
+      reason: "memory",
+    });
+    expect(
+      classifyResult(result({ buildProblems: [{ ...problem, timedOut: false, bound: null }] }))
+        .kind,
+    ).toBe("build-failed");
+  });
+});
+
+describe("checking a stored revision (real Redis, real mail)", () => {
+  let t: TestStore;
+  let job: CheckJobData;
+  const requests: CheckRequest[] = [];
+  const deps = () => ({
+    store: t.store,
+    config: configSchema.parse({}),
+    configs: ["defconfig", "instrumented"] as const,
+    analyzer: "test",
+    treeFor: async () => ({ repo: "/nonexistent", candidates: ["next", "master"] }),
+    check: async (request: CheckRequest) => {
+      requests.push(request);
+      return result();
+    },
+  });
+
+  beforeAll(async () => {
+    t = await freshStore();
+    const jobs: CheckJobData[] = [];
+    const scheduler = {
+      schedule: async (j: CheckJobData) => void jobs.push(j),
+      cancel: async () => {},
+    };
+    for await (const mail of readSource(corpusPath("threads", "scs-v7", "scs-v7-thread.mbox")))
+      await ingestMail({ store: t.store }, "kvmarm", mail);
+    await updateRevisions(
+      { store: t.store, scheduler },
+      {
+        list: "kvmarm",
+        relevantPaths: DEFAULT_RELEVANT_PATTERNS,
+        limits: DEFAULT_MAIL_LIMITS,
+        windowMessages: 5000,
+        marginMessages: 1000,
+        partialWaitMs: 0,
+        check: {
+          candidates: ["next", "master"],
+          configs: ["defconfig", "instrumented"],
+          analyzer: "test",
+        },
+      },
+    );
+    expect(jobs).toHaveLength(1);
+    job = jobs[0]!;
+  });
+  afterAll(() => t.drop());
+
+  it("checks the patches from the store, in order, on the list's tree and candidates", async () => {
+    const verdict = await checkRevision(deps(), job);
+    expect(verdict).toMatchObject({ kind: "clean", version: 7, partial: false, list: "kvmarm" });
+    expect(requests).toHaveLength(1);
+    const [request] = requests;
+    expect(request?.patches).toHaveLength(11);
+    expect(request?.candidates).toEqual(["next", "master"]);
+    expect(request?.configs).toEqual(["defconfig", "instrumented"]);
+    const first = request?.patches[0];
+    expect(first?.mail.equals((await t.store.rawMail(first.id))!)).toBe(true);
+    expect(first?.subject).toMatch(/^\[PATCH v7 01\/11\]/);
+  });
+
+  it("does nothing more when the job runs again: one verdict, one outbox entry", async () => {
+    const again = await checkRevision(deps(), job);
+    expect(again.kind).toBe("clean");
+    expect(requests).toHaveLength(1);
+    expect(await t.store.outbox()).toHaveLength(1);
+    expect(await t.store.runs()).toEqual({ [job.checkKey]: "1" });
+  });
+
+  it("stores a superseded check without reporting it", async () => {
+    await t.store.markSuperseded("other");
+    const verdict = await checkRevision(deps(), { ...job, checkKey: "other" });
+    expect(verdict).toMatchObject({ kind: "superseded", result: null });
+    expect(requests).toHaveLength(1);
+    expect((await t.store.outbox()).map((e) => e.checkKey)).toEqual([job.checkKey]);
+  });
+
+  it("fails for good, naming it, on a revision that was never stored", async () => {
+    const error = await checkRevision(deps(), { checkKey: "x", revision: "missing" }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RevisionMissingError);
+    expect(String(error)).toMatch(/revision missing is not in the store/);
+  });
+});
