@@ -150,7 +150,9 @@ describe("checking a stored revision (real Redis, real mail)", () => {
     expect(request?.candidates).toEqual(["next", "master"]);
     expect(request?.configs).toEqual(["defconfig", "instrumented"]);
     const first = request?.patches[0];
-    expect(first?.mail.equals((await t.store.rawMail(first.id))!)).toBe(true);
+    expect(Buffer.from(first?.mail ?? "").equals((await t.store.rawMail(first?.id ?? ""))!)).toBe(
+      true,
+    );
     expect(first?.subject).toMatch(/^\[PATCH v7 01\/11\]/);
   });
 
