@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import type { Config } from "../../config.js";
+import type { Config, EpochsConfig } from "../../config.js";
 import { HypwatchError, type ErrorKind } from "../../errors.js";
 import { isAncestor, looksLikeGitDir, resolveCommit } from "../../io/git-archive.js";
 import {
@@ -93,17 +93,22 @@ const checkpointSchema = z.object({
 });
 type EpochsCheckpoint = z.infer<typeof checkpointSchema>;
 
-/** An epochs source's options as configured (HYPWATCH_EPOCHS_*, the cache, the mail limits). */
+/**
+ * An epochs source's options as configured: the inbox and poll interval of `inbox` (a list's
+ * epochs source; default the HYPWATCH_EPOCHS_* one), the cache and the mail limits.
+ * Undefined when `inbox` has no URL.
+ */
 export function epochsSourceOptions(
   config: Config,
   cacheDir: string,
+  inbox: EpochsConfig = config.epochs,
 ): EpochsSourceOptions | undefined {
-  const remote = config.epochs.url;
+  const remote = inbox.url;
   if (!remote) return undefined;
   return {
     remote,
     mirrorDir: path.join(cacheDir, "epochs", inboxName(remote)),
-    pollIntervalMs: config.epochs.pollIntervalSeconds * 1000,
+    pollIntervalMs: inbox.pollIntervalSeconds * 1000,
     limits: config.mailLimits,
   };
 }

@@ -1,6 +1,6 @@
 import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
-import type { Config } from "../../config.js";
+import type { Config, LoreConfig } from "../../config.js";
 import { HypwatchError, type ErrorKind } from "../../errors.js";
 import { httpGet, redactUrl, retryAfterMs, type HttpGetResult } from "../../io/http.js";
 import { DEFAULT_MAIL_LIMITS, type MailLimits } from "../../mail/limits.js";
@@ -93,13 +93,20 @@ const checkpointSchema = z.object({
 });
 type CheckpointState = z.infer<typeof checkpointSchema>;
 
-/** A lore source's options as configured (HYPWATCH_LORE_*, the mail limits). */
-export function loreSourceOptions(config: Config, version: string): LoreSourceOptions {
+/**
+ * A lore source's options as configured: the inbox and poll interval of `inbox` (a list's
+ * lore source; default the HYPWATCH_LORE_* one), the contact and the mail limits.
+ */
+export function loreSourceOptions(
+  config: Config,
+  version: string,
+  inbox: Pick<LoreConfig, "url" | "pollIntervalSeconds"> = config.lore,
+): LoreSourceOptions {
   return {
-    inboxUrl: config.lore.url,
+    inboxUrl: inbox.url,
     version,
     contact: config.lore.contact,
-    pollIntervalMs: config.lore.pollIntervalSeconds * 1000,
+    pollIntervalMs: inbox.pollIntervalSeconds * 1000,
     limits: config.mailLimits,
   };
 }
