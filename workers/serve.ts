@@ -1,11 +1,15 @@
-import { Worker } from "bullmq";
+import { Queue, Worker } from "bullmq";
 import { configSecrets, type Config } from "../src/config.js";
 import { createLogger, registerSecrets, type Logger } from "../src/log.js";
-import { CHECK_QUEUE } from "./check.js";
+import type { CheckJobData } from "../src/pipeline/revisions.js";
+import type { StateStore } from "../src/state/store.js";
+import { CHECK_QUEUE, openStore, queueScheduler } from "./check.js";
+import { configuredSources } from "./lists.js";
 import { redisConnection } from "./connection.js";
 import { isolatedProcessor, siblingModule, type IsolatedQueue } from "./isolated.js";
 import { isConnectionError, watchRedis, type RedisHealth } from "./redis-health.js";
 import { SCAN_QUEUE } from "./scan.js";
+import { watchSources, type WatchedSource } from "./watch.js";
 
 export interface ServiceQueue extends IsolatedQueue {
   concurrency: number;
@@ -19,12 +23,18 @@ export interface ServeOptions {
   /** The queues and their processors; default: scan and check (`serviceQueues`). */
   queues?: ServiceQueue[];
   log?: Logger;
+  /**
+   * The sources to watch; default: those of every configured list (`lists` in the config
+   * file). Empty: this process only runs jobs.
+   */
+  sources?: WatchedSource[];
 }
 
 export interface Service {
   workers: Worker[];
   log: Logger;
   redis: RedisHealth;
+  store: StateStore;
   /** Resolves when every worker has connected. */
   ready(): Promise<void>;
   /** Kill every running job's process and hand the job back to the queue. */
@@ -51,44 +61,76 @@ export function serviceQueues(config: Config, opts: ServeOptions = {}): ServiceQ
   ];
 }
 
-/** Start this machine's workers on the shared Redis. */
+/**
+ * Start this machine's part of the service on the shared Redis: the workers of every queue,
+ * and a watcher for each configured source (one process at a time reads a source: the
+ * others wait on its lease and take over when it lapses).
+ */
 export function startService(config: Config, opts: ServeOptions = {}): Service {
   registerSecrets(configSecrets(config));
+  const prefix = opts.prefix ?? config.service.queuePrefix;
+  // Jobs run in child processes that open the store from the config: give them this prefix.
+  const effective: Config = { ...config, service: { ...config.service, queuePrefix: prefix } };
   const log = opts.log ?? createLogger({ level: config.service.logLevel });
   const connection = redisConnection(config.redisUrl);
   const redis = watchRedis(config.redisUrl, log);
+  const store = openStore(effective);
   const handBack = new AbortController();
-  const workers = (opts.queues ?? serviceQueues(config, opts)).map((queue) => {
+  const stopWatching = new AbortController();
+  const workers = (opts.queues ?? serviceQueues(effective, opts)).map((queue) => {
     const worker = new Worker(
       queue.name,
-      isolatedProcessor(queue, config, { log, handBack: handBack.signal }),
+      isolatedProcessor(queue, effective, { log, handBack: handBack.signal }),
       {
         connection,
         concurrency: queue.concurrency,
         // The processor runs in a child process, so this event loop is always free to
         // renew locks: BullMQ's 30 s lock holds for a job of any length, and a job whose
         // worker died is back in the queue 30 s later.
-        prefix: opts.prefix ?? config.service.queuePrefix,
+        prefix,
       },
     );
     worker.on("error", workerErrorLogger(log.child({ queue: queue.name }), redis));
     return worker;
   });
+  const checks = new Queue<CheckJobData>(CHECK_QUEUE, { connection, prefix });
+  checks.on("error", workerErrorLogger(log.child({ queue: CHECK_QUEUE }), redis));
+  let watching: Promise<void> = Promise.resolve();
+  const started = (async () => {
+    await store.ensureSchema();
+    const sources = opts.sources ?? (await configuredSources(effective, log));
+    if (sources.length > 0)
+      log.info({ sources: sources.map((w) => `${w.list}/${w.source.id}`) }, "watching sources");
+    watching = watchSources(
+      { store, scheduler: queueScheduler(checks), log },
+      sources,
+      stopWatching.signal,
+    );
+  })();
+  // A failure here is the `ready()` caller's; nothing else awaits it.
+  started.catch(() => undefined);
   return {
     workers,
     log,
     redis,
+    store,
     ready: async () => {
-      await Promise.all(workers.map((w) => w.waitUntilReady()));
+      await Promise.all([started, ...workers.map((w) => w.waitUntilReady())]);
     },
     handBackRunningJobs: () => handBack.abort(),
     close: async () => {
+      stopWatching.abort();
       // With Redis down nothing can be written back and a worker's close would wait for it:
       // kill running jobs (their locks expire in 30 s and another worker's stalled-job check
       // takes them up) and close at once.
       const redisDown = redis.isDown();
       if (redisDown) handBack.abort();
-      await Promise.all(workers.map((w) => w.close(redisDown)));
+      await Promise.all([
+        ...workers.map((w) => w.close(redisDown)),
+        started.then(() => watching).catch(() => undefined),
+      ]);
+      await checks.close().catch(() => undefined);
+      store.redis.disconnect();
       redis.close();
     },
   };

@@ -1,0 +1,160 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { LiveSource } from "../src/intake/live/types.js";
+import { pause } from "../src/intake/live/common.js";
+import { errorMessage, type Logger } from "../src/log.js";
+import { ingestMail } from "../src/pipeline/ingest.js";
+import {
+  updateRevisions,
+  type CheckScheduler,
+  type RevisionPolicy,
+} from "../src/pipeline/revisions.js";
+import type { StateStore } from "../src/state/store.js";
+
+/** A lease on a source lasts this long unless renewed; its holder renews it 3 times as often. */
+const LEASE_MS = 30_000;
+/** Series are brought up to date at least every this many new messages of a long read. */
+const UPDATE_EVERY = 200;
+
+export interface WatchDeps {
+  store: StateStore;
+  scheduler: CheckScheduler;
+  log: Logger;
+  /** Called with each new message of the list (metrics). */
+  onIngested?: (list: string) => void;
+}
+
+export interface WatchedSource {
+  list: string;
+  source: LiveSource;
+  policy: RevisionPolicy;
+}
+
+/** Where a source's checkpoint and lease are kept: per list, per source. */
+export const sourceKey = (w: Pick<WatchedSource, "list" | "source">): string =>
+  `${w.list}/${w.source.id}`;
+
+/**
+ * Watch one source of a list until `signal` aborts: while this process holds the source's
+ * lease (one reader per source among every worker machine), read every message after the
+ * stored checkpoint, store it, advance the checkpoint, and bring the list's revisions up to
+ * date; then wait for new mail. A message that cannot be read or parsed is logged by name
+ * and skipped; any other failure (Redis, the network) is logged and retried from the stored
+ * checkpoint with backoff. The checkpoint is written after the message is stored, so a
+ * crash rereads at most one message, which the store keeps once.
+ */
+export async function watchSource(
+  deps: WatchDeps,
+  watched: WatchedSource,
+  signal: AbortSignal,
+): Promise<void> {
+  const key = sourceKey(watched);
+  const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
+  const log = deps.log.child({ list: watched.list, source: watched.source.id });
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      if (!(await deps.store.holdLease(key, holder, LEASE_MS))) {
+        await pause(LEASE_MS / 3, signal);
+        continue;
+      }
+      await readWhileLeased(deps, watched, { key, holder, log }, signal);
+      failures = 0;
+      if (!signal.aborted) await watched.source.waitForNew(signal);
+    } catch (error) {
+      if (signal.aborted) break;
+      failures++;
+      const retryMs = Math.min(1000 * 2 ** Math.min(failures, 6), 60_000);
+      log.warn({ err: error, retryMs }, "source read failed; retrying from its checkpoint");
+      await pause(retryMs * (0.8 + Math.random() * 0.4), signal);
+    }
+  }
+  await deps.store.releaseLease(key, holder).catch(() => undefined);
+  await watched.source.close().catch(() => undefined);
+}
+
+interface Lease {
+  key: string;
+  holder: string;
+  log: Logger;
+}
+
+async function readWhileLeased(
+  deps: WatchDeps,
+  watched: WatchedSource,
+  lease: Lease,
+  outer: AbortSignal,
+): Promise<void> {
+  const { store } = deps;
+  const { log } = lease;
+  // Losing the lease (this process stalled past it, Redis lost it) stops the read: another
+  // process may be reading the same source by now.
+  const stop = new AbortController();
+  const stopRead = () => stop.abort();
+  outer.addEventListener("abort", stopRead, { once: true });
+  const renew = setInterval(() => {
+    store.holdLease(lease.key, lease.holder, LEASE_MS).then(
+      (held) => {
+        if (held) return;
+        log.warn("lease on the source lost; another process reads it now");
+        stop.abort();
+      },
+      () => undefined,
+    );
+  }, LEASE_MS / 3);
+  let fresh = 0;
+  const update = async () => {
+    const result = await updateRevisions(
+      {
+        store,
+        scheduler: deps.scheduler,
+        onLimit: (error) => log.warn({ err: error }, "message kept out of its thread"),
+      },
+      watched.policy,
+    );
+    if (result.changed > 0) log.info(result, "series updated");
+    fresh = 0;
+  };
+  try {
+    const from = await store.checkpoint(lease.key);
+    const mails = watched.source.read(from, {
+      signal: stop.signal,
+      onError: (error) => log.warn({ err: error }, "message skipped"),
+    });
+    for await (const { mail, checkpoint } of mails) {
+      const outcome = await ingestMail(
+        { store, limits: watched.policy.limits },
+        watched.list,
+        mail,
+      );
+      if (!outcome.ok) {
+        log.warn({ origin: mail.origin, err: outcome.error }, "message skipped");
+      } else if (outcome.newInList) {
+        fresh++;
+        deps.onIngested?.(watched.list);
+        log.debug({ messageId: outcome.messageId, seq: outcome.seq }, "message stored");
+      }
+      await store.setCheckpoint(lease.key, checkpoint);
+      if (fresh >= Math.min(UPDATE_EVERY, watched.policy.windowMessages)) await update();
+    }
+    if (fresh > 0) await update();
+  } finally {
+    clearInterval(renew);
+    outer.removeEventListener("abort", stopRead);
+  }
+}
+
+/** Watch several sources until `signal` aborts; resolves when every watcher has stopped. */
+export async function watchSources(
+  deps: WatchDeps,
+  sources: readonly WatchedSource[],
+  signal: AbortSignal,
+): Promise<void> {
+  await Promise.all(
+    sources.map((w) =>
+      watchSource(deps, w, signal).catch((error: unknown) =>
+        deps.log.error({ source: w.source.id, err: errorMessage(error) }, "watcher stopped"),
+      ),
+    ),
+  );
+}
