@@ -1,4 +1,4 @@
-import type { Verdict } from "../state/types.js";
+import type { Verdict } from "../shapes/verdict.js";
 import { escapeText } from "./escape.js";
 
 /** What `hypwatch status` shows: read from Redis by the service side, rendered here. */
