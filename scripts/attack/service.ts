@@ -17,7 +17,13 @@ import { corpusPath } from "../../test/corpus.js";
 import { captureLog } from "../../test/log-capture.js";
 import { startPrivateRedis } from "../../test/redis-server.js";
 import { startServe } from "../../test/serve-process.js";
-import { CHECK_QUEUE } from "../../workers/check.js";
+import { analyzerFingerprint } from "../../src/check/fingerprint.js";
+import { readSource } from "../../src/intake/index.js";
+import { ingestMail } from "../../src/pipeline/ingest.js";
+import { updateRevisions } from "../../src/pipeline/revisions.js";
+import type { StateStore } from "../../src/state/store.js";
+import { CHECK_QUEUE, checkJobId, queueScheduler } from "../../workers/check.js";
+import { revisionPolicy } from "../../workers/lists.js";
 import { redisConnection } from "../../workers/connection.js";
 import { siblingModule } from "../../workers/isolated.js";
 import { SCAN_QUEUE } from "../../workers/scan.js";
@@ -60,6 +66,32 @@ function producer(name: string, url: string, prefix: string) {
       await queue.close();
     },
   };
+}
+
+/** Store a thread as list mail and queue the check of its newest revision, as the service does. */
+async function queueThreadCheck(store: StateStore, queue: Queue, thread: string): Promise<Job> {
+  await store.ensureSchema();
+  for await (const mail of readSource(thread)) await ingestMail({ store }, "kvmarm", mail);
+  const keys: string[] = [];
+  const scheduler = queueScheduler(queue);
+  const policy = revisionPolicy(
+    configSchema.parse({}),
+    { name: "kvmarm", sources: [{ type: "mbox", path: thread }] },
+    await analyzerFingerprint(),
+  );
+  await updateRevisions(
+    {
+      store,
+      scheduler: {
+        ...scheduler,
+        schedule: (job, ms) => (keys.push(job.checkKey), scheduler.schedule(job, ms)),
+      },
+    },
+    policy,
+  );
+  const job = await queue.getJob(checkJobId(keys.at(-1) ?? ""));
+  if (!job) throw new Error(`no check queued for ${thread}`);
+  return job;
 }
 
 /** A source that blocks whoever opens it until someone writes: a read that never ends. */
@@ -269,12 +301,20 @@ const treeCredentials: AttackCase = {
         prefix,
         log: captured.log,
         queues: serviceQueues(config).filter((q) => q.name === CHECK_QUEUE),
+        sources: [],
       });
       const check = producer(CHECK_QUEUE, config.redisUrl, prefix);
       try {
-        const job = await check.queue.add("check", { mbox: SCS_THREAD });
-        const failed = await check.finished(job, 60_000);
+        const job = await queueThreadCheck(service.store, check.queue, SCS_THREAD);
+        // A failed clone is upstream's failure: the job is retried later, so its first
+        // failed attempt is what there is to read.
+        const deadline = Date.now() + 60_000;
+        while (!captured.lines().some((l) => l.msg === "job failed") && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 100));
         const stored = await check.queue.getJob(job.id ?? "");
+        const failed = stored?.failedReason
+          ? { ok: false as const, reason: stored.failedReason }
+          : { ok: true as const };
         const texts = [
           cli,
           captured.raw.join(""),
