@@ -11,11 +11,20 @@ export interface PrivateRedis {
   start(): Promise<void>;
 }
 
-/** Start a throw-away redis-server (no persistence) on a free port. */
-export async function startPrivateRedis(opts: { password?: string } = {}): Promise<PrivateRedis> {
+/**
+ * Start a throw-away redis-server on a free port: no persistence, or with `aofDir` an
+ * append-only file there, fsynced at every write, so that a restart (even after SIGKILL)
+ * loses nothing, as a production Redis with AOF is meant not to.
+ */
+export async function startPrivateRedis(
+  opts: { password?: string; aofDir?: string } = {},
+): Promise<PrivateRedis> {
   const port = await freePort();
   let proc: ChildProcess | null = null;
-  const args = ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"];
+  const persistence = opts.aofDir
+    ? ["--dir", opts.aofDir, "--appendonly", "yes", "--appendfsync", "always"]
+    : ["--appendonly", "no"];
+  const args = ["--bind", "127.0.0.1", "--port", String(port), "--save", "", ...persistence];
   if (opts.password) args.push("--requirepass", opts.password);
   const redis: PrivateRedis = {
     port,

@@ -10,6 +10,7 @@ import type { RawMail } from "../src/mail/types.js";
 import { SeriesAssembler, type SeriesMail } from "../src/series/index.js";
 import { StateStore } from "../src/state/store.js";
 import { corpusPath } from "./corpus.js";
+import { freePort } from "./free-port.js";
 import { kernelTestsAvailable, linuxTree, testCacheDir } from "./linux-tree.js";
 import { startServe, type ServeProcess } from "./serve-process.js";
 import { TEST_REDIS_URL } from "./state.js";
@@ -99,7 +100,12 @@ describe.skipIf(!available)("the service, two worker processes on one Redis (rea
         HYPWATCH_CACHE: testCacheDir(),
         HYPWATCH_METRICS_PORT: "0",
       };
-      serves.push(startServe(env), startServe(env));
+      // The first serves /healthz and /metrics on a port of its own.
+      const metricsPort = await freePort();
+      serves.push(
+        startServe({ ...env, HYPWATCH_METRICS_PORT: String(metricsPort) }),
+        startServe(env),
+      );
       await Promise.all(serves.map((s) => s.waitFor("workers ready", 60_000)));
 
       const mails = await allMails();
@@ -142,6 +148,17 @@ describe.skipIf(!available)("the service, two worker processes on one Redis (rea
       const bySubject = (text: string) => verdicts.find((v) => v.subject.includes(text));
       expect(bySubject("GICv2")?.kind).toBe("findings");
       expect(bySubject("Shadow Call Stack")?.kind).toBe("does-not-apply");
+      // What a monitoring system sees, from Redis through either process.
+      const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      expect(health.status).toBe(200);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(metrics).toContain(
+        `hypwatch_queue_jobs{queue="hypwatch-check",state="completed"} ${verdicts.length}`,
+      );
+      expect(metrics).toMatch(
+        /hypwatch_job_duration_seconds_count\{queue="hypwatch-check",outcome="completed"\} \d+/,
+      );
+
       // One process read the Maildir; the other waited on its lease.
       const readers = serves.filter((s) => s.lines().some((l) => l.msg === "series updated"));
       expect(readers).toHaveLength(1);

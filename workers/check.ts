@@ -41,6 +41,11 @@ export interface CheckJobResult {
   kind: Verdict["kind"];
   checkKey: string;
   findings: number;
+  /** This job stored the verdict (a job run again finds it stored and records nothing). */
+  recorded: boolean;
+  /** When the revision's last mail arrived and when the verdict was stored (ms). */
+  lastArrivedAt: number;
+  recordedAt: number;
 }
 
 /**
@@ -51,7 +56,7 @@ export function checkProcessor(config: Config) {
   return async (job: Pick<Job<CheckJobData>, "data">): Promise<CheckJobResult> => {
     const store = openStore(config);
     try {
-      const verdict = await checkRevision(
+      const { verdict, recorded } = await checkRevision(
         {
           store,
           config,
@@ -65,6 +70,9 @@ export function checkProcessor(config: Config) {
         kind: verdict.kind,
         checkKey: verdict.checkKey,
         findings: verdict.result?.findings.length ?? 0,
+        recorded,
+        lastArrivedAt: verdict.recordedAt - verdict.latencyMs,
+        recordedAt: verdict.recordedAt,
       };
     } finally {
       store.redis.disconnect();

@@ -3,6 +3,7 @@ import { WaitingError, type Job } from "bullmq";
 import type { Config } from "../src/config.js";
 import { runInChild, type ChildOutcome } from "../src/io/child.js";
 import { redact, redactError, type Logger } from "../src/log.js";
+import type { JobOutcome, Metrics } from "./metrics.js";
 import {
   JobProcessDiedError,
   JobProcessError,
@@ -50,6 +51,10 @@ export interface IsolatedQueue {
 /** What every running job of a service shares: its log, and a way to stop them all. */
 export interface RunningJobs {
   log: Logger;
+  /** Job durations, outcomes and failures by kind. */
+  metrics?: Metrics;
+  /** Called with each result a job returns. */
+  onCompleted?: (queue: string, result: unknown) => void;
   /** Aborted at shutdown: the job's process is killed and the job handed back. */
   handBack: AbortSignal;
 }
@@ -76,7 +81,7 @@ export function isolatedProcessor(queue: IsolatedQueue, config: Config, running:
       signal: running.handBack,
     });
     const durationMs = Date.now() - started;
-    return settle(outcome, { job, token, queue, log, durationMs });
+    return settle(outcome, { job, token, queue, log, durationMs, running });
   };
 }
 
@@ -86,6 +91,11 @@ interface Settling {
   queue: IsolatedQueue;
   log: Logger;
   durationMs: number;
+  running: RunningJobs;
+}
+
+function observe(s: Settling, outcome: JobOutcome, error?: unknown): void {
+  s.running.metrics?.observeJob({ queue: s.queue.name, outcome, durationMs: s.durationMs, error });
 }
 
 /**
@@ -96,10 +106,13 @@ async function settle(outcome: ChildOutcome, s: Settling): Promise<unknown> {
   switch (outcome.kind) {
     case "returned":
       s.log.info({ durationMs: s.durationMs }, "job completed");
+      observe(s, "completed");
+      s.running.onCompleted?.(s.queue.name, outcome.value);
       return outcome.value;
     case "threw": {
       const error = redactError(new JobProcessError(outcome.error));
       s.log.warn({ durationMs: s.durationMs, err: error }, "job failed");
+      observe(s, "failed", error);
       throw toJobFailure(error);
     }
     case "timed-out": {
@@ -108,9 +121,11 @@ async function settle(outcome: ChildOutcome, s: Settling): Promise<unknown> {
         { durationMs: s.durationMs, timeLimitMs: s.queue.timeLimitMs, err: error },
         "job timed out",
       );
+      observe(s, "timed-out", error);
       throw toJobFailure(error);
     }
     case "aborted":
+      observe(s, "handed-back");
       return handBack(s);
     case "crashed": {
       const how = outcome.signal ? `signal ${outcome.signal}` : `exit code ${outcome.exitCode}`;
@@ -119,6 +134,7 @@ async function settle(outcome: ChildOutcome, s: Settling): Promise<unknown> {
         { durationMs: s.durationMs, stderrTail: redact(outcome.stderrTail), err: error },
         "job process died",
       );
+      observe(s, "died", error);
       throw toJobFailure(error);
     }
   }

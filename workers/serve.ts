@@ -3,8 +3,10 @@ import { configSecrets, type Config } from "../src/config.js";
 import { createLogger, registerSecrets, type Logger } from "../src/log.js";
 import type { CheckJobData } from "../src/pipeline/revisions.js";
 import type { StateStore } from "../src/state/store.js";
-import { CHECK_QUEUE, openStore, queueScheduler } from "./check.js";
+import { CHECK_QUEUE, openStore, queueScheduler, type CheckJobResult } from "./check.js";
 import { configuredSources } from "./lists.js";
+import { createMetrics, QUEUE_STATES, type Metrics } from "./metrics.js";
+import { startWebServer, type WebServer } from "./web.js";
 import { redisConnection } from "./connection.js";
 import { isolatedProcessor, siblingModule, type IsolatedQueue } from "./isolated.js";
 import { isConnectionError, watchRedis, type RedisHealth } from "./redis-health.js";
@@ -28,6 +30,8 @@ export interface ServeOptions {
    * file). Empty: this process only runs jobs.
    */
   sources?: WatchedSource[];
+  /** Serve /healthz and /metrics on a free port even if `metricsPort` is 0 (tests). */
+  web?: boolean;
 }
 
 export interface Service {
@@ -35,6 +39,9 @@ export interface Service {
   log: Logger;
   redis: RedisHealth;
   store: StateStore;
+  metrics: Metrics;
+  /** The /healthz and /metrics server, once started (null when `metricsPort` is 0). */
+  web(): WebServer | null;
   /** Resolves when every worker has connected. */
   ready(): Promise<void>;
   /** Kill every running job's process and hand the job back to the queue. */
@@ -76,11 +83,26 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
   const redis = watchRedis(config.redisUrl, log);
   const store = openStore(effective);
   const handBack = new AbortController();
+  const metrics = createMetrics({ log });
+  const observeResult = (queue: string, result: unknown) => {
+    const r = result as Partial<CheckJobResult> | null;
+    if (queue !== CHECK_QUEUE || !r?.recorded || !r.kind) return;
+    metrics.observeVerdict({
+      kind: r.kind,
+      lastMessageAt: new Date(r.lastArrivedAt ?? 0),
+      storedAt: new Date(r.recordedAt ?? Date.now()),
+    });
+  };
   const stopWatching = new AbortController();
   const workers = (opts.queues ?? serviceQueues(effective, opts)).map((queue) => {
     const worker = new Worker(
       queue.name,
-      isolatedProcessor(queue, effective, { log, handBack: handBack.signal }),
+      isolatedProcessor(queue, effective, {
+        log,
+        handBack: handBack.signal,
+        metrics,
+        onCompleted: observeResult,
+      }),
       {
         connection,
         concurrency: queue.concurrency,
@@ -95,14 +117,44 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
   });
   const checks = new Queue<CheckJobData>(CHECK_QUEUE, { connection, prefix });
   checks.on("error", workerErrorLogger(log.child({ queue: CHECK_QUEUE }), redis));
+  // Depths are read at scrape time, one Queue handle per queue this machine works on.
+  const counted = workers.map((w) => {
+    const queue = new Queue(w.name, { connection, prefix });
+    queue.on("error", (error) => log.debug({ err: error }, "queue connection error"));
+    return queue;
+  });
+  metrics.onCollectQueueDepths(() =>
+    Promise.all(
+      counted.map(async (q) => ({ queue: q.name, counts: await q.getJobCounts(...QUEUE_STATES) })),
+    ),
+  );
+  let web: WebServer | null = null;
   let watching: Promise<void> = Promise.resolve();
   const started = (async () => {
     await store.ensureSchema();
     const sources = opts.sources ?? (await configuredSources(effective, log));
     if (sources.length > 0)
       log.info({ sources: sources.map((w) => `${w.list}/${w.source.id}`) }, "watching sources");
+    const { metricsPort: port, metricsHost: host } = config.service;
+    if (port !== 0 || opts.web)
+      web = await startWebServer({
+        host,
+        port: opts.web ? 0 : port,
+        metrics,
+        log,
+        health: async () => {
+          const redisUp = !redis.isDown();
+          const running = workers.every((w) => w.isRunning());
+          return { ok: redisUp && running, checks: { redis: redisUp, workers: running } };
+        },
+      });
     watching = watchSources(
-      { store, scheduler: queueScheduler(checks), log },
+      {
+        store,
+        scheduler: queueScheduler(checks),
+        log,
+        onIngested: (list) => metrics.messagesIngested.inc({ list }),
+      },
       sources,
       stopWatching.signal,
     );
@@ -114,6 +166,8 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     log,
     redis,
     store,
+    metrics,
+    web: () => web,
     ready: async () => {
       await Promise.all([started, ...workers.map((w) => w.waitUntilReady())]);
     },
@@ -129,7 +183,10 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         ...workers.map((w) => w.close(redisDown)),
         started.then(() => watching).catch(() => undefined),
       ]);
-      await checks.close().catch(() => undefined);
+      await web?.close();
+      // Closing a queue waits for Redis; with Redis down, drop the connections instead.
+      for (const q of [checks, ...counted])
+        await (redis.isDown() ? q.disconnect() : q.close()).catch(() => undefined);
       store.redis.disconnect();
       redis.close();
     },

@@ -52,6 +52,12 @@ export function classifyResult(result: CheckResult): { kind: VerdictKind; reason
   return { kind: "clean", reason: null };
 }
 
+export interface CheckedRevision {
+  verdict: Verdict;
+  /** This run stored the verdict (false: another run of the same check had). */
+  recorded: boolean;
+}
+
 /**
  * Check one revision, given only its check key and revision key: its patches come from the
  * store, so any worker machine can run it. The verdict is stored once per check key with
@@ -59,11 +65,14 @@ export function classifyResult(result: CheckResult): { kind: VerdictKind; reason
  * A check whose revision was superseded while it was queued or running stores a
  * `superseded` verdict, which is never reported.
  */
-export async function checkRevision(deps: CheckRevisionDeps, job: CheckJobData): Promise<Verdict> {
+export async function checkRevision(
+  deps: CheckRevisionDeps,
+  job: CheckJobData,
+): Promise<CheckedRevision> {
   const { store } = deps;
   const now = deps.clock ?? Date.now;
   const stored = await store.verdict(job.checkKey);
-  if (stored) return stored;
+  if (stored) return { verdict: stored, recorded: false };
   await store.countRun(job.checkKey);
   const revision = await store.revision(job.revision);
   if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
@@ -86,10 +95,10 @@ export async function checkRevision(deps: CheckRevisionDeps, job: CheckJobData):
       latencyMs: Math.max(0, recordedAt - revision.lastArrivedAt),
     } satisfies Verdict;
   };
-  const record = async (verdict: Verdict): Promise<Verdict> =>
-    (await store.recordVerdict(verdict))
-      ? verdict
-      : ((await store.verdict(job.checkKey)) ?? verdict);
+  const record = async (verdict: Verdict): Promise<CheckedRevision> => {
+    if (await store.recordVerdict(verdict)) return { verdict, recorded: true };
+    return { verdict: (await store.verdict(job.checkKey)) ?? verdict, recorded: false };
+  };
 
   if (await store.isSuperseded(job.checkKey))
     return record(verdictOf("superseded", "a newer revision arrived", null));

@@ -1,0 +1,259 @@
+/**
+ * `npm run replay [-- options]`: the kvmarm archive from a date to its end, delivered message
+ * by message in archive order into a real local peer (public-inbox-httpd read as lore, or
+ * Dovecot read over IMAP) at an accelerated rate, while real `hypwatch serve` processes
+ * watch it and check what arrives with the real compiler. Optionally kills worker
+ * processes with SIGKILL (each replaced at once, as a supervisor would) and restarts Redis.
+ * Prints what was ingested, the verdicts by kind, checks run twice, series missed, and the
+ * latency from a series' last message being delivered to its verdict.
+ *
+ *   --via lore|imap      the peer (default lore)
+ *   --from YYYY-MM-DD    first message by archive date (default 2022-06-01)
+ *   --rate N             messages delivered per second (default: 0.5 lore, 5 imap)
+ *   --workers N          serve processes (default 2)
+ *   --kills N            SIGKILLs of a worker process, spread over the delivery (default 0)
+ *   --redis-restart      restart Redis once, midway
+ *   --partial-wait S     seconds before an incomplete revision is checked (default 300)
+ *   --settle-minutes M   how long to wait for the queues to drain after delivery (default 120)
+ */
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { Queue } from "bullmq";
+import { ImapFlow } from "imapflow";
+import { Redis } from "ioredis";
+import { readPublicInbox } from "../src/intake/publicInbox.js";
+import { parseOne } from "../src/intake/parseBatch.js";
+import type { RawMail } from "../src/mail/types.js";
+import { SeriesAssembler, type SeriesMail } from "../src/series/index.js";
+import { StateStore } from "../src/state/store.js";
+import { corpusPath } from "../test/corpus.js";
+import { startPrivateDovecot } from "../test/dovecot-server.js";
+import { linuxTree, testCacheDir } from "../test/linux-tree.js";
+import { startPublicInbox } from "../test/public-inbox-server.js";
+import { startPrivateRedis } from "../test/redis-server.js";
+import { startServe, type ServeProcess } from "../test/serve-process.js";
+import { CHECK_QUEUE } from "../workers/check.js";
+import { redisConnection } from "../workers/connection.js";
+
+const { values: args } = parseArgs({
+  options: {
+    via: { type: "string", default: "lore" },
+    from: { type: "string", default: "2022-06-01" },
+    rate: { type: "string" },
+    workers: { type: "string", default: "2" },
+    kills: { type: "string", default: "0" },
+    "redis-restart": { type: "boolean", default: false },
+    "partial-wait": { type: "string", default: "300" },
+    "settle-minutes": { type: "string", default: "120" },
+  },
+});
+const via = args.via === "imap" ? "imap" : "lore";
+const rate = Number(args.rate ?? (via === "lore" ? 0.5 : 5));
+const ARCHIVE = corpusPath("kvmarm-0.git");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const say = (text: string) => process.stderr.write(`replay: ${text}\n`);
+
+/** The archive's messages from `from` on, in archive (commit) order. */
+async function messagesFrom(from: string): Promise<RawMail[]> {
+  const since = Date.parse(from) / 1000;
+  const log = execFileSync("git", ["--git-dir", ARCHIVE, "log", "--reverse", "--format=%H %ct"], {
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const commits = log
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" "));
+  const first = commits.findIndex(([, t]) => Number(t) >= since);
+  if (first < 0) throw new Error(`no message after ${from}`);
+  const before = commits[first - 1]?.[0];
+  const out: RawMail[] = [];
+  for await (const mail of readPublicInbox(ARCHIVE, before ? { since: before } : {}))
+    out.push(mail);
+  return out;
+}
+
+/** The newest revisions touching arm64 KVM, as one-shot assembly of the same mail finds them. */
+async function expectedRevisions(mails: RawMail[]) {
+  const assembler = new SeriesAssembler();
+  for (const mail of mails) {
+    const parsed = await parseOne(mail, "summary");
+    if (parsed.ok) assembler.addSummary(parsed.value as SeriesMail);
+  }
+  const series = assembler.finish();
+  return { series, relevant: series.filter((s) => s.relevant && s.newest && s.patches.length > 0) };
+}
+
+const percentile = (values: number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+async function main(): Promise<void> {
+  const mails = await messagesFrom(args.from);
+  const expected = await expectedRevisions(mails);
+  say(
+    `${mails.length} messages from ${args.from}; one-shot assembly: ${expected.series.length} series, ` +
+      `${expected.relevant.length} newest revisions touching arm64 KVM`,
+  );
+  const dir = await mkdtemp(path.join(tmpdir(), "hypwatch-replay-"));
+  const redis = await startPrivateRedis({ aofDir: dir });
+  const prefix = `replay-${randomUUID().slice(0, 8)}`;
+  const password = randomUUID();
+  const peer =
+    via === "lore"
+      ? { lore: await startPublicInbox("kvmarm") }
+      : { imap: await startPrivateDovecot(password) };
+  const source = peer.lore
+    ? [
+        `      - type: lore`,
+        `        url: ${peer.lore.inboxUrl}`,
+        `        pollIntervalSeconds: 30`,
+      ]
+    : [
+        `      - type: imap`,
+        `        host: 127.0.0.1`,
+        `        port: ${peer.imap?.port}`,
+        `        tls: false`,
+        `        user: ${peer.imap?.user}`,
+      ];
+  const config = path.join(dir, "hypwatch.yaml");
+  await writeFile(
+    config,
+    [
+      "lists:",
+      "  - name: kvmarm",
+      "    sources:",
+      ...source,
+      "policies:",
+      `  partialWaitSeconds: ${Number(args["partial-wait"])}`,
+      "",
+    ].join("\n"),
+  );
+  const env = {
+    HYPWATCH_CONFIG: config,
+    HYPWATCH_REDIS_URL: redis.url,
+    HYPWATCH_QUEUE_PREFIX: prefix,
+    HYPWATCH_LINUX_TREE: await linuxTree(),
+    HYPWATCH_CACHE: path.join(testCacheDir(), "..", "replay"),
+    HYPWATCH_METRICS_PORT: "0",
+    HYPWATCH_IMAP_PASSWORD: password,
+  };
+  const serves: ServeProcess[] = [];
+  const startWorker = async () => {
+    const serve = startServe(env);
+    serves.push(serve);
+    await serve.waitFor("workers ready", 120_000);
+  };
+  for (let i = 0; i < Number(args.workers); i++) await startWorker();
+  const alive = () => serves.filter((s) => s.proc.exitCode === null && s.proc.signalCode === null);
+
+  const imap = peer.imap
+    ? new ImapFlow({
+        host: "127.0.0.1",
+        port: peer.imap.port,
+        secure: false,
+        auth: { user: peer.imap.user, pass: password },
+        logger: false,
+      })
+    : null;
+  await imap?.connect();
+  const deliver = async (raw: Buffer) =>
+    peer.lore ? peer.lore.deliver(raw) : void (await imap?.append("INBOX", raw));
+
+  const kills = Number(args.kills);
+  const killAt = new Set(
+    Array.from({ length: kills }, (_, i) => Math.floor(((i + 1) * mails.length) / (kills + 1))),
+  );
+  const restartAt = args["redis-restart"] ? Math.floor(mails.length / 2) + 7 : -1;
+  const deliveredAt = new Map<string, number>();
+  const started = Date.now();
+  for (const [i, mail] of mails.entries()) {
+    const due = started + (i / rate) * 1000;
+    if (due > Date.now()) await sleep(due - Date.now());
+    await deliver(mail.raw);
+    const id = await parseOne(mail, "summary");
+    if (id.ok) deliveredAt.set((id.value as SeriesMail).messageId, Date.now());
+    if (killAt.has(i)) {
+      const victim = alive()[Math.floor(Math.random() * alive().length)];
+      victim?.proc.kill("SIGKILL");
+      say(`message ${i}: SIGKILL to worker ${victim?.proc.pid}; starting another`);
+      await startWorker();
+    }
+    if (i === restartAt) {
+      say(`message ${i}: restarting Redis`);
+      await redis.stop();
+      await sleep(2000);
+      await redis.start();
+    }
+    if (i % 500 === 499) say(`${i + 1} of ${mails.length} delivered`);
+  }
+  await imap?.logout();
+  say(
+    `delivered ${mails.length} messages in ${seconds(Date.now() - started)}; waiting for the checks`,
+  );
+
+  const client = new Redis(redis.url);
+  const store = new StateStore(client, `${prefix}:state`);
+  const queue = new Queue(CHECK_QUEUE, { connection: redisConnection(redis.url), prefix });
+  const settleBy = Date.now() + Number(args["settle-minutes"]) * 60_000;
+  let quiet = 0;
+  while (Date.now() < settleBy && quiet < 3) {
+    await sleep(20_000);
+    const counts = await queue.getJobCounts("waiting", "active", "delayed", "prioritized");
+    const pending = Object.values(counts).reduce((a, b) => a + b, 0);
+    quiet = pending === 0 ? quiet + 1 : 0;
+    say(`checks pending ${pending}, verdicts ${await store.verdictCount()}`);
+  }
+
+  const verdicts = await store.latestVerdicts(100_000);
+  const revisions = new Map(
+    (await Promise.all(verdicts.map((v) => store.revision(v.revision)))).map((r) => [r?.key, r]),
+  );
+  const reported = new Map<string, number>();
+  for (const e of await store.outbox("0", 1_000_000))
+    reported.set(e.checkKey, (reported.get(e.checkKey) ?? 0) + 1);
+  const runs = Object.values(await store.runs()).map(Number);
+  const byKind = new Map<string, number>();
+  for (const v of verdicts) byKind.set(v.kind, (byKind.get(v.kind) ?? 0) + 1);
+  const seen = new Set(
+    verdicts.filter((v) => v.kind !== "superseded").map((v) => `${v.seriesId} v${v.version}`),
+  );
+  const missed = expected.relevant.filter((s) => !seen.has(`${s.id} v${s.version}`));
+  const latencies = verdicts
+    .filter((v) => v.kind !== "superseded" && !v.partial)
+    .map((v) => {
+      const series = revisions.get(v.revision)?.series;
+      const ids = [series?.coverMessageId, ...(series?.patches.map((p) => p.messageId) ?? [])];
+      const last = Math.max(...ids.map((id) => (id ? (deliveredAt.get(id) ?? 0) : 0)));
+      return v.recordedAt - last;
+    });
+
+  const lines = [
+    `peer: ${via}; ${Number(args.workers)} worker processes; ${kills} SIGKILLs; Redis restarted: ${args["redis-restart"] ? "yes" : "no"}`,
+    `messages delivered: ${mails.length}; ingested: ${await store.messageCount("kvmarm")}`,
+    `series (one-shot assembly): ${expected.series.length}; relevant newest revisions: ${expected.relevant.length}`,
+    `checks run: ${runs.length} (started ${runs.reduce((a, b) => a + b, 0)} times; restarted after a kill: ${runs.filter((r) => r > 1).length})`,
+    `verdicts: ${verdicts.length}; by kind: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(", ")}`,
+    `verdicts reported twice: ${[...reported.values()].filter((n) => n > 1).length}`,
+    `series missed: ${missed.length}${missed.length ? ` (${missed.map((s) => `${s.id} v${s.version}`).join(", ")})` : ""}`,
+    `latency, last message delivered -> verdict (complete revisions, ${latencies.length}): p50 ${seconds(percentile(latencies, 50))}, p95 ${seconds(percentile(latencies, 95))}`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+
+  for (const s of alive()) s.proc.kill("SIGTERM");
+  await Promise.all(serves.map((s) => s.exited(Date.now())));
+  await queue.close();
+  client.disconnect();
+  await peer.lore?.stop();
+  await peer.imap?.stop();
+  await redis.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+await main();
