@@ -5,7 +5,7 @@ import type { AttributedFinding } from "../src/check/index.js";
 import { run } from "../src/io/exec.js";
 import { compilerVersion } from "../src/io/kbuild.js";
 import { parseMail } from "../src/mail/index.js";
-import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
+import { checkSeries, type CheckProgress, type CheckResult } from "../src/pipeline/check.js";
 import { patchesFromFiles, selectSeries } from "../src/pipeline/select.js";
 import { readConfig } from "../src/config.js";
 import { renderCheckText } from "../src/report/check.js";
@@ -272,12 +272,23 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
       async () => {
         const { request } = await caseRequest("clean-host-arm-printk-kfree");
         // The base is built, and what it read does not include arm.c: patch 1 is not built.
-        const built = await checkSeries({ ...request, reuseBase: false });
+        const events: CheckProgress[] = [];
+        const onProgress = (e: CheckProgress) => events.push(e);
+        const built = await checkSeries({ ...request, reuseBase: false, onProgress });
         expect(built.tree.baseReused).toEqual([]);
         expect(built.patches[0]).toMatchObject({ applied: true, changesHypBuild: false });
         expect(built.findings).toEqual([]);
+        const plan = { steps: 2, config: "defconfig", total: 2 };
+        expect(events.map((e) => (e.phase === "built" ? { ...e, durationMs: 0 } : e))).toEqual([
+          { phase: "applying", patches: 1 },
+          { phase: "building", step: 0, done: 0, ...plan },
+          { phase: "built", step: 0, done: 1, ...plan, ok: true, durationMs: 0 },
+          { phase: "analyzing", step: 0, done: 1, ...plan },
+        ]);
         // The stored base says the same: nothing is built at all.
-        const skipped = await checkSeries(request);
+        events.length = 0;
+        const skipped = await checkSeries({ ...request, onProgress });
+        expect(events).toEqual([{ phase: "applying", patches: 1 }]);
         expect(skipped.tree.baseReused).toEqual(["defconfig"]);
         expect(skipped.patches[0]).toMatchObject({ applied: true, changesHypBuild: false });
         expect(skipped.timings.buildMs).toBe(0);

@@ -47,6 +47,8 @@ export interface SeriesBuildOptions extends BaseOptions {
    * hold that step's objects only until the next step rebuilds them.
    */
   onStep?: (step: SeriesBuildStep, slot: Slot) => Promise<void>;
+  /** Called as each build starts (a progress display): the step (0: base) and configuration. */
+  onBuild?: (applied: number, config: BuildConfigName) => void;
   /** Build every step, even those whose patch changes nothing the hyp build reads. */
   everyStep?: boolean;
   /** Epoch ms after which no build starts, and running ones are stopped (`series-time`). */
@@ -122,6 +124,7 @@ async function buildSteps(
         continue;
       }
       const area: BuildArea = applied === 0 ? "base" : "series";
+      opts.onBuild?.(applied, config);
       const build = await buildHyp(slot, config, {
         area,
         ...(opts.limits ? { limits: opts.limits } : {}),

@@ -1,4 +1,4 @@
-import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +10,9 @@ import {
   dropDebianGitignoreBlock,
   ensureTree,
   prepareDebianLinuxSource,
+  type TreeProgress,
 } from "./tree.js";
+import { ExtractError } from "../io/tar.js";
 import { TreeError } from "./types.js";
 
 const tmp: string[] = [];
@@ -64,6 +66,24 @@ describe("ensureTree", () => {
     await gitOk(upstream, ["commit", "-qam", "later"]);
     expect(await ensureTree({ tree: url, cacheDir })).toBe(a);
     expect((await gitOk(a, ["rev-parse", "HEAD"])).trim()).toBe(head);
+  });
+
+  it("says it is cloning a URL the first time only, without the URL's credentials", async () => {
+    const upstream = await smallRepo({ Makefile: "all:\n" });
+    tmp.push(upstream);
+    const cacheDir = await tempDir();
+    const events: TreeProgress[] = [];
+    const tree = `file://${upstream}`;
+    await ensureTree({ tree, cacheDir, onProgress: (e) => events.push(e) });
+    await ensureTree({ tree, cacheDir, onProgress: (e) => events.push(e) });
+    expect(events).toEqual([{ phase: "cloning", url: tree }]);
+    events.length = 0;
+    const secret = "http://hypwatch:s3cret-token@127.0.0.1:9/linux.git";
+    await expect(
+      ensureTree({ tree: secret, cacheDir, onProgress: (e) => events.push(e) }),
+    ).rejects.toThrow(TreeError);
+    expect(events).toHaveLength(1);
+    expect(JSON.stringify(events)).not.toContain("s3cret-token");
   });
 
   it("reports a clone that fails as a TreeError", async () => {
@@ -120,6 +140,39 @@ describe("prepareDebianLinuxSource", () => {
     const head = await gitOk(a, ["rev-parse", "HEAD"]);
     expect(await prepareDebianLinuxSource({ cacheDir, tarball })).toBe(a);
     expect(await gitOk(a, ["rev-parse", "HEAD"])).toBe(head);
+  });
+
+  it("reports extracting, by bytes of the tarball read, then committing; nothing once made", async () => {
+    const cacheDir = await tempDir();
+    const events: TreeProgress[] = [];
+    const onProgress = (e: TreeProgress) => events.push(e);
+    await prepareDebianLinuxSource({ cacheDir, tarball, onProgress });
+    const size = (await stat(tarball)).size;
+    const extracting = events.filter((e) => e.phase === "extracting");
+    expect(extracting.length).toBeGreaterThan(0);
+    expect(extracting.every((e) => e.totalBytes === size && e.tarball === tarball)).toBe(true);
+    expect(extracting.at(-1)?.bytesRead).toBe(size);
+    expect(events.slice(extracting.length)).toEqual([{ phase: "committing", tarball }]);
+    events.length = 0;
+    await prepareDebianLinuxSource({ cacheDir, tarball, onProgress });
+    expect(events).toEqual([]);
+  });
+
+  it("extracts any compression tar reads, and names a damaged tarball", async () => {
+    const dir = await tempDir();
+    const gz = path.join(dir, "linux-source-9.8.tar.gz");
+    const src = path.join(dir, "src");
+    await mkdir(path.join(src, "linux-source-9.8"), { recursive: true });
+    await writeFile(path.join(src, "linux-source-9.8", "Makefile"), "VERSION = 9\n");
+    expect((await run("tar", ["-czf", gz, "-C", src, "linux-source-9.8"])).exitCode).toBe(0);
+    const cacheDir = await tempDir();
+    const repo = await prepareDebianLinuxSource({ cacheDir, tarball: gz });
+    expect(await gitOk(repo, ["ls-files"])).toBe("Makefile\n");
+    const damaged = path.join(dir, "linux-source-9.7.tar.xz");
+    await writeFile(damaged, (await readFile(tarball)).subarray(0, 100));
+    await expect(prepareDebianLinuxSource({ cacheDir, tarball: damaged })).rejects.toThrow(
+      ExtractError,
+    );
   });
 
   it("resumes after a crash: leftovers are removed and a half-made tree is redone", async () => {

@@ -66,10 +66,23 @@ async function removeLeftovers(dest: string): Promise<void> {
   }
 }
 
+/**
+ * What preparing a tree is doing, for a progress display (the CLI's): extracting the
+ * tarball (bytes of the compressed file read so far, of its size), committing the extracted
+ * source to git (`git add` and `git commit`, no counts), or cloning a URL (no counts).
+ * Nothing is reported when the tree is already there.
+ */
+export type TreeProgress =
+  | { phase: "extracting"; tarball: string; bytesRead: number; totalBytes: number }
+  | { phase: "committing"; tarball: string }
+  | { phase: "cloning"; url: string };
+
 export interface PrepareOptions {
   cacheDir?: string;
   /** The kernel source tarball (default: Debian's linux-source-6.1). */
   tarball?: string;
+  /** Told what the first run is doing (the later ones have nothing to do). */
+  onProgress?: (event: TreeProgress) => void;
 }
 
 /**
@@ -91,7 +104,13 @@ export async function prepareDebianLinuxSource(opts: PrepareOptions = {}): Promi
     if (await exists(dest)) await rm(dest, { recursive: true, force: true });
     if (!(await exists(tarball))) throw new TreeError(tarball, "kernel source tarball not found");
     const tmp = await mkdtemp(`${dest}.tmp-`);
-    await extractTarball(tarball, tmp);
+    const onProgress = opts.onProgress;
+    await extractTarball(tarball, tmp, {
+      onProgress:
+        onProgress &&
+        ((bytesRead, totalBytes) =>
+          onProgress({ phase: "extracting", tarball, bytesRead, totalBytes })),
+    });
     const entries = await readdir(tmp);
     const top = entries.length === 1 && entries[0] ? path.join(tmp, entries[0]) : tmp;
     const gitignore = path.join(top, ".gitignore");
@@ -100,6 +119,7 @@ export async function prepareDebianLinuxSource(opts: PrepareOptions = {}): Promi
     }
     const mtime = (await stat(tarball)).mtime.toISOString();
     const env = { GIT_AUTHOR_DATE: mtime, GIT_COMMITTER_DATE: mtime };
+    onProgress?.({ phase: "committing", tarball });
     await gitOk(top, ["init", "-q"]);
     // -f: the tarball is pristine source, and the kernel's `.*` rule would leave out every
     // tracked dot file (.gitignore, .mailmap, .clang-format) that patches may touch.
@@ -115,6 +135,8 @@ export interface TreeConfig {
   /** A path to a git repository, or a URL cloned once into the cache. Unset: Debian's tree. */
   tree?: string;
   cacheDir?: string;
+  /** Told what a first run is doing; see `TreeProgress`. */
+  onProgress?: (event: TreeProgress) => void;
 }
 
 /**
@@ -123,7 +145,8 @@ export interface TreeConfig {
  * `<cache>/trees/`), or the prepared Debian linux-source tree.
  */
 export async function ensureTree(config: TreeConfig): Promise<string> {
-  if (!config.tree) return prepareDebianLinuxSource({ cacheDir: config.cacheDir });
+  if (!config.tree)
+    return prepareDebianLinuxSource({ cacheDir: config.cacheDir, onProgress: config.onProgress });
   if (!isRemoteUrl(config.tree)) {
     const repo = path.resolve(config.tree);
     if (!(await exists(repo))) throw new TreeError(config.tree, "no such directory");
@@ -147,6 +170,7 @@ export async function ensureTree(config: TreeConfig): Promise<string> {
     await removeLeftovers(dest);
     await rm(dest, { recursive: true, force: true });
     const tmp = await mkdtemp(`${dest}.tmp-`);
+    config.onProgress?.({ phase: "cloning", url: redact(url) });
     try {
       await clone(url, path.join(tmp, "repo.git"), 6 * 3600_000);
     } catch (err) {

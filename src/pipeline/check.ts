@@ -56,6 +56,31 @@ export interface CheckRequest {
   limits?: Partial<KbuildLimits>;
   /** Time bound of the whole check; builds after it are not run. */
   seriesTimeoutMs?: number;
+  /** Told what the check is doing, for a progress display; see `CheckProgress`. */
+  onProgress?: (event: CheckProgress) => void;
+}
+
+/**
+ * What a check is doing. `applying`: choosing a base and applying the series (and, the first
+ * time, checking the tree out). Then, for each step (0: the base; k: after patch k) and
+ * configuration, `building` as the build starts, `built` when its step's builds are done,
+ * `analyzing` as its objects are read. `done` of `total` are builds of the plan (steps ×
+ * configurations) finished or found not needed (a base already checked, a patch that
+ * changes nothing the build reads).
+ */
+export type CheckProgress =
+  | { phase: "applying"; patches: number }
+  | ({ phase: "building" | "analyzing" } & CheckStepProgress)
+  | ({ phase: "built"; ok: boolean; durationMs: number } & CheckStepProgress);
+
+export interface CheckStepProgress {
+  /** 0: the base; k: after patch k. */
+  step: number;
+  /** The patches + 1 (the base). */
+  steps: number;
+  config: BuildConfigName;
+  done: number;
+  total: number;
 }
 
 const DEFAULT_CONFIGS: readonly BuildConfigName[] = ["defconfig", "instrumented"];
@@ -114,6 +139,14 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
   const baseAliases = new Map<BuildConfigName, NvheAlias[]>();
   const baseCache = await BaseCache.forTree(request.repo, request.cacheDir);
   const memo = new ObjectMemo();
+  const steps = request.patches.length + 1;
+  const progress = (step: number, config: BuildConfigName, finished: boolean) => ({
+    step,
+    steps,
+    config,
+    done: finished ? (step + 1) * configs.length : step * configs.length + configs.indexOf(config),
+    total: steps * configs.length,
+  });
 
   const knownBase = async (commit: string) => {
     const known = new Map<BuildConfigName, ReadonlySet<string>>();
@@ -140,11 +173,18 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     }
     for (const build of step.builds) {
       timings.buildMs += build.durationMs;
+      request.onProgress?.({
+        phase: "built",
+        ...progress(step.applied, build.config, true),
+        ok: build.ok,
+        durationMs: build.durationMs,
+      });
       if (!build.ok) {
         result.buildProblems.push(problem(build, step.applied));
         continue;
       }
       const t = Date.now();
+      request.onProgress?.({ phase: "analyzing", ...progress(step.applied, build.config, true) });
       if (step.applied === 0 && era === "modern")
         baseAliases.set(build.config, await readNvheAliases(build.buildDir));
       const aliases = baseAliases.get(build.config);
@@ -159,6 +199,7 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     }
   };
 
+  request.onProgress?.({ phase: "applying", patches: request.patches.length });
   const built = await buildSeries(request.repo, request.patches, {
     baseCommit: request.base ?? request.baseCommit ?? null,
     candidates: request.base ? [] : (request.candidates ?? []),
@@ -170,6 +211,8 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
       : {}),
     knownBase,
     onStep,
+    onBuild: (step, config) =>
+      request.onProgress?.({ phase: "building", ...progress(step, config, false) }),
   });
   const chosen = built.base.attempts.find((a) => a.outcome === "chosen");
   result.tree.baseCommit = built.base.commit;
