@@ -13,16 +13,16 @@ export interface PrivateRedis {
 
 /**
  * Start a throw-away redis-server on a free port: no persistence, or with `aofDir` an
- * append-only file there, fsynced at every write, so that a restart (even after SIGKILL)
- * loses nothing, as a production Redis with AOF is meant not to.
+ * append-only file there, fsynced at every write (by default), so that a restart (even after
+ * SIGKILL) loses nothing, as a production Redis with AOF is meant not to.
  */
 export async function startPrivateRedis(
-  opts: { password?: string; aofDir?: string } = {},
+  opts: { password?: string; aofDir?: string; appendfsync?: "always" | "everysec" } = {},
 ): Promise<PrivateRedis> {
   const port = await freePort();
   let proc: ChildProcess | null = null;
   const persistence = opts.aofDir
-    ? ["--dir", opts.aofDir, "--appendonly", "yes", "--appendfsync", "always"]
+    ? ["--dir", opts.aofDir, "--appendonly", "yes", "--appendfsync", opts.appendfsync ?? "always"]
     : ["--appendonly", "no"];
   const args = ["--bind", "127.0.0.1", "--port", String(port), "--save", "", ...persistence];
   if (opts.password) args.push("--requirepass", opts.password);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { configSecrets, readConfig, type Config } from "../config.js";
 import { errorMessage, redact, registerSecrets } from "../log.js";
@@ -16,7 +16,9 @@ import {
 } from "../pipeline/select.js";
 import { renderCheckText } from "../report/check.js";
 import { escapeText } from "../report/escape.js";
+import { createProgress } from "../report/progress.js";
 import { renderScanTable, summarizeScan } from "../report/scan.js";
+import { packageVersion } from "../version.js";
 
 const program = new Command()
   .name("hypwatch")
@@ -27,16 +29,6 @@ function loadConfig(): Config {
   const config = readConfig();
   registerSecrets(configSecrets(config));
   return config;
-}
-
-/** This package's version, for the User-Agent hypwatch sends (run from src/ or dist/src/). */
-function packageVersion(): string {
-  for (const up of ["../../package.json", "../../../package.json"]) {
-    const file = new URL(up, import.meta.url);
-    if (existsSync(file))
-      return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
-  }
-  return "unknown";
 }
 
 /**
@@ -143,28 +135,67 @@ program
     const mbox = thread ?? opts.mbox;
     if ([thread, opts.mbox, opts.patch].filter(Boolean).length > 1)
       throw new InvalidArgumentError("give one of a thread, --mbox or --patch");
-    const repo = await ensureTree({ tree: opts.tree ?? config.tree, cacheDir: config.cacheDir });
-    const selected: SelectedSeries = mbox
-      ? await withSource(mbox, config, (source) =>
-          selectSeries(source, config, {
-            onError: (error) => process.stderr.write(`hypwatch: ${escapeText(error.message)}\n`),
-          }),
-        )
-      : opts.patch
-        ? await patchesFromFiles(opts.patch)
-        : { series: null, patches: [], baseCommit: null };
-    const result = await checkSeries(
-      checkRequest(repo, selected, config, {
-        base: opts.base ?? null,
-        ...(opts.configs ? { configs: opts.configs } : {}),
-        ...(opts.rebuildBase ? { reuseBase: false } : {}),
-      }),
-    );
-    process.stdout.write(
-      opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderCheckText(result)}\n`,
-    );
-    if (result.findings.some((f) => f.severity === "error") || result.tree.baseCommit === null)
-      process.exitCode = 1;
+    // What a first run spends minutes on, on stderr (a bar on a terminal, lines in logs).
+    const progress = createProgress({ stream: process.stderr });
+    try {
+      const repo = await ensureTree({
+        tree: opts.tree ?? config.tree,
+        cacheDir: config.cacheDir,
+        onProgress: (e) => {
+          const first = "preparing the kernel tree (first run only)";
+          if (e.phase === "extracting") {
+            progress.stage(`${first}: extracting ${e.tarball}`, {
+              total: e.totalBytes,
+              unit: "bytes",
+              done: e.bytesRead,
+            });
+          } else if (e.phase === "committing") progress.stage(`${first}: committing it to git`);
+          else progress.stage(`cloning ${e.url} (first run only)`);
+        },
+      });
+      progress.done(`ready in ${repo}`);
+      const selected: SelectedSeries = mbox
+        ? await withSource(mbox, config, (source) =>
+            selectSeries(source, config, {
+              onError: (error) => process.stderr.write(`hypwatch: ${escapeText(error.message)}\n`),
+            }),
+          )
+        : opts.patch
+          ? await patchesFromFiles(opts.patch)
+          : { series: null, patches: [], baseCommit: null };
+      const result = await checkSeries({
+        ...checkRequest(repo, selected, config, {
+          base: opts.base ?? null,
+          ...(opts.configs ? { configs: opts.configs } : {}),
+          ...(opts.rebuildBase ? { reuseBase: false } : {}),
+        }),
+        onProgress: (e) => {
+          if (e.phase === "applying") {
+            progress.stage(e.patches > 0 ? "applying the series" : "checking out the tree");
+            return;
+          }
+          const at = e.step === 0 ? "the base" : `patch ${e.step} of ${e.steps - 1}`;
+          const what =
+            e.phase !== "built"
+              ? `${e.phase} ${e.config}`
+              : `${e.config} ${e.ok ? "built" : "failed"}`;
+          progress.stage("checking the hyp code", {
+            total: e.total,
+            unit: "builds",
+            done: e.done,
+            detail: `${what} for ${at}`,
+          });
+        },
+      });
+      progress.done();
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderCheckText(result)}\n`,
+      );
+      if (result.findings.some((f) => f.severity === "error") || result.tree.baseCommit === null)
+        process.exitCode = 1;
+    } finally {
+      progress.done();
+    }
   });
 
 program
@@ -185,6 +216,40 @@ program
     });
     await service.ready();
     service.log.info({ queues: service.workers.map((w) => w.name) }, "workers ready");
+  });
+
+program
+  .command("status")
+  .description("print queue depths, each source's checkpoint and the latest verdicts")
+  .option("--latest <n>", "verdicts to list", positiveInt, 10)
+  .action(async (opts: { latest: number }) => {
+    const { openStore } = await import("../../workers/check.js");
+    const { readStatus } = await import("../../workers/status.js");
+    const { renderStatus } = await import("../report/status.js");
+    const config = loadConfig();
+    const store = openStore(config);
+    try {
+      process.stdout.write(`${renderStatus(await readStatus(config, store, opts.latest))}\n`);
+    } finally {
+      store.redis.disconnect();
+    }
+  });
+
+program
+  .command("backfill")
+  .description("store a list's existing mail in the service's state, with progress")
+  .argument(
+    "<source>",
+    "any source `scan` reads: an archive, mbox, Maildir, Message-ID or lore URL",
+  )
+  .requiredOption("--list <name>", "the configured list the mail belongs to")
+  .option("--check", "queue checks of the newest revisions found (default: record them only)")
+  .action(async (source: string, opts: { list: string; check?: boolean }) => {
+    const { runBackfill } = await import("../../workers/backfill.js");
+    const config = loadConfig();
+    await withSource(source, config, (path) =>
+      runBackfill(config, { source: path, list: opts.list, check: opts.check === true }),
+    );
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
