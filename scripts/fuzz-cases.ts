@@ -117,6 +117,7 @@ const summary = fc
       { name: "Reviewed-by", value: r.author, person: { name: "", email: r.author } },
     ],
     changeId: r.changeId,
+    baseCommit: null,
     automated: false,
     parseScore: 0,
   }));

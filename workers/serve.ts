@@ -153,7 +153,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         store,
         scheduler: queueScheduler(checks),
         log,
-        onIngested: (list) => metrics.messagesIngested.inc({ list }),
+        onIngested: (list, count) => metrics.messagesIngested.inc({ list }, count),
       },
       sources,
       stopWatching.signal,

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import type { LiveSource } from "../src/intake/live/types.js";
 import { pause } from "../src/intake/live/common.js";
 import { errorMessage, type Logger } from "../src/log.js";
-import { ingestMail } from "../src/pipeline/ingest.js";
+import { ingestStream } from "../src/pipeline/ingest.js";
 import {
   updateRevisions,
   type CheckScheduler,
@@ -13,15 +13,18 @@ import type { StateStore } from "../src/state/store.js";
 
 /** A lease on a source lasts this long unless renewed; its holder renews it 3 times as often. */
 const LEASE_MS = 30_000;
-/** Series are brought up to date at least every this many new messages of a long read. */
-const UPDATE_EVERY = 200;
+/**
+ * Messages stored per Redis round trip, and series brought up to date after each such
+ * batch (never more than a window's worth, or a series could pass through it unseen).
+ */
+const BATCH = 1000;
 
 export interface WatchDeps {
   store: StateStore;
   scheduler: CheckScheduler;
   log: Logger;
-  /** Called with each new message of the list (metrics). */
-  onIngested?: (list: string) => void;
+  /** Called with the number of new messages of a list as they are stored (metrics). */
+  onIngested?: (list: string, count: number) => void;
 }
 
 export interface WatchedSource {
@@ -40,8 +43,8 @@ export const sourceKey = (w: Pick<WatchedSource, "list" | "source">): string =>
  * stored checkpoint, store it, advance the checkpoint, and bring the list's revisions up to
  * date; then wait for new mail. A message that cannot be read or parsed is logged by name
  * and skipped; any other failure (Redis, the network) is logged and retried from the stored
- * checkpoint with backoff. The checkpoint is written after the message is stored, so a
- * crash rereads at most one message, which the store keeps once.
+ * checkpoint with backoff. The checkpoint is written after each batch of messages is
+ * stored, so a crash rereads at most one batch, which the store keeps once.
  */
 export async function watchSource(
   deps: WatchDeps,
@@ -102,7 +105,6 @@ async function readWhileLeased(
       () => undefined,
     );
   }, LEASE_MS / 3);
-  let fresh = 0;
   const update = async () => {
     const result = await updateRevisions(
       {
@@ -113,31 +115,24 @@ async function readWhileLeased(
       watched.policy,
     );
     if (result.changed > 0) log.info(result, "series updated");
-    fresh = 0;
   };
   try {
     const from = await store.checkpoint(lease.key);
-    const mails = watched.source.read(from, {
+    const arriving = watched.source.read(from, {
       signal: stop.signal,
       onError: (error) => log.warn({ err: error }, "message skipped"),
     });
-    for await (const { mail, checkpoint } of mails) {
-      const outcome = await ingestMail(
-        { store, limits: watched.policy.limits },
-        watched.list,
-        mail,
-      );
-      if (!outcome.ok) {
-        log.warn({ origin: mail.origin, err: outcome.error }, "message skipped");
-      } else if (outcome.newInList) {
-        fresh++;
-        deps.onIngested?.(watched.list);
-        log.debug({ messageId: outcome.messageId, seq: outcome.seq }, "message stored");
-      }
-      await store.setCheckpoint(lease.key, checkpoint);
-      if (fresh >= Math.min(UPDATE_EVERY, watched.policy.windowMessages)) await update();
+    const batches = ingestStream({ store, limits: watched.policy.limits }, watched.list, arriving, {
+      batchSize: Math.min(BATCH, watched.policy.windowMessages),
+      onError: (error) => log.warn({ err: error }, "message skipped"),
+    });
+    for await (const batch of batches) {
+      if (batch.checkpoint !== undefined) await store.setCheckpoint(lease.key, batch.checkpoint);
+      if (batch.fresh === 0) continue;
+      deps.onIngested?.(watched.list, batch.fresh);
+      log.debug({ read: batch.read, fresh: batch.fresh }, "messages stored");
+      await update();
     }
-    if (fresh > 0) await update();
   } finally {
     clearInterval(renew);
     outer.removeEventListener("abort", stopRead);

@@ -1,6 +1,6 @@
 import type { RawMail } from "../mail/types.js";
 import type { MailParseError } from "../mail/types.js";
-import { ingestMail } from "./ingest.js";
+import { ingestStream } from "./ingest.js";
 import {
   updateRevisions,
   type CheckScheduler,
@@ -23,7 +23,7 @@ export interface BackfillProgress {
 export interface BackfillDeps {
   store: RevisionDeps["store"];
   scheduler: CheckScheduler;
-  /** Called after each message read. */
+  /** Called after each batch of messages is stored. */
   onProgress?: (progress: BackfillProgress) => void;
   /** A message that could not be read or parsed, named; the backfill goes on. */
   onError?: (error: MailParseError) => void;
@@ -35,8 +35,8 @@ export interface BackfillResult extends BackfillProgress {
 }
 
 /**
- * Series are brought up to date every this many stored messages (and at the end); never
- * fewer than a window's worth, or a series could pass through the window unseen.
+ * Messages stored per batch, series brought up to date after each; never more than a
+ * window's worth, or a series could pass through the window unseen.
  */
 const UPDATE_EVERY = 1000;
 
@@ -54,29 +54,29 @@ export async function backfill(
   const progress: BackfillProgress = { read: 0, stored: 0, skipped: 0 };
   let series = 0;
   let scheduled = 0;
-  let pending = 0;
   const update = async () => {
     const result = await updateRevisions({ store: deps.store, scheduler: deps.scheduler }, policy);
     series = result.series;
     scheduled += result.scheduled;
-    pending = 0;
   };
-  for await (const mail of mails) {
-    progress.read++;
-    const outcome = await ingestMail(
-      { store: deps.store, limits: policy.limits },
-      policy.list,
-      mail,
-    );
-    if (!outcome.ok) {
-      progress.skipped++;
-      deps.onError?.(outcome.error);
-    } else if (outcome.newInList) {
-      progress.stored++;
-      if (++pending >= Math.min(UPDATE_EVERY, policy.windowMessages)) await update();
-    }
+  const arriving = (async function* () {
+    for await (const mail of mails) yield { mail };
+  })();
+  const batches = ingestStream(
+    { store: deps.store, limits: policy.limits },
+    policy.list,
+    arriving,
+    {
+      batchSize: Math.min(UPDATE_EVERY, policy.windowMessages),
+      ...(deps.onError ? { onError: deps.onError } : {}),
+    },
+  );
+  for await (const batch of batches) {
+    progress.read += batch.read;
+    progress.stored += batch.fresh;
+    progress.skipped += batch.skipped;
+    if (batch.fresh > 0) await update();
     deps.onProgress?.(progress);
   }
-  if (pending > 0) await update();
   return { ...progress, series, scheduled };
 }

@@ -110,13 +110,16 @@ export async function updateRevisions(
     },
   );
   const update: RevisionUpdate = { series: all.length, changed: 0, scheduled: 0, cancelled: 0 };
-  for (const series of all) {
-    if (!series.relevant || series.patches.length === 0) continue;
+  const actionable = all.filter((series) => {
+    if (!series.relevant || series.patches.length === 0) return false;
+    const firstSeq = Math.min(...mailsOf(series).map((id) => byId.get(id)?.seq ?? Infinity));
+    return firstSeq >= firstActionable;
+  });
+  const heads = await store.heads(policy.list, actionable);
+  for (const [i, series] of actionable.entries()) {
     const arrived = mailsOf(series).map((id) => byId.get(id));
-    const firstSeq = Math.min(...arrived.map((m) => m?.seq ?? Infinity));
-    if (firstSeq < firstActionable) continue;
     const key = revisionKey(series);
-    const before = await store.head(policy.list, series.id, series.version);
+    const before = heads[i] ?? null;
     if (
       before &&
       before.revision === key &&
@@ -125,7 +128,8 @@ export async function updateRevisions(
     )
       continue;
     update.changed++;
-    const baseCommit = await baseCommitOf(store, series);
+    // The cover letter's `base-commit:`, else the first patch's that has one.
+    const baseCommit = arrived.map((m) => m?.summary.baseCommit).find(Boolean) ?? null;
     const revision: Revision = {
       key,
       list: policy.list,
@@ -157,13 +161,4 @@ export async function updateRevisions(
     await store.setHead(policy.list, series.id, series.version, head);
   }
   return update;
-}
-
-/** The series' `base-commit:`: the cover letter's, else the first patch's that has one. */
-async function baseCommitOf(store: StateStore, series: Series): Promise<string | null> {
-  for (const id of mailsOf(series)) {
-    const base = await store.baseCommitOf(id);
-    if (base) return base;
-  }
-  return null;
 }

@@ -24,6 +24,7 @@ function summary(
     trailers: [],
     replyTrailers: [],
     changeId: null,
+    baseCommit: null,
     automated: false,
     parseScore: 0,
     ...more,

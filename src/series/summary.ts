@@ -24,6 +24,8 @@ export interface SeriesMail {
   replyTrailers: Trailer[];
   /** b4's `change-id`, from a patch's footers or a cover letter's body. */
   changeId: string | null;
+  /** `base-commit:` of a patch or cover letter: where a check applies the series. */
+  baseCommit: string | null;
   automated: boolean;
   /** See `defaultParseScore`; chooses between two copies of one Message-ID. */
   parseScore: number;
@@ -71,6 +73,11 @@ function keepTrailer(trailer: Trailer, keep: (text: string) => string): Trailer 
   return kept;
 }
 
+function baseCommitOf(message: MailMessage): string | null {
+  const base = message.patch?.metadata.baseCommit ?? message.metadata?.baseCommit ?? null;
+  return base === null ? null : detachString(base);
+}
+
 /**
  * Reduce a parsed mail to what series assembly needs, every string detached from the mail
  * (through `keep`, an interning pool when summarizing many mails).
@@ -107,6 +114,7 @@ export function summarizeMail(
     trailers: (message.patch?.trailers ?? []).map((t) => keepTrailer(t, keep)),
     replyTrailers: message.replyTrailers.map((t) => keepTrailer(t, keep)),
     changeId: changeId === null ? null : keep(changeId),
+    baseCommit: baseCommitOf(message),
     automated: message.automated,
     parseScore: defaultParseScore(message),
   };

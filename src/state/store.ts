@@ -75,6 +75,9 @@ function reviveSummary(json: string): SeriesMail {
   return { ...summary, date: summary.date === null ? null : new Date(summary.date) };
 }
 
+/** Summaries kept in memory per store: a window and its margin of a few lists. */
+const SUMMARY_CACHE = 50_000;
+
 const headField = (seriesId: string, version: number): string => `${seriesId}\0${version}`;
 
 /**
@@ -101,31 +104,42 @@ export class StateStore {
   }
 
   async putMessage(list: string, message: StoredMessage): Promise<PutResult> {
-    const reply = (await this.redis.eval(
-      PUT_MESSAGE,
-      3,
-      this.keys.message(message.messageId),
-      this.keys.arrivals(list),
-      this.keys.seq(list),
-      message.messageId,
-      JSON.stringify(message.summary),
-      message.raw ? gzipSync(message.raw) : "",
-      String(message.summary.parseScore),
-      message.baseCommit ?? "",
-      String(message.arrivedAt),
-      keyHash(message.messageId),
-    )) as [number, number, number];
-    return { seq: Number(reply[0]), isNew: reply[1] === 1, newInList: reply[2] === 1 };
+    const [result] = await this.putMessages(list, [message]);
+    if (!result) throw new Error("no reply from Redis");
+    return result;
+  }
+
+  /** Store messages in one round trip, in order (each as `putMessage`). */
+  async putMessages(list: string, messages: readonly StoredMessage[]): Promise<PutResult[]> {
+    const pipeline = this.redis.pipeline();
+    for (const message of messages)
+      pipeline.eval(
+        PUT_MESSAGE,
+        3,
+        this.keys.message(message.messageId),
+        this.keys.arrivals(list),
+        this.keys.seq(list),
+        message.messageId,
+        JSON.stringify(message.summary),
+        message.raw ? gzipSync(message.raw) : "",
+        String(message.summary.parseScore),
+        message.summary.baseCommit ?? "",
+        String(message.arrivedAt),
+        keyHash(message.messageId),
+      );
+    for (const m of messages) this.summaries.delete(keyHash(m.messageId));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, reply]) => {
+      if (error) throw error;
+      const [seq, isNew, newInList] = reply as [number, number, number];
+      return { seq: Number(seq), isNew: isNew === 1, newInList: newInList === 1 };
+    });
   }
 
   /** The raw mail of a stored patch or cover letter. */
   async rawMail(messageId: string): Promise<Buffer | null> {
     const raw = await this.redis.hgetBuffer(this.keys.message(messageId), "raw");
     return raw ? gunzipSync(raw) : null;
-  }
-
-  async baseCommitOf(messageId: string): Promise<string | null> {
-    return (await this.redis.hget(this.keys.message(messageId), "base")) || null;
   }
 
   async messageCount(list: string): Promise<number> {
@@ -140,20 +154,44 @@ export class StateStore {
       "-1",
       "WITHSCORES",
     );
-    const pipeline = this.redis.pipeline();
-    const seqs: number[] = [];
+    const out: (ArrivedMail | undefined)[] = [];
+    const missing: { at: number; hash: string; seq: number }[] = [];
     for (let i = 0; i + 1 < members.length; i += 2) {
-      pipeline.hmget(this.keys.messageByHash(members[i] ?? ""), "summary", "arrived");
-      seqs.push(Number(members[i + 1]));
+      const hash = members[i] ?? "";
+      const seq = Number(members[i + 1]);
+      const known = this.summaries.get(hash);
+      if (known) out.push({ ...known, seq });
+      else {
+        missing.push({ at: out.length, hash, seq });
+        out.push(undefined);
+      }
     }
-    const replies = (await pipeline.exec()) ?? [];
-    const out: ArrivedMail[] = [];
+    const pipeline = this.redis.pipeline();
+    for (const m of missing) pipeline.hmget(this.keys.messageByHash(m.hash), "summary", "arrived");
+    const replies = missing.length > 0 ? ((await pipeline.exec()) ?? []) : [];
     replies.forEach(([error, value], i) => {
+      const m = missing[i];
       const [summary, arrived] = (value ?? []) as (string | null)[];
-      if (error || !summary) return;
-      out.push({ seq: seqs[i] ?? 0, arrivedAt: Number(arrived), summary: reviveSummary(summary) });
+      if (error || !summary || !m) return;
+      const mail = { seq: m.seq, arrivedAt: Number(arrived), summary: reviveSummary(summary) };
+      this.remember(m.hash, mail);
+      out[m.at] = mail;
     });
-    return out;
+    return out.filter((m): m is ArrivedMail => m !== undefined);
+  }
+
+  /**
+   * Summaries read before, by message hash: a list's window slides by a batch at a time, so
+   * most of it was read by the last update. Bounded; the oldest read go first. A better
+   * parsed copy stored by another process later is seen once this one forgets the first.
+   */
+  private readonly summaries = new Map<string, ArrivedMail>();
+
+  private remember(hash: string, mail: ArrivedMail): void {
+    this.summaries.set(hash, mail);
+    if (this.summaries.size <= SUMMARY_CACHE) return;
+    const oldest = this.summaries.keys().next();
+    if (!oldest.done) this.summaries.delete(oldest.value);
   }
 
   async checkpoint(source: string): Promise<string | null> {
@@ -168,9 +206,15 @@ export class StateStore {
     return this.redis.hgetall(this.keys.checkpoints);
   }
 
-  async head(list: string, seriesId: string, version: number): Promise<SeriesHead | null> {
-    const json = await this.redis.hget(this.keys.heads(list), headField(seriesId, version));
-    return json ? (JSON.parse(json) as SeriesHead) : null;
+  /** The heads of several series of a list, in one round trip. */
+  async heads(
+    list: string,
+    series: readonly { id: string; version: number }[],
+  ): Promise<(SeriesHead | null)[]> {
+    if (series.length === 0) return [];
+    const fields = series.map((s) => headField(s.id, s.version));
+    const values = await this.redis.hmget(this.keys.heads(list), ...fields);
+    return values.map((json) => (json ? (JSON.parse(json) as SeriesHead) : null));
   }
 
   async setHead(list: string, seriesId: string, version: number, head: SeriesHead): Promise<void> {

@@ -11,8 +11,6 @@ export interface StoredMessage {
    * most of a list, are kept as their summary.
    */
   raw: Buffer | null;
-  /** `base-commit:` of a patch or cover letter. */
-  baseCommit: string | null;
   /** When this service first stored it (ms since the epoch). */
   arrivedAt: number;
 }
