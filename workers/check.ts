@@ -22,6 +22,9 @@ export function openStore(config: Config): StateStore {
     ...(redisConnection(config.redisUrl) as RedisOptions),
     connectionName: "state",
   });
+  // Outages are the Redis watcher's to report, once each (workers/redis-health.ts); the
+  // commands waiting on this connection fail or go through when it is back.
+  redis.on("error", () => undefined);
   return new StateStore(redis, `${config.service.queuePrefix}:state`);
 }
 

@@ -1,4 +1,5 @@
 import { Queue, Worker } from "bullmq";
+import { pause } from "../src/intake/live/common.js";
 import { configSecrets, type Config } from "../src/config.js";
 import { createLogger, registerSecrets, type Logger } from "../src/log.js";
 import type { CheckJobData } from "../src/pipeline/revisions.js";
@@ -30,8 +31,8 @@ export interface ServeOptions {
    * file). Empty: this process only runs jobs.
    */
   sources?: WatchedSource[];
-  /** Serve /healthz and /metrics on a free port even if `metricsPort` is 0 (tests). */
-  web?: boolean;
+  /** Serve /healthz and /metrics here (port 0: a free one); default: no web server. */
+  web?: { host: string; port: number };
 }
 
 export interface Service {
@@ -40,7 +41,7 @@ export interface Service {
   redis: RedisHealth;
   store: StateStore;
   metrics: Metrics;
-  /** The /healthz and /metrics server, once started (null when `metricsPort` is 0). */
+  /** The /healthz and /metrics server, once started (null without `web`). */
   web(): WebServer | null;
   /** Resolves when every worker has connected. */
   ready(): Promise<void>;
@@ -129,17 +130,10 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     ),
   );
   let web: WebServer | null = null;
-  let watching: Promise<void> = Promise.resolve();
-  const started = (async () => {
-    await store.ensureSchema();
-    const sources = opts.sources ?? (await configuredSources(effective, log));
-    if (sources.length > 0)
-      log.info({ sources: sources.map((w) => `${w.list}/${w.source.id}`) }, "watching sources");
-    const { metricsPort: port, metricsHost: host } = config.service;
-    if (port !== 0 || opts.web)
-      web = await startWebServer({
-        host,
-        port: opts.web ? 0 : port,
+  // Independent of Redis: /healthz must answer (503) while Redis is down.
+  const webStarted = opts.web
+    ? startWebServer({
+        ...opts.web,
         metrics,
         log,
         health: async () => {
@@ -147,7 +141,18 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
           const running = workers.every((w) => w.isRunning());
           return { ok: redisUp && running, checks: { redis: redisUp, workers: running } };
         },
-      });
+      }).then((server) => {
+        web = server;
+      })
+    : Promise.resolve();
+  let watching: Promise<void> = Promise.resolve();
+  let closing = false;
+  const started = (async () => {
+    await store.ensureSchema();
+    const sources = closing ? [] : (opts.sources ?? (await configuredSources(effective, log)));
+    if (closing) return;
+    if (sources.length > 0)
+      log.info({ sources: sources.map((w) => `${w.list}/${w.source.id}`) }, "watching sources");
     watching = watchSources(
       {
         store,
@@ -161,6 +166,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
   })();
   // A failure here is the `ready()` caller's; nothing else awaits it.
   started.catch(() => undefined);
+  webStarted.catch(() => undefined);
   return {
     workers,
     log,
@@ -169,10 +175,12 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     metrics,
     web: () => web,
     ready: async () => {
-      await Promise.all([started, ...workers.map((w) => w.waitUntilReady())]);
+      await Promise.all([started, webStarted, ...workers.map((w) => w.waitUntilReady())]);
     },
     handBackRunningJobs: () => handBack.abort(),
     close: async () => {
+      // Watchers not started yet (Redis not answering) never start.
+      closing = true;
       stopWatching.abort();
       // With Redis down nothing can be written back and a worker's close would wait for it:
       // kill running jobs (their locks expire in 30 s and another worker's stalled-job check
@@ -181,12 +189,20 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
       if (redisDown) handBack.abort();
       await Promise.all([
         ...workers.map((w) => w.close(redisDown)),
-        started.then(() => watching).catch(() => undefined),
+        watching.catch(() => undefined),
       ]);
+      await webStarted.catch(() => undefined);
       await web?.close();
-      // Closing a queue waits for Redis; with Redis down, drop the connections instead.
-      for (const q of [checks, ...counted])
-        await (redis.isDown() ? q.disconnect() : q.close()).catch(() => undefined);
+      // Closing a queue waits for Redis, and so may dropping a connection that never got in
+      // (a wrong password): give each a moment, then go on.
+      await Promise.all(
+        [checks, ...counted].map((q) =>
+          Promise.race([
+            (redis.isDown() ? q.disconnect() : q.close()).catch(() => undefined),
+            pause(1000),
+          ]),
+        ),
+      );
       store.redis.disconnect();
       redis.close();
     },

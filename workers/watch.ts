@@ -61,9 +61,13 @@ export async function watchSource(
         await pause(LEASE_MS / 3, signal);
         continue;
       }
-      await readWhileLeased(deps, watched, { key, holder, log }, signal);
-      failures = 0;
-      if (!signal.aborted) await watched.source.waitForNew(signal);
+      await whileLeased(deps.store, { key, holder, log }, signal, async (leased) => {
+        while (!leased.aborted) {
+          await readOnce(deps, watched, key, log, leased);
+          failures = 0;
+          if (!leased.aborted) await watched.source.waitForNew(leased);
+        }
+      });
     } catch (error) {
       if (signal.aborted) break;
       failures++;
@@ -72,8 +76,9 @@ export async function watchSource(
       await pause(retryMs * (0.8 + Math.random() * 0.4), signal);
     }
   }
-  await deps.store.releaseLease(key, holder).catch(() => undefined);
-  await watched.source.close().catch(() => undefined);
+  // Neither may hold up a shutdown: with Redis down the lease just expires.
+  await Promise.race([deps.store.releaseLease(key, holder).catch(() => undefined), pause(2000)]);
+  await Promise.race([watched.source.close().catch(() => undefined), pause(2000)]);
 }
 
 interface Lease {
@@ -82,29 +87,47 @@ interface Lease {
   log: Logger;
 }
 
-async function readWhileLeased(
-  deps: WatchDeps,
-  watched: WatchedSource,
+/**
+ * Run `work` while this process holds the lease, renewing it; losing it (this process
+ * stalled past it, Redis lost it) aborts the signal `work` is given: another process may
+ * be reading the same source by now.
+ */
+async function whileLeased(
+  store: StateStore,
   lease: Lease,
   outer: AbortSignal,
+  work: (signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
-  const { store } = deps;
-  const { log } = lease;
-  // Losing the lease (this process stalled past it, Redis lost it) stops the read: another
-  // process may be reading the same source by now.
   const stop = new AbortController();
-  const stopRead = () => stop.abort();
-  outer.addEventListener("abort", stopRead, { once: true });
+  const stopWork = () => stop.abort();
+  outer.addEventListener("abort", stopWork, { once: true });
   const renew = setInterval(() => {
     store.holdLease(lease.key, lease.holder, LEASE_MS).then(
       (held) => {
         if (held) return;
-        log.warn("lease on the source lost; another process reads it now");
+        lease.log.warn("lease on the source lost; another process reads it now");
         stop.abort();
       },
       () => undefined,
     );
   }, LEASE_MS / 3);
+  try {
+    await work(stop.signal);
+  } finally {
+    clearInterval(renew);
+    outer.removeEventListener("abort", stopWork);
+  }
+}
+
+/** Read what the source has after its checkpoint, store it in batches, update revisions. */
+async function readOnce(
+  deps: WatchDeps,
+  watched: WatchedSource,
+  key: string,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const { store } = deps;
   const update = async () => {
     const result = await updateRevisions(
       {
@@ -116,26 +139,21 @@ async function readWhileLeased(
     );
     if (result.changed > 0) log.info(result, "series updated");
   };
-  try {
-    const from = await store.checkpoint(lease.key);
-    const arriving = watched.source.read(from, {
-      signal: stop.signal,
-      onError: (error) => log.warn({ err: error }, "message skipped"),
-    });
-    const batches = ingestStream({ store, limits: watched.policy.limits }, watched.list, arriving, {
-      batchSize: Math.min(BATCH, watched.policy.windowMessages),
-      onError: (error) => log.warn({ err: error }, "message skipped"),
-    });
-    for await (const batch of batches) {
-      if (batch.checkpoint !== undefined) await store.setCheckpoint(lease.key, batch.checkpoint);
-      if (batch.fresh === 0) continue;
-      deps.onIngested?.(watched.list, batch.fresh);
-      log.debug({ read: batch.read, fresh: batch.fresh }, "messages stored");
-      await update();
-    }
-  } finally {
-    clearInterval(renew);
-    outer.removeEventListener("abort", stopRead);
+  const from = await store.checkpoint(key);
+  const arriving = watched.source.read(from, {
+    signal,
+    onError: (error) => log.warn({ err: error }, "message skipped"),
+  });
+  const batches = ingestStream({ store, limits: watched.policy.limits }, watched.list, arriving, {
+    batchSize: Math.min(BATCH, watched.policy.windowMessages),
+    onError: (error) => log.warn({ err: error }, "message skipped"),
+  });
+  for await (const batch of batches) {
+    if (batch.checkpoint !== undefined) await store.setCheckpoint(key, batch.checkpoint);
+    if (batch.fresh === 0) continue;
+    deps.onIngested?.(watched.list, batch.fresh);
+    log.debug({ read: batch.read, fresh: batch.fresh }, "messages stored");
+    await update();
   }
 }
 

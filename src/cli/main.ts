@@ -207,8 +207,10 @@ program
     const { startService } = await import("../../workers/serve.js");
     const { stopOnSignals } = await import("../../workers/shutdown.js");
     const config = loadConfig();
+    const { metricsHost: host, metricsPort: port } = config.service;
     const service = startService(config, {
       ...(opts.checkConcurrency ? { checkConcurrency: opts.checkConcurrency } : {}),
+      ...(port !== 0 ? { web: { host, port } } : {}),
     });
     stopOnSignals(service, {
       deadlineMs: config.service.shutdownDeadlineSeconds * 1000,
