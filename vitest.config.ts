@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 600_000,
     pool: "forks",
+    // A Redis for the tests that need one, started when none answers.
+    globalSetup: ["test/global-setup.ts"],
   },
 });
