@@ -11,7 +11,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +21,12 @@ import { Redis } from "ioredis";
 import { StateStore } from "../src/state/store.js";
 import { corpusPath } from "../test/corpus.js";
 import { startPrivateRedis } from "../test/redis-server.js";
-import { startServe, type ServeProcess } from "../test/serve-process.js";
+import {
+  serveEnv,
+  startServe,
+  writeServiceConfig,
+  type ServeProcess,
+} from "../test/serve-process.js";
 import { CHECK_QUEUE } from "../workers/check.js";
 import { redisConnection } from "../workers/connection.js";
 
@@ -56,29 +61,12 @@ async function service(source: string, workers: number) {
   await symlink(path.resolve(source), path.join(epochs, "0.git"));
   const redis = await startPrivateRedis({ aofDir: dir, appendfsync: "everysec" });
   const prefix = `bench-${randomUUID().slice(0, 8)}`;
-  const config = path.join(dir, "hypwatch.yaml");
-  await writeFile(
-    config,
-    [
-      "lists:",
-      "  - name: kvmarm",
-      "    sources:",
-      "      - type: epochs",
-      `        url: ${epochs}`,
-      "",
-    ].join("\n"),
-  );
+  const config = await writeServiceConfig(dir, [{ type: "epochs", url: epochs }]);
   const queue = new Queue(CHECK_QUEUE, { connection: redisConnection(redis.url), prefix });
   await queue.pause();
   const client = new Redis(redis.url);
   const store = new StateStore(client, `${prefix}:state`);
-  const env = {
-    HYPWATCH_CONFIG: config,
-    HYPWATCH_REDIS_URL: redis.url,
-    HYPWATCH_QUEUE_PREFIX: prefix,
-    HYPWATCH_CACHE: path.join(dir, "cache"),
-    HYPWATCH_METRICS_PORT: "0",
-  };
+  const env = serveEnv({ config, redisUrl: redis.url, prefix, cacheDir: path.join(dir, "cache") });
   const serves: ServeProcess[] = [];
   for (let i = 0; i < workers; i++) serves.push(startServe(env));
   await Promise.all(serves.map((s) => s.waitFor("workers ready", 120_000)));

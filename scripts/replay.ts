@@ -18,7 +18,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -28,14 +28,20 @@ import { Redis } from "ioredis";
 import { readPublicInbox } from "../src/intake/publicInbox.js";
 import { parseOne } from "../src/intake/parseBatch.js";
 import type { RawMail } from "../src/mail/types.js";
-import { SeriesAssembler, type SeriesMail } from "../src/series/index.js";
+import type { SeriesMail } from "../src/series/index.js";
 import { StateStore } from "../src/state/store.js";
 import { corpusPath } from "../test/corpus.js";
 import { startPrivateDovecot } from "../test/dovecot-server.js";
 import { linuxTree, testCacheDir } from "../test/linux-tree.js";
 import { startPublicInbox } from "../test/public-inbox-server.js";
 import { startPrivateRedis } from "../test/redis-server.js";
-import { startServe, type ServeProcess } from "../test/serve-process.js";
+import { oneShotSeries } from "../test/series-helpers.js";
+import {
+  serveEnv,
+  startServe,
+  writeServiceConfig,
+  type ServeProcess,
+} from "../test/serve-process.js";
 import { CHECK_QUEUE } from "../workers/check.js";
 import { redisConnection } from "../workers/connection.js";
 
@@ -77,17 +83,6 @@ async function messagesFrom(from: string): Promise<RawMail[]> {
   return out;
 }
 
-/** The newest revisions touching arm64 KVM, as one-shot assembly of the same mail finds them. */
-async function expectedRevisions(mails: RawMail[]) {
-  const assembler = new SeriesAssembler();
-  for (const mail of mails) {
-    const parsed = await parseOne(mail, "summary");
-    if (parsed.ok) assembler.addSummary(parsed.value as SeriesMail);
-  }
-  const series = assembler.finish();
-  return { series, relevant: series.filter((s) => s.relevant && s.newest && s.patches.length > 0) };
-}
-
 const percentile = (values: number[], p: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -96,7 +91,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 async function main(): Promise<void> {
   const mails = await messagesFrom(args.from);
-  const expected = await expectedRevisions(mails);
+  const expected = await oneShotSeries(mails);
   say(
     `${mails.length} messages from ${args.from}; one-shot assembly: ${expected.series.length} series, ` +
       `${expected.relevant.length} newest revisions touching arm64 KVM`,
@@ -110,38 +105,19 @@ async function main(): Promise<void> {
       ? { lore: await startPublicInbox("kvmarm") }
       : { imap: await startPrivateDovecot(password) };
   const source = peer.lore
-    ? [
-        `      - type: lore`,
-        `        url: ${peer.lore.inboxUrl}`,
-        `        pollIntervalSeconds: 30`,
-      ]
-    : [
-        `      - type: imap`,
-        `        host: 127.0.0.1`,
-        `        port: ${peer.imap?.port}`,
-        `        tls: false`,
-        `        user: ${peer.imap?.user}`,
-      ];
-  const config = path.join(dir, "hypwatch.yaml");
-  await writeFile(
-    config,
-    [
-      "lists:",
-      "  - name: kvmarm",
-      "    sources:",
-      ...source,
-      "policies:",
-      `  partialWaitSeconds: ${Number(args["partial-wait"])}`,
-      "",
-    ].join("\n"),
-  );
+    ? { type: "lore", url: peer.lore.inboxUrl, pollIntervalSeconds: 30 }
+    : { type: "imap", host: "127.0.0.1", port: peer.imap?.port, tls: false, user: peer.imap?.user };
+  const config = await writeServiceConfig(dir, [source], {
+    partialWaitSeconds: Number(args["partial-wait"]),
+  });
   const env = {
-    HYPWATCH_CONFIG: config,
-    HYPWATCH_REDIS_URL: redis.url,
-    HYPWATCH_QUEUE_PREFIX: prefix,
-    HYPWATCH_LINUX_TREE: await linuxTree(),
-    HYPWATCH_CACHE: path.join(testCacheDir(), "..", "replay"),
-    HYPWATCH_METRICS_PORT: "0",
+    ...serveEnv({
+      config,
+      redisUrl: redis.url,
+      prefix,
+      cacheDir: path.join(testCacheDir(), "..", "replay"),
+      tree: await linuxTree(),
+    }),
     HYPWATCH_IMAP_PASSWORD: password,
   };
   const serves: ServeProcess[] = [];

@@ -1,7 +1,9 @@
 import { readEmlDirectory, readMbox } from "../src/intake/index.js";
 import { catFileBatch, openGitDir } from "../src/io/git-archive.js";
 import { parseMail, type MailMessage } from "../src/mail/index.js";
-import type { Series } from "../src/series/index.js";
+import { parseOne } from "../src/intake/parseBatch.js";
+import type { RawMail } from "../src/mail/types.js";
+import { SeriesAssembler, type Series, type SeriesMail } from "../src/series/index.js";
 import { corpusPath } from "./corpus.js";
 
 /** Every message of an mbox from the corpus, parsed, in mbox order. */
@@ -46,4 +48,20 @@ export async function archiveMessages(commits: string[]): Promise<MailMessage[]>
     await archive.close();
   }
   return messages;
+}
+
+/**
+ * Every series of some mail as a one-shot `scan` assembles it, and of them the newest
+ * revisions touching arm64 KVM: what the service must check, each once.
+ */
+export async function oneShotSeries(
+  mails: readonly RawMail[],
+): Promise<{ series: Series[]; relevant: Series[] }> {
+  const assembler = new SeriesAssembler();
+  for (const mail of mails) {
+    const parsed = await parseOne(mail, "summary");
+    if (parsed.ok) assembler.addSummary(parsed.value as SeriesMail);
+  }
+  const series = assembler.finish();
+  return { series, relevant: series.filter((s) => s.relevant && s.newest && s.patches.length > 0) };
 }

@@ -3,6 +3,9 @@ import { once } from "node:events";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { writeFile } from "node:fs/promises";
+import { stringify } from "yaml";
+import type { SourceConfig } from "../src/config.js";
 import type { LogLine } from "./log-capture.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -52,5 +55,34 @@ export function startServe(env: Record<string, string>): ServeProcess {
       const [code] = await exit;
       return { code, afterMs: Date.now() - since };
     },
+  };
+}
+
+/** A config file (in `dir`) watching one list, `kvmarm`, through `sources`. */
+export async function writeServiceConfig(
+  dir: string,
+  sources: SourceConfig[] | Record<string, unknown>[],
+  policies: Record<string, number> = {},
+): Promise<string> {
+  const file = path.join(dir, "hypwatch.yaml");
+  await writeFile(file, stringify({ lists: [{ name: "kvmarm", sources }], policies }));
+  return file;
+}
+
+/** The environment of a `hypwatch serve` process of a test, a benchmark or the replay. */
+export function serveEnv(opts: {
+  config: string;
+  redisUrl: string;
+  prefix: string;
+  cacheDir: string;
+  tree?: string;
+}): Record<string, string> {
+  return {
+    HYPWATCH_CONFIG: opts.config,
+    HYPWATCH_REDIS_URL: opts.redisUrl,
+    HYPWATCH_QUEUE_PREFIX: opts.prefix,
+    HYPWATCH_CACHE: opts.cacheDir,
+    HYPWATCH_METRICS_PORT: "0",
+    ...(opts.tree ? { HYPWATCH_LINUX_TREE: opts.tree } : {}),
   };
 }

@@ -5,15 +5,14 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { readSource } from "../src/intake/index.js";
-import { parseOne } from "../src/intake/parseBatch.js";
 import type { RawMail } from "../src/mail/types.js";
-import { SeriesAssembler, type SeriesMail } from "../src/series/index.js";
 import { StateStore } from "../src/state/store.js";
 import { corpusPath } from "./corpus.js";
 import { freePort } from "./free-port.js";
 import { kernelTestsAvailable, linuxTree, testCacheDir } from "./linux-tree.js";
-import { startServe, type ServeProcess } from "./serve-process.js";
-import { TEST_REDIS_URL } from "./state.js";
+import { oneShotSeries } from "./series-helpers.js";
+import { serveEnv, startServe, writeServiceConfig, type ServeProcess } from "./serve-process.js";
+import { dropKeys, TEST_REDIS_URL } from "./state.js";
 
 const THREADS = [
   "examples/gicv2-warn-v1.mbox",
@@ -27,20 +26,6 @@ async function allMails(): Promise<RawMail[]> {
   const out: RawMail[] = [];
   for (const file of THREADS) for await (const mail of readSource(file)) out.push(mail);
   return out;
-}
-
-/** The newest revisions touching arm64 KVM, as a one-shot `scan` of the same mail sees them. */
-async function expectedRevisions(mails: RawMail[]): Promise<string[]> {
-  const assembler = new SeriesAssembler();
-  for (const mail of mails) {
-    const parsed = await parseOne(mail, "summary");
-    if (parsed.ok) assembler.addSummary(parsed.value as SeriesMail);
-  }
-  return assembler
-    .finish()
-    .filter((s) => s.relevant && s.newest && s.patches.length > 0)
-    .map((s) => `${s.id} v${s.version}`)
-    .sort();
 }
 
 /** Deliver as an MTA does: write in tmp/, then move into new/. */
@@ -62,12 +47,7 @@ describe.skipIf(!available)("the service, two worker processes on one Redis (rea
   afterAll(async () => {
     for (const s of serves) s.proc.kill("SIGTERM");
     await Promise.all(serves.map((s) => s.exited(Date.now())));
-    for (let cursor = "0"; ;) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-      if (cursor === "0") break;
-    }
+    await dropKeys(redis, prefix);
     redis.disconnect();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -79,27 +59,16 @@ describe.skipIf(!available)("the service, two worker processes on one Redis (rea
       const maildir = path.join(dir, "Maildir");
       for (const sub of ["new", "cur", "tmp"])
         await mkdir(path.join(maildir, sub), { recursive: true });
-      const config = path.join(dir, "hypwatch.yaml");
-      await writeFile(
+      const config = await writeServiceConfig(dir, [{ type: "maildir", path: maildir }], {
+        partialWaitSeconds: 3600,
+      });
+      const env = serveEnv({
         config,
-        [
-          "lists:",
-          "  - name: kvmarm",
-          "    sources:",
-          "      - type: maildir",
-          `        path: ${maildir}`,
-          "policies:",
-          "  partialWaitSeconds: 3600",
-        ].join("\n"),
-      );
-      const env = {
-        HYPWATCH_CONFIG: config,
-        HYPWATCH_QUEUE_PREFIX: prefix,
-        HYPWATCH_REDIS_URL: TEST_REDIS_URL,
-        HYPWATCH_LINUX_TREE: await linuxTree(),
-        HYPWATCH_CACHE: testCacheDir(),
-        HYPWATCH_METRICS_PORT: "0",
-      };
+        redisUrl: TEST_REDIS_URL,
+        prefix,
+        cacheDir: testCacheDir(),
+        tree: await linuxTree(),
+      });
       // The first serves /healthz and /metrics on a port of its own.
       const metricsPort = await freePort();
       serves.push(
@@ -109,7 +78,9 @@ describe.skipIf(!available)("the service, two worker processes on one Redis (rea
       await Promise.all(serves.map((s) => s.waitFor("workers ready", 60_000)));
 
       const mails = await allMails();
-      const expected = await expectedRevisions(mails);
+      const expected = (await oneShotSeries(mails)).relevant
+        .map((s) => `${s.id} v${s.version}`)
+        .sort();
       expect(expected.length).toBeGreaterThanOrEqual(4);
       for (const [i, mail] of mails.entries()) {
         await deliver(maildir, mail, i);

@@ -33,3 +33,13 @@ export async function freshStore(): Promise<TestStore> {
     },
   };
 }
+
+/** Delete every key under `prefix` (a test's state and queues). */
+export async function dropKeys(redis: Redis, prefix: string): Promise<void> {
+  for (let cursor = "0"; ;) {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+    if (cursor === "0") break;
+  }
+}

@@ -1,12 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { corpusPath } from "../../test/corpus.js";
+import { oneShotSeries } from "../../test/series-helpers.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import { readSource } from "../intake/index.js";
-import { parseOne } from "../intake/parseBatch.js";
 import { readPublicInbox } from "../intake/publicInbox.js";
 import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import type { RawMail } from "../mail/types.js";
-import { SeriesAssembler, type SeriesMail } from "../series/index.js";
 import { DEFAULT_RELEVANT_PATTERNS } from "../series/relevance.js";
 import { ingestMail } from "./ingest.js";
 import {
@@ -92,14 +91,7 @@ describe("revisions from list mail as it arrives (real Redis, real mail)", () =>
         await updateRevisions({ store: t.store, scheduler }, policy({ partialWaitMs: 0 }));
     }
     // The one-shot path: the same mail, parsed and assembled in one go as `scan` does.
-    const assembler = new SeriesAssembler({ relevantPatterns: DEFAULT_RELEVANT_PATTERNS });
-    for (const mail of mails) {
-      const parsed = await parseOne(mail, "summary");
-      if (parsed.ok) assembler.addSummary(parsed.value as SeriesMail);
-    }
-    const scanned = { series: assembler.finish() };
-    const expected = scanned.series
-      .filter((s) => s.relevant && s.newest && s.patches.length > 0)
+    const expected = (await oneShotSeries(mails)).relevant
       .map((s) => `${s.id} v${s.version}`)
       .sort();
     const revisions = await Promise.all(
