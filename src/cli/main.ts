@@ -216,7 +216,14 @@ program
       deadlineMs: config.service.shutdownDeadlineSeconds * 1000,
       exit: (code) => process.exit(code),
     });
-    await service.ready();
+    try {
+      await service.ready();
+    } catch (error) {
+      // A configuration the service cannot start with (a list's source, a port in use):
+      // stop the workers already started, so that the error ends the process.
+      await service.close();
+      throw error;
+    }
     service.log.info({ queues: service.workers.map((w) => w.name) }, "workers ready");
   });
 
