@@ -194,7 +194,11 @@ async function main(): Promise<void> {
   const reported = new Map<string, number>();
   for (const e of await store.outbox("0", 1_000_000))
     reported.set(e.checkKey, (reported.get(e.checkKey) ?? 0) + 1);
-  const runs = Object.values(await store.runs()).map(Number);
+  const runsByKey = await store.runs();
+  const runs = Object.values(runsByKey).map(Number);
+  const withVerdict = new Set(verdicts.map((v) => v.checkKey));
+  const unfinished = Object.keys(runsByKey).filter((k) => !withVerdict.has(k));
+  const failed = await queue.getFailed();
   const byKind = new Map<string, number>();
   for (const v of verdicts) byKind.set(v.kind, (byKind.get(v.kind) ?? 0) + 1);
   const seen = new Set(
@@ -217,6 +221,7 @@ async function main(): Promise<void> {
     `checks run: ${runs.length} (started ${runs.reduce((a, b) => a + b, 0)} times; restarted after a kill: ${runs.filter((r) => r > 1).length})`,
     `verdicts: ${verdicts.length}; by kind: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(", ")}`,
     `verdicts reported twice: ${[...reported.values()].filter((n) => n > 1).length}`,
+    `checks started without a verdict: ${unfinished.length}; failed jobs: ${failed.length}${failed.map((j) => `\n  ${j.id}: ${j.failedReason}`).join("")}`,
     `series missed: ${missed.length}${missed.length ? ` (${missed.map((s) => `${s.id} v${s.version}`).join(", ")})` : ""}`,
     `latency, last message delivered -> verdict (complete revisions, ${latencies.length}): p50 ${seconds(percentile(latencies, 50))}, p95 ${seconds(percentile(latencies, 95))}`,
   ];
