@@ -69,7 +69,7 @@ export async function runBackfill(config: Config, request: BackfillRequest): Pro
         `${result.series} series in the newest window; ` +
         (checks
           ? `${result.scheduled} checks queued`
-          : `${result.scheduled} newest revisions recorded, none checked`),
+          : `revisions recorded, no check queued (${result.scheduled} would have been)`),
     );
   } finally {
     // On a terminal the bar redraws until it is done: end it whatever happened.
