@@ -36,6 +36,15 @@ export async function startPublicInbox(name = "kvmarm"): Promise<PublicInboxPeer
   };
   await must("public-inbox-init", ["-V2", name, path.join(dir, name), inboxUrl, address]);
   await must("git", ["config", "-f", env.PI_CONFIG, "publicinboxmda.spamcheck", "none"]);
+  // A mirror of a list keeps what the list carried, HTML mail included (lore does too); the
+  // default filter refuses HTML.
+  await must("git", [
+    "config",
+    "-f",
+    env.PI_CONFIG,
+    `publicinbox.${name}.filter`,
+    "PublicInbox::Filter::Mirror",
+  ]);
 
   const proc: ChildProcess = spawn("public-inbox-httpd", ["-l", `http://127.0.0.1:${port}`], {
     env,
