@@ -222,6 +222,55 @@ export function sourcePassword(
   return env[source.passwordEnv] || undefined;
 }
 
+/**
+ * What the service says on a list about a verdict (src/report/reply/): to whom, when, and
+ * whether it is sent at all. Dry run is the default: replies go to the outbox Maildir
+ * (`mail.outboxDir`) until `send` is on.
+ */
+export const replyPolicySchema = z.strictObject({
+  /** off: no replies; author: to the series' author alone; list: to the author, Cc the thread. */
+  mode: z.enum(["off", "author", "list"]).default("list"),
+  /** Send over SMTP (`mail.smtp`); off: write each reply to the outbox Maildir instead. */
+  send: z.boolean().default(false),
+  /** Hours after a revision's last message before a reply is sent: humans review first. */
+  embargoHours: z.number().nonnegative().default(0),
+  /** Also reply when a revision introduces nothing. */
+  clean: z.boolean().default(false),
+  /** A short "fixed" note when a revision is clean after an earlier one's findings were reported. */
+  fixed: z.boolean().default(false),
+});
+
+export type ReplyPolicy = z.infer<typeof replyPolicySchema>;
+
+/** How the service writes mail (replies and digests). Secrets from the environment only. */
+export const mailSchema = z.strictObject({
+  /** The bot's sender address, `Name <address>`. */
+  from: z.string().min(1).default("hypwatch <hypwatch@localhost>"),
+  /** Domain of the bot's own Message-IDs: mail carrying it is never answered. */
+  messageIdDomain: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, "a domain name")
+    .default("hypwatch.localhost"),
+  /** Maildir the dry run writes to. Default: `<cacheDir>/outbox`. */
+  outboxDir: z.string().min(1).optional(),
+  /** Where mail is sent when a list's replies are switched to `send`. */
+  smtp: z
+    .strictObject({
+      host: z.string().min(1),
+      port: z.number().int().positive().max(65535).default(587),
+      /** TLS from the first byte (465); off: STARTTLS when offered. */
+      secure: z.boolean().default(false),
+      user: z.string().min(1).optional(),
+      passwordEnv: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name")
+        .default("HYPWATCH_SMTP_PASSWORD"),
+    })
+    .optional(),
+});
+
+export type MailConfig = z.infer<typeof mailSchema>;
+
 /** One mailing list watched: where its mail comes from, and the tree its series apply to. */
 export const listSchema = z.strictObject({
   /** Names the list in logs, reports and stored state, e.g. `kvmarm`. */
@@ -249,6 +298,10 @@ export const listSchema = z.strictObject({
   tree: z.string().min(1).optional(),
   /** Refs tried in order when a series has no usable `base-commit:`. Default: the top level's. */
   baseCandidates: z.array(z.string().min(1)).optional(),
+  /** The list's posting address, Cc'd on replies in `list` mode when the thread lacks it. */
+  address: z.string().email().optional(),
+  /** Replies on the list. Default: the top-level `reply`. */
+  reply: replyPolicySchema.optional(),
 });
 
 export type ListConfig = z.infer<typeof listSchema>;
@@ -319,6 +372,8 @@ export const configSchema = z.strictObject({
     })
     .default([]),
   policies: policiesSchema.default(policiesSchema.parse({})),
+  mail: mailSchema.default(mailSchema.parse({})),
+  reply: replyPolicySchema.default(replyPolicySchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -326,6 +381,11 @@ export type Config = z.infer<typeof configSchema>;
 /** A list's tree: its own, else the top-level one (unset: Debian's linux-source-6.1). */
 export function listTree(list: ListConfig, config: Config): string | undefined {
   return list.tree ?? config.tree;
+}
+
+/** A list's reply policy: its own, else the top-level one. */
+export function listReplyPolicy(list: ListConfig, config: Config): ReplyPolicy {
+  return list.reply ?? config.reply;
 }
 
 /** A list's base candidates: its own, else the top-level ones. */
@@ -362,6 +422,8 @@ export function configSecrets(config: Config, env: NodeJS.ProcessEnv = process.e
     secrets.push(secret, decodeOrKeep(secret));
   }
   if (config.imap) secrets.push(config.imap.password);
+  const smtpPassword = config.mail.smtp && env[config.mail.smtp.passwordEnv];
+  if (smtpPassword) secrets.push(smtpPassword);
   for (const list of config.lists) {
     for (const source of list.sources) {
       const password = source.type === "imap" ? sourcePassword(source, env) : undefined;
@@ -429,6 +491,8 @@ export const CONFIG_ENV: readonly (readonly [string, string, (value: string) => 
   ["HYPWATCH_ASSEMBLY_WINDOW", "policies.assemblyWindowMessages", number],
   ["HYPWATCH_ASSEMBLY_MARGIN", "policies.assemblyMarginMessages", number],
   ["HYPWATCH_TREE_FETCH_INTERVAL", "policies.treeFetchIntervalSeconds", number],
+  ["HYPWATCH_MAIL_FROM", "mail.from", text],
+  ["HYPWATCH_MAIL_OUTBOX", "mail.outboxDir", text],
 ];
 
 type Tree = Record<string, unknown>;

@@ -1,0 +1,68 @@
+import { parseMail } from "../mail/index.js";
+import type { ReportContext, ReportedRevision, ThreadPost } from "../shapes/report.js";
+import type { StateStore } from "../state/store.js";
+
+/** A revision and its verdict from the store; null when either is missing. */
+async function reported(store: StateStore, checkKey: string): Promise<ReportedRevision | null> {
+  const verdict = await store.verdict(checkKey);
+  if (!verdict) return null;
+  const revision = await store.revision(verdict.revision);
+  if (!revision) return null;
+  return { list: revision.list, revision: revision.key, series: revision.series, verdict };
+}
+
+/**
+ * The newest earlier version of the series with a verdict that says something (not
+ * `superseded`): what a reply on v(N+1) compares with.
+ */
+async function previousRevision(
+  store: StateStore,
+  current: ReportedRevision,
+): Promise<ReportedRevision | null> {
+  const earlier = current.series.revisions
+    .filter((r) => r.version < current.series.version)
+    .sort((a, b) => b.version - a.version);
+  const heads = await store.heads(current.list, earlier);
+  for (const head of heads) {
+    if (!head?.check) continue;
+    const found = await reported(store, head.check);
+    if (found && found.verdict.kind !== "superseded") return found;
+  }
+  return null;
+}
+
+/** A stored cover letter or patch as a reporter needs it; null when it was not kept raw. */
+async function threadPost(store: StateStore, messageId: string): Promise<ThreadPost | null> {
+  const raw = await store.rawMail(messageId);
+  if (!raw) return null;
+  const mail = await parseMail({ raw, origin: `<${messageId}>` });
+  return {
+    messageId: mail.messageId,
+    subject: mail.subject.raw,
+    author: mail.author,
+    to: mail.to,
+    cc: mail.cc,
+    references: mail.references,
+    files: mail.patch?.files ?? [],
+  };
+}
+
+/** Everything a reporter is given about the verdict stored under `checkKey`. */
+export async function loadReportContext(
+  store: StateStore,
+  checkKey: string,
+): Promise<ReportContext | null> {
+  const current = await reported(store, checkKey);
+  if (!current) return null;
+  const previous = await previousRevision(store, current);
+  const ids = [
+    ...(current.series.coverMessageId ? [current.series.coverMessageId] : []),
+    ...current.series.patches.map((p) => p.messageId),
+  ];
+  const posts = new Map<string, ThreadPost>();
+  for (const id of ids) {
+    const post = await threadPost(store, id);
+    if (post) posts.set(id, post);
+  }
+  return { current, previous, posts };
+}
