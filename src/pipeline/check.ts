@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import {
+  BUILD_CONFIGS,
   buildSeries,
   configHash,
   detectEra,
@@ -22,7 +23,7 @@ import {
   ObjectMemo,
   type NvheAlias,
 } from "../check/index.js";
-import type { KbuildLimits } from "../io/kbuild.js";
+import { compilerVersion, type KbuildLimits } from "../io/kbuild.js";
 import { sandboxHost } from "../io/sandbox.js";
 import type { BuildProblem, CheckResult } from "../shapes/check.js";
 import { BaseCache } from "./base-cache.js";
@@ -107,7 +108,11 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
   const configs = request.configs ?? DEFAULT_CONFIGS;
   // A configuration whose compiler is missing, or a host where builds cannot be sandboxed,
   // fails here, before anything is applied.
-  for (const config of configs) await configHash(config);
+  const compilers: Record<string, string> = {};
+  for (const config of configs) {
+    await configHash(config);
+    compilers[config] = await compilerVersion(BUILD_CONFIGS[config].cc);
+  }
   await sandboxHost(request.limits?.runAs);
   const result: CheckResult = {
     tree: {
@@ -129,6 +134,7 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     })),
     findings: [],
     configs: [...configs],
+    compilers,
     buildProblems: [],
     timings,
   };

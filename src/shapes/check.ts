@@ -55,6 +55,8 @@ export interface CheckResult {
   /** Audits report every finding of the tree (`introducedBy` 0); series checks only new ones. */
   findings: AttributedFinding[];
   configs: BuildConfigName[];
+  /** Each configuration's compiler, as its `--version` names it (older results: absent). */
+  compilers?: Partial<Record<BuildConfigName, string>>;
   buildProblems: BuildProblem[];
   /** `applyMs` is everything but building and analysis: slot, base choice, `git am`. */
   timings: { totalMs: number; applyMs: number; buildMs: number; analyzeMs: number };
