@@ -374,6 +374,39 @@ export const configSchema = z.strictObject({
   policies: policiesSchema.default(policiesSchema.parse({})),
   mail: mailSchema.default(mailSchema.parse({})),
   reply: replyPolicySchema.default(replyPolicySchema.parse({})),
+  /**
+   * Scheduled digests (src/notify/digest.ts, docs/digest.md): each mails what was checked on
+   * its lists since its previous run. Dry run unless `send`: written to `mail.outboxDir`.
+   */
+  digests: z
+    .array(
+      z.strictObject({
+        /** Names the digest in its subject, its scheduler and its ledger keys. */
+        name: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._-]*$/, "lowercase letters, digits, '.', '_', '-'"),
+        /** The lists it covers (names of `lists`); empty: every list. */
+        lists: z.array(z.string().min(1)).default([]),
+        /** Who receives it: a list's address, or subscribers'. */
+        to: z.array(z.string().email()).min(1),
+        /** Cron pattern of its runs, in UTC; each digests the time since the previous run. */
+        schedule: z.string().min(1).default("0 6 * * *"),
+        /** Send over SMTP (`mail.smtp`); off: write it to the outbox Maildir instead. */
+        send: z.boolean().default(false),
+      }),
+    )
+    .superRefine((digests, ctx) => {
+      const seen = new Map<string, number>();
+      digests.forEach((digest, i) => {
+        const first = seen.get(digest.name);
+        if (first === undefined) seen.set(digest.name, i);
+        else {
+          const message = `digest name "${digest.name}" is taken by digests.${first}`;
+          ctx.addIssue({ code: "custom", path: [i, "name"], message });
+        }
+      });
+    })
+    .default([]),
 });
 
 export type Config = z.infer<typeof configSchema>;

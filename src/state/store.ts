@@ -321,4 +321,12 @@ export class StateStore {
   async releaseLease(name: string, holder: string): Promise<void> {
     await this.redis.eval(RELEASE_LEASE, 1, this.keys.lease(name), holder);
   }
+
+  /** Verdicts recorded from `fromMs` (inclusive) to `toMs` (exclusive), oldest first. */
+  async verdictsBetween(fromMs: number, toMs: number): Promise<Verdict[]> {
+    const keys = await this.redis.zrangebyscore(this.keys.verdicts, fromMs, `(${toMs}`);
+    if (keys.length === 0) return [];
+    const values = await this.redis.mget(keys.map((k) => this.keys.verdict(k)));
+    return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as Verdict);
+  }
 }
