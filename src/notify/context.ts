@@ -43,6 +43,7 @@ async function threadPost(store: StateStore, messageId: string): Promise<ThreadP
     to: mail.to,
     cc: mail.cc,
     references: mail.references,
+    automated: mail.automated,
     files: mail.patch?.files ?? [],
   };
 }

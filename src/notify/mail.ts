@@ -38,7 +38,7 @@ export interface MailSender {
 
 /** The SMTP server refused a mail or could not be reached; retried by the report job. */
 export class MailSendError extends HypwatchError {
-  readonly kind = "transient";
+  readonly kind = "upstream";
   constructor(messageId: string, reason: string) {
     super(`sending <${messageId}>: ${reason}`);
   }

@@ -28,6 +28,8 @@ export interface ThreadPost {
   cc: Person[];
   /** Oldest first, without angle brackets. */
   references: string[];
+  /** Marked as sent by a program (Auto-Submitted, a known bot): never answered. */
+  automated: boolean;
   /** The patch's diff; empty for a cover letter. */
   files: FileDiff[];
 }

@@ -1,0 +1,392 @@
+import { RULES, type AttributedFinding } from "../check/index.js";
+import type { ReplyPolicy } from "../config.js";
+import type { Hunk, Person } from "../mail/types.js";
+import type { ReportContext, ThreadPost } from "../shapes/report.js";
+import { escapeText } from "./escape.js";
+
+/*
+ * Replies in the thread, as kernel developers know them from the kernel test robot: one
+ * line saying what was found, a short block saying what was checked and how to reproduce
+ * it, then each finding with where it is, why it breaks at EL2, the usual fix, and the
+ * patch's own lines quoted. Plain text within 72 columns where the content allows; nothing
+ * a tool printed, and every piece of text that came from mail escaped.
+ */
+
+export interface ReplySettings {
+  policy: ReplyPolicy;
+  /** The bot's own `Name <address>`: also who is never answered. */
+  from: string;
+  /** The list's posting address, Cc'd in `list` mode when the thread lacks it. */
+  listAddress: string | null;
+  /** The public-inbox base for links (`https://lore.kernel.org/all`). */
+  loreUrl: string;
+  /** The bot's Message-ID domain: mail from it is never answered. */
+  messageIdDomain: string;
+  /** Addresses of other bots, never answered. */
+  botAddresses: readonly string[];
+  /** The Message-ID a reply to `messageId` will carry (it is known before sending). */
+  messageIdFor(messageId: string): string;
+  /** hypwatch's version, for the signature. */
+  version: string;
+}
+
+export type ReplyKind = "findings" | "summary" | "clean" | "fixed";
+
+export interface PlannedReply {
+  kind: ReplyKind;
+  /** The mail answered. */
+  inReplyTo: string;
+  references: string[];
+  to: string[];
+  cc: string[];
+  subject: string;
+  text: string;
+}
+
+const WIDTH = 72;
+
+/** Control and reordering characters out of text from mail; tabs are kept in code. */
+function plain(text: string): string {
+  return text.split("\t").map(escapeText).join("\t");
+}
+
+/** Words of `text` in lines of at most `width` columns (a longer word stands alone). */
+export function wrap(text: string, width = WIDTH, indent = ""): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(indent + line);
+  return lines;
+}
+
+const SAFE_EMAIL = /^[^\s<>@",;:()[\]\\]+@[^\s<>@",;:()[\]\\]+$/;
+
+/** An address for a header, its name quoted where needed; null for an unusable address. */
+export function formatAddress(person: Person): string | null {
+  const email = person.email.trim();
+  if (!SAFE_EMAIL.test(email)) return null;
+  // eslint-disable-next-line no-control-regex
+  const name = person.name.replace(/[\u0000-\u001f\u007f]/g, " ").trim();
+  if (!name) return email;
+  const quoted = /^[\p{L}\p{N} .'-]+$/u.test(name)
+    ? name
+    : `"${name.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+  return `${quoted} <${email}>`;
+}
+
+const addressOf = (text: string): string => (/<([^<>]+)>/.exec(text)?.[1] ?? text).trim();
+
+/** Mail this bot must never answer: its own, another bot's, a series it cannot attribute. */
+function isFromBot(post: ThreadPost, settings: ReplySettings): boolean {
+  const email = post.author.email.toLowerCase();
+  if (email === addressOf(settings.from).toLowerCase()) return true;
+  if (post.messageId.toLowerCase().endsWith(`@${settings.messageIdDomain.toLowerCase()}`))
+    return true;
+  if (settings.botAddresses.some((a) => a.toLowerCase() === email)) return true;
+  return post.automated;
+}
+
+/** Why each rule's finding breaks at EL2, and what authors usually do about it. */
+const EXPLAIN: Record<string, { why: string; fix: string }> = {
+  [RULES.undefinedSymbol]: {
+    why: "nVHE hyp code refers to a kernel symbol that is not part of the hyp image; at EL2 the call or load faults.",
+    fix: "make the helper __always_inline, call the hyp version, or move the code into arch/arm64/kvm/hyp/.",
+  },
+  [RULES.instrumentation]: {
+    why: "compiler instrumentation reached nVHE code, whose runtime is not mapped at EL2.",
+    fix: "restore the hyp Makefile's filter for this flag (e.g. ccflags-remove-y), or mark the function notrace/noinstr as the rest of hyp code is.",
+  },
+  [RULES.unmappedSection]: {
+    why: "the nVHE object has a section the hyp linker script does not map, so its contents are not there at EL2.",
+    fix: "place the code or data in a hyp section, or map the section in arch/arm64/kvm/hyp/nvhe/hyp.lds.S.",
+  },
+  [RULES.newAlias]: {
+    why: "a new KVM_NVHE_ALIAS exposes a kernel symbol to nVHE code; if it is code or data not mapped at EL2, using it faults.",
+    fix: "drop the alias and give hyp code its own copy, or explain in the commit message why the symbol is safe at EL2.",
+  },
+  [RULES.legacyCall]: {
+    why: "code in .hyp.text calls a function outside the hyp sections, which is not mapped at EL2.",
+    fix: "mark the callee __hyp_text, or make it __always_inline.",
+  },
+  [RULES.legacyReference]: {
+    why: "code in .hyp.text refers to data outside the hyp sections, which is not mapped at EL2.",
+    fix: "move the data into a hyp section, or pass it in from the host.",
+  },
+  [RULES.outlinedInline]: {
+    why: "the compiler emitted a static inline helper out of line into .text and hyp code calls it there.",
+    fix: "make the helper __always_inline.",
+  },
+};
+
+const place = (f: AttributedFinding): string => {
+  const at = f.file ? `${f.file}${f.line ? `:${f.line}` : ""}` : (f.object ?? "?");
+  return plain(f.function ? `${at} in ${f.function}()` : at);
+};
+
+/** The patch's lines around a finding, quoted as a reviewer would ("> "), at most ~7. */
+export function quoteHunk(post: ThreadPost | undefined, f: AttributedFinding): string[] {
+  if (!post) return [];
+  const places = [
+    ...(f.file && f.line ? [{ file: f.file, line: f.line }] : []),
+    ...f.inlineChain.flatMap((frame) =>
+      frame.line ? [{ file: frame.file, line: frame.line }] : [],
+    ),
+  ];
+  for (const { file, line } of places) {
+    const diff = post.files.find((d) => d.newPath === file);
+    const hunk = diff?.hunks.find((h) => line >= h.newStart && line < h.newStart + h.newLines);
+    if (diff && hunk) return quoteLines(file, hunk, line);
+  }
+  return [];
+}
+
+function quoteLines(file: string, hunk: Hunk, line: number): string[] {
+  const out = [
+    `> ${plain(file)}`,
+    `> @@ +${hunk.newStart},${hunk.newLines} @@ ${plain(hunk.section)}`.trimEnd(),
+  ];
+  let at = hunk.newStart;
+  for (const text of hunk.lines) {
+    const mark = text[0];
+    const here = at;
+    if (mark === " " || mark === "+") at += 1;
+    if (mark === "\\") continue;
+    if (here < line - 3 || here > line + 2) continue;
+    out.push(`> ${plain(text)}`.trimEnd());
+  }
+  return out;
+}
+
+function findingLines(
+  n: number,
+  f: AttributedFinding,
+  post: ThreadPost | undefined,
+  compared: Set<string> | null,
+): string[] {
+  const explain = EXPLAIN[f.rule] ?? { why: plain(f.message), fix: "" };
+  const status =
+    compared === null
+      ? ""
+      : compared.has(f.key)
+        ? " (also in the last version)"
+        : " (new in this version)";
+  const out = [`${n}. ${f.rule}: ${place(f)}${status}`];
+  out.push(...wrap(plain(f.message), WIDTH, "   "));
+  const chain = f.inlineChain.slice(0, -1);
+  if (chain.length > 0) {
+    out.push("   inlined from:");
+    for (const frame of f.inlineChain)
+      out.push(
+        `     ${plain(frame.function)}() ${plain(frame.file)}${frame.line ? `:${frame.line}` : ""}`,
+      );
+  }
+  if (f.flags?.length) out.push(...wrap(`let in by: ${plain(f.flags.join(" "))}`, WIDTH, "   "));
+  if (f.makefile) out.push(...wrap(plain(f.makefile.note), WIDTH, "   "));
+  out.push(...wrap(`Why: ${explain.why}`, WIDTH, "   "));
+  if (explain.fix) out.push(...wrap(`Usual fix: ${explain.fix}`, WIDTH, "   "));
+  const quoted = quoteHunk(post, f);
+  if (quoted.length > 0) out.push("", ...quoted.map((l) => `   ${l}`));
+  if (f.fixedBy !== null) out.push(`   (removed again by patch ${f.fixedBy} of the series)`);
+  return out;
+}
+
+/** Findings of the current and previous revisions, by key. */
+function comparison(context: ReportContext) {
+  const before = context.previous?.verdict.result?.findings ?? null;
+  if (before === null) return null;
+  const now = context.current.verdict.result?.findings ?? [];
+  const nowKeys = new Set(now.map((f) => f.key));
+  const beforeKeys = new Set(before.map((f) => f.key));
+  return {
+    version: context.previous?.verdict.version ?? 0,
+    beforeKeys,
+    fixed: before.filter((f) => !nowKeys.has(f.key)),
+    added: now.filter((f) => !beforeKeys.has(f.key)),
+  };
+}
+
+function header(context: ReportContext, settings: ReplySettings): string[] {
+  const { verdict } = context.current;
+  const result = verdict.result;
+  const base = result?.tree.baseCommit ?? null;
+  const configs = (result?.configs ?? []).map((c) => {
+    const cc = result?.compilers?.[c];
+    return cc ? `${c} (${plain(cc)})` : c;
+  });
+  const anyId =
+    context.current.series.coverMessageId ?? context.current.series.patches[0]?.messageId;
+  const lines = [
+    `series:    v${verdict.version} "${plain(verdict.subject)}"`,
+    `base:      ${base ? base.slice(0, 12) : "none"}${result?.tree.baseChosenBy === "base-commit" ? " (the series' base-commit)" : ""}`,
+    ...configs.map((c, i) => `${i === 0 ? "config:   " : "          "} ${c}`),
+  ];
+  if (anyId && base)
+    lines.push(`reproduce: hypwatch check '${plain(anyId)}' --base ${base.slice(0, 12)}`);
+  if (verdict.partial)
+    lines.push("note:      checked before every patch of the series had arrived");
+  void settings;
+  return lines;
+}
+
+function signature(settings: ReplySettings): string[] {
+  return ["", "-- ", `hypwatch ${settings.version}: compile-time checks of arm64 KVM hyp code`];
+}
+
+function recipients(post: ThreadPost, settings: ReplySettings): { to: string[]; cc: string[] } {
+  const me = addressOf(settings.from).toLowerCase();
+  const author = formatAddress(post.author);
+  const to = author ? [author] : [];
+  if (settings.policy.mode === "author") return { to, cc: [] };
+  const seen = new Set([me, post.author.email.toLowerCase()]);
+  const cc: string[] = [];
+  for (const person of [...post.to, ...post.cc]) {
+    const email = person.email.toLowerCase();
+    const formatted = formatAddress(person);
+    if (seen.has(email) || !formatted) continue;
+    seen.add(email);
+    cc.push(formatted);
+  }
+  if (settings.listAddress && !seen.has(settings.listAddress.toLowerCase()))
+    cc.push(settings.listAddress);
+  return { to, cc };
+}
+
+const reSubject = (subject: string): string =>
+  /^re:/i.test(subject.trim()) ? subject.trim() : `Re: ${subject.trim()}`;
+
+function replyTo(
+  post: ThreadPost,
+  kind: ReplyKind,
+  body: string[],
+  settings: ReplySettings,
+): PlannedReply {
+  return {
+    kind,
+    inReplyTo: post.messageId,
+    references: [...post.references, post.messageId],
+    ...recipients(post, settings),
+    // eslint-disable-next-line no-control-regex
+    subject: reSubject(post.subject.replace(/[\u0000-\u001f\u007f]/g, " ")),
+    text: [...body, ...signature(settings)].join("\n") + "\n",
+  };
+}
+
+function firstName(person: Person): string {
+  const name = plain(person.name.trim().split(/\s+/)[0] ?? "");
+  return name && !name.includes("@") ? name : "";
+}
+
+function tags(settings: ReplySettings, messageId: string): string[] {
+  return [
+    "",
+    "If you fix this in a separate patch, please add these tags:",
+    `Reported-by: ${settings.from}`,
+    `Closes: ${settings.loreUrl.replace(/\/+$/, "")}/${encodeURIComponent(messageId)}/`,
+  ];
+}
+
+/**
+ * The replies the bot would send for one verdict under a list's policy: one under each
+ * patch that introduces findings, a summary under the cover letter when findings span
+ * several patches, or a short note on a clean revision where the list opts in. Empty when
+ * the list is off, the verdict says nothing worth mail, or the series comes from a bot.
+ */
+export function planReplies(context: ReportContext, settings: ReplySettings): PlannedReply[] {
+  const { policy } = settings;
+  const { series, verdict } = context.current;
+  if (policy.mode === "off") return [];
+  const cover = series.coverMessageId ? context.posts.get(series.coverMessageId) : undefined;
+  const first = series.patches[0] ? context.posts.get(series.patches[0].messageId) : undefined;
+  const top = cover ?? first;
+  if (!top || isFromBot(top, settings)) return [];
+  const compared = comparison(context);
+  const hello = firstName(top.author);
+  const greeting = hello ? [`Hi ${hello},`, ""] : [];
+
+  if (verdict.kind === "clean") {
+    const reported = context.previous?.verdict.kind === "findings";
+    if (reported && policy.fixed && compared) {
+      const body = [
+        ...greeting,
+        ...wrap(
+          `hypwatch finds none of the hyp problems it reported on v${compared.version} in this version, and no new ones.`,
+        ),
+        "",
+        ...header(context, settings),
+      ];
+      return [replyTo(top, "fixed", body, settings)];
+    }
+    if (!policy.clean) return [];
+    const body = [
+      ...greeting,
+      ...wrap("hypwatch finds no hyp problems introduced by this series."),
+      "",
+      ...header(context, settings),
+    ];
+    return [replyTo(top, "clean", body, settings)];
+  }
+  if (verdict.kind !== "findings" || !verdict.result) return [];
+
+  const findings = verdict.result.findings;
+  const byPatch = new Map<number, AttributedFinding[]>();
+  for (const f of findings)
+    byPatch.set(f.introducedBy, [...(byPatch.get(f.introducedBy) ?? []), f]);
+  const replies: PlannedReply[] = [];
+  for (const [index, own] of [...byPatch].sort(([a], [b]) => a - b)) {
+    const patch = series.patches[index - 1];
+    const post = patch ? context.posts.get(patch.messageId) : undefined;
+    if (!post || isFromBot(post, settings)) continue;
+    const errors = own.filter((f) => f.severity === "error").length;
+    const counted = `${errors} error${errors === 1 ? "" : "s"}${own.length > errors ? ` and ${own.length - errors} warning${own.length - errors === 1 ? "" : "s"}` : ""}`;
+    const name = firstName(post.author);
+    const body = [
+      ...(name ? [`Hi ${name},`, ""] : []),
+      ...wrap(
+        `hypwatch found ${counted} in hyp code that this patch (${index}/${series.total}) introduces: code that builds but breaks when it runs at EL2.`,
+      ),
+      "",
+      ...header(context, settings),
+    ];
+    own.forEach((f, i) => {
+      body.push("", ...findingLines(i + 1, f, post, compared?.beforeKeys ?? null));
+    });
+    body.push(...tags(settings, settings.messageIdFor(post.messageId)));
+    replies.push(replyTo(post, "findings", body, settings));
+  }
+  if (cover && (byPatch.size > 1 || compared)) {
+    const body = [
+      ...greeting,
+      ...wrap(
+        `hypwatch found ${findings.length} hyp problem${findings.length === 1 ? "" : "s"} introduced by this series; each is answered under its patch.`,
+      ),
+      "",
+      ...header(context, settings),
+      "",
+    ];
+    for (const [index, own] of [...byPatch].sort(([a], [b]) => a - b)) {
+      const subject = series.patches[index - 1]?.subject ?? "";
+      body.push(
+        ...wrap(`[${index}/${series.total}] ${plain(subject)}`),
+        ...own.map((f) => `    ${f.rule}: ${place(f)}`),
+      );
+    }
+    if (compared) {
+      body.push("", `Compared with v${compared.version}:`);
+      body.push(
+        `  fixed: ${compared.fixed.length}`,
+        ...compared.fixed.map((f) => `    ${f.rule}: ${place(f)}`),
+      );
+      body.push(
+        `  new:   ${compared.added.length}`,
+        ...compared.added.map((f) => `    ${f.rule}: ${place(f)}`),
+      );
+    }
+    replies.push(replyTo(cover, "summary", body, settings));
+  }
+  return replies;
+}
