@@ -374,6 +374,22 @@ export const configSchema = z.strictObject({
   policies: policiesSchema.default(policiesSchema.parse({})),
   mail: mailSchema.default(mailSchema.parse({})),
   reply: replyPolicySchema.default(replyPolicySchema.parse({})),
+  /** Issues in a GitHub repository, one per series (docs/github.md). Unset: no issues. */
+  github: z
+    .strictObject({
+      /** The repository the issues go to, `owner/name`. */
+      repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "owner/name"),
+      /** The REST API: GitHub's, or a GitHub Enterprise Server's `https://HOST/api/v3`. */
+      apiUrl: z.string().url().default("https://api.github.com"),
+      /** The variable holding the token (never the file). Empty: no issues. */
+      tokenEnv: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name")
+        .default("HYPWATCH_GITHUB_TOKEN"),
+      /** Lists whose series get issues. Default: all. */
+      lists: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
   /**
    * Scheduled digests (src/notify/digest.ts, docs/digest.md): each mails what was checked on
    * its lists since its previous run. Dry run unless `send`: written to `mail.outboxDir`.
@@ -457,6 +473,8 @@ export function configSecrets(config: Config, env: NodeJS.ProcessEnv = process.e
   if (config.imap) secrets.push(config.imap.password);
   const smtpPassword = config.mail.smtp && env[config.mail.smtp.passwordEnv];
   if (smtpPassword) secrets.push(smtpPassword);
+  const githubToken = config.github && env[config.github.tokenEnv];
+  if (githubToken) secrets.push(githubToken);
   for (const list of config.lists) {
     for (const source of list.sources) {
       const password = source.type === "imap" ? sourcePassword(source, env) : undefined;
