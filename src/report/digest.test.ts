@@ -21,11 +21,10 @@ let pmu: Series;
 let tidy: Series;
 
 beforeAll(async () => {
-  [scs, wxn, pmu, tidy] = await Promise.all(
-    ["scs-v7", "el2-nvhe-wxn-v1", "pmu-emulation-fixes-v2", "tidy-kconfig-makefiles-v4"].map(
-      threadSeries,
-    ),
-  );
+  scs = await threadSeries("scs-v7");
+  wxn = await threadSeries("el2-nvhe-wxn-v1");
+  pmu = await threadSeries("pmu-emulation-fixes-v2");
+  tidy = await threadSeries("tidy-kconfig-makefiles-v4");
 });
 
 describe("digestModel", () => {
