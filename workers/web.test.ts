@@ -4,14 +4,17 @@ import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { captureLog } from "../test/log-capture.js";
 import { createMetrics } from "./metrics.js";
-import { startWebServer, type HealthReport, type WebServer } from "./web.js";
+import { startWebServer, type HealthReport, type WebServer, type WebServerOptions } from "./web.js";
 
 const servers: WebServer[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();
 });
 
-async function start(health: () => Promise<HealthReport> = async () => ({ ok: true, checks: {} })) {
+async function start(
+  health: () => Promise<HealthReport> = async () => ({ ok: true, checks: {} }),
+  dashboard?: WebServerOptions["dashboard"],
+) {
   const captured = captureLog();
   const server = await startWebServer({
     host: "127.0.0.1",
@@ -19,6 +22,7 @@ async function start(health: () => Promise<HealthReport> = async () => ({ ok: tr
     metrics: createMetrics(),
     health,
     log: captured.log,
+    ...(dashboard ? { dashboard } : {}),
   });
   servers.push(server);
   return { server, lines: captured.lines };
@@ -76,6 +80,30 @@ describe("the web server", () => {
     expect((await fetch(`${server.url}/metrics/extra`)).status).toBe(404);
     expect((await fetch(`${server.url}/metrics`, { method: "POST", body: "x" })).status).toBe(404);
     expect((await fetch(`${server.url}/healthz`, { method: "DELETE" })).status).toBe(404);
+  });
+
+  it("paths it does not serve go to the dashboard, with its headers; what it refuses is 404", async () => {
+    const asked: string[] = [];
+    const { server } = await start(undefined, async (url) => {
+      asked.push(`${url.pathname}${url.search}`);
+      if (url.pathname !== "/") return null;
+      return {
+        status: 200,
+        contentType: "text/html; charset=utf-8",
+        body: "<!doctype html>\n",
+        headers: { "content-security-policy": "default-src 'none'" },
+      };
+    });
+    const res = await fetch(`${server.url}/?limit=3`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toBe("default-src 'none'");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(await res.text()).toBe("<!doctype html>\n");
+    expect((await fetch(`${server.url}/elsewhere`)).status).toBe(404);
+    // Its own routes stay its own; other methods never reach the dashboard.
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/`, { method: "DELETE" })).status).toBe(404);
+    expect(asked).toEqual(["/?limit=3", "/elsewhere"]);
   });
 
   it("a query string does not change the route", async () => {

@@ -18,6 +18,8 @@ export interface WebServerOptions {
   metrics: Pick<Metrics, "registry">;
   health: () => Promise<HealthReport>;
   log: Logger;
+  /** More routes (the dashboard, workers/dashboard.ts): null for a path it does not serve. */
+  dashboard?: (url: URL) => Promise<WebReply | null>;
 }
 
 export interface WebServer {
@@ -27,16 +29,21 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-interface Reply {
+export interface WebReply {
   status: number;
   contentType: string;
   body: string;
+  /** More response headers (a Content-Security-Policy, ...). */
+  headers?: Record<string, string>;
 }
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const TEXT_TYPE = "text/plain; charset=utf-8";
 
-/** The service's own HTTP endpoints: `GET /metrics` (Prometheus) and `GET /healthz`. */
+/**
+ * The service's own HTTP endpoints: `GET /metrics` (Prometheus) and `GET /healthz`, and the
+ * dashboard's routes when given.
+ */
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
   const log = opts.log.child({ component: "web" });
   const server = createServer((req, res) => void handle(req, res, opts, log));
@@ -66,7 +73,7 @@ async function handle(
   opts: WebServerOptions,
   log: Logger,
 ): Promise<void> {
-  let reply: Reply;
+  let reply: WebReply;
   try {
     reply = await route(req, opts);
   } catch (error) {
@@ -79,11 +86,12 @@ async function handle(
     "content-type": reply.contentType,
     "content-length": Buffer.byteLength(reply.body),
     "cache-control": "no-store",
+    ...reply.headers,
   });
   res.end(reply.body);
 }
 
-async function route(req: IncomingMessage, opts: WebServerOptions): Promise<Reply> {
+async function route(req: IncomingMessage, opts: WebServerOptions): Promise<WebReply> {
   if (req.method !== "GET" && req.method !== "HEAD") return notFound();
   switch (pathOf(req)) {
     case "/metrics":
@@ -100,21 +108,27 @@ async function route(req: IncomingMessage, opts: WebServerOptions): Promise<Repl
         body: `${JSON.stringify({ ok: report.ok, checks: report.checks })}\n`,
       };
     }
-    default:
-      return notFound();
+    default: {
+      const url = requestUrl(req);
+      return (opts.dashboard && url && (await opts.dashboard(url))) ?? notFound();
+    }
   }
 }
 
-function notFound(): Reply {
+function notFound(): WebReply {
   return { status: 404, contentType: TEXT_TYPE, body: "not found\n" };
 }
 
 /** The request's path without its query; unparsable targets fall through to 404. */
 function pathOf(req: IncomingMessage): string {
+  return requestUrl(req)?.pathname ?? "";
+}
+
+function requestUrl(req: IncomingMessage): URL | null {
   try {
-    return new URL(req.url ?? "/", "http://localhost").pathname;
+    return new URL(req.url ?? "/", "http://localhost");
   } catch {
-    return "";
+    return null;
   }
 }
 

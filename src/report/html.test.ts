@@ -96,6 +96,7 @@ async function exampleContext(
       to: mail.to,
       cc: mail.cc,
       references: mail.references,
+      automated: mail.automated,
       files: mail.patch?.files ?? [],
     });
   }
