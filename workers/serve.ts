@@ -7,6 +7,7 @@ import type { StateStore } from "../src/state/store.js";
 import { CHECK_QUEUE, openStore, queueScheduler, type CheckJobResult } from "./check.js";
 import { configuredSources } from "./lists.js";
 import { createMetrics, QUEUE_STATES, type Metrics } from "./metrics.js";
+import { dashboardRoutes } from "./dashboard.js";
 import { startWebServer, type WebServer } from "./web.js";
 import { redisConnection } from "./connection.js";
 import { isolatedProcessor, siblingModule, type IsolatedQueue } from "./isolated.js";
@@ -136,6 +137,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         ...opts.web,
         metrics,
         log,
+        dashboard: dashboardRoutes({ store, loreUrl: effective.lore.url }),
         health: async () => {
           const redisUp = !redis.isDown();
           const running = workers.every((w) => w.isRunning());
