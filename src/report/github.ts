@@ -204,7 +204,6 @@ function publicLocation(location: string): string {
 /** JSON with every character a terminal or an editor could misshow written as an escape. */
 function safeJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(
-    // eslint-disable-next-line no-control-regex
     /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
