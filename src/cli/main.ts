@@ -110,6 +110,7 @@ interface CheckOptions {
   json?: boolean;
   configs?: BuildConfigName[];
   rebuildBase?: boolean;
+  reply?: boolean;
 }
 
 program
@@ -129,6 +130,10 @@ program
   )
   .option("--rebuild-base", "build and analyze the base again, even if an earlier check stored it")
   .option("--json", "print the documented JSON shape (docs/json.md)")
+  .option(
+    "--reply",
+    "print, as an mbox, the replies the bot would send on the list for this series (nothing is sent)",
+  )
   .argument("[thread]", "a Message-ID or lore URL: its thread is fetched, as `b4 am` does")
   .action(async (thread: string | undefined, opts: CheckOptions) => {
     const config = loadConfig();
@@ -188,9 +193,14 @@ program
         },
       });
       progress.done();
-      process.stdout.write(
-        opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderCheckText(result)}\n`,
-      );
+      if (opts.reply) {
+        if (!selected.series) throw new InvalidArgumentError("--reply needs a series");
+        const { replyMbox } = await import("./reply.js");
+        process.stdout.write(await replyMbox(config, selected, result));
+      } else
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderCheckText(result)}\n`,
+        );
       if (result.findings.some((f) => f.severity === "error") || result.tree.baseCommit === null)
         process.exitCode = 1;
     } finally {

@@ -34,8 +34,12 @@ async function previousRevision(
 /** A stored cover letter or patch as a reporter needs it; null when it was not kept raw. */
 async function threadPost(store: StateStore, messageId: string): Promise<ThreadPost | null> {
   const raw = await store.rawMail(messageId);
-  if (!raw) return null;
-  const mail = await parseMail({ raw, origin: `<${messageId}>` });
+  return raw ? postOf(raw, `<${messageId}>`) : null;
+}
+
+/** A cover letter or patch, from its raw mail, as a reporter needs it. */
+export async function postOf(raw: Buffer, origin: string): Promise<ThreadPost> {
+  const mail = await parseMail({ raw, origin });
   return {
     messageId: mail.messageId,
     subject: mail.subject.raw,

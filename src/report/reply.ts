@@ -210,26 +210,26 @@ function comparison(context: ReportContext) {
   };
 }
 
-function header(context: ReportContext, settings: ReplySettings): string[] {
-  const { verdict } = context.current;
+function header(context: ReportContext): string[] {
+  const { verdict, series } = context.current;
   const result = verdict.result;
   const base = result?.tree.baseCommit ?? null;
-  const configs = (result?.configs ?? []).map((c) => {
-    const cc = result?.compilers?.[c];
-    return cc ? `${c} (${plain(cc)})` : c;
-  });
-  const anyId =
-    context.current.series.coverMessageId ?? context.current.series.patches[0]?.messageId;
+  const compilers = [...new Set(Object.values(result?.compilers ?? {}))];
   const lines = [
     `series:    v${verdict.version} "${plain(verdict.subject)}"`,
     `base:      ${base ? base.slice(0, 12) : "none"}${result?.tree.baseChosenBy === "base-commit" ? " (the series' base-commit)" : ""}`,
-    ...configs.map((c, i) => `${i === 0 ? "config:   " : "          "} ${c}`),
+    `configs:   ${(result?.configs ?? []).join(", ")}`,
+    ...compilers.map((cc) => `compiler:  ${plain(cc)}`),
   ];
+  if (verdict.partial) lines.push("note:      checked before every patch had arrived");
+  const anyId = series.coverMessageId ?? series.patches[0]?.messageId;
   if (anyId && base)
-    lines.push(`reproduce: hypwatch check '${plain(anyId)}' --base ${base.slice(0, 12)}`);
-  if (verdict.partial)
-    lines.push("note:      checked before every patch of the series had arrived");
-  void settings;
+    lines.push(
+      "",
+      "To reproduce:",
+      `  hypwatch check --base ${base.slice(0, 12)} \\`,
+      `    '${plain(anyId)}'`,
+    );
   return lines;
 }
 
@@ -317,7 +317,7 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
           `hypwatch finds none of the hyp problems it reported on v${compared.version} in this version, and no new ones.`,
         ),
         "",
-        ...header(context, settings),
+        ...header(context),
       ];
       return [replyTo(top, "fixed", body, settings)];
     }
@@ -326,7 +326,7 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
       ...greeting,
       ...wrap("hypwatch finds no hyp problems introduced by this series."),
       "",
-      ...header(context, settings),
+      ...header(context),
     ];
     return [replyTo(top, "clean", body, settings)];
   }
@@ -350,7 +350,7 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
         `hypwatch found ${counted} in hyp code that this patch (${index}/${series.total}) introduces: code that builds but breaks when it runs at EL2.`,
       ),
       "",
-      ...header(context, settings),
+      ...header(context),
     ];
     own.forEach((f, i) => {
       body.push("", ...findingLines(i + 1, f, post, compared?.beforeKeys ?? null));
@@ -365,7 +365,7 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
         `hypwatch found ${findings.length} hyp problem${findings.length === 1 ? "" : "s"} introduced by this series; each is answered under its patch.`,
       ),
       "",
-      ...header(context, settings),
+      ...header(context),
       "",
     ];
     for (const [index, own] of [...byPatch].sort(([a], [b]) => a - b)) {

@@ -1,0 +1,98 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { readSource } from "../src/intake/index.js";
+import { parseMail } from "../src/mail/index.js";
+import type { RawMail } from "../src/mail/types.js";
+import type { Series } from "../src/series/index.js";
+import type { CheckResult } from "../src/shapes/check.js";
+import type { ReportContext, ThreadPost } from "../src/shapes/report.js";
+import type { Verdict, VerdictKind } from "../src/shapes/verdict.js";
+import { oneShotSeries } from "./series-helpers.js";
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** A series in `examples/`: a 3-patch series whose patch 2 calls a kernel function from nVHE code. */
+export const GICV2_MBOX = path.join(ROOT, "examples", "gicv2-warn-v1.mbox");
+
+/**
+ * What `hypwatch check --mbox examples/gicv2-warn-v1.mbox --json` printed on linux 6.1
+ * with the cross gcc (defconfig and instrumented): real checker output, kept as it was.
+ */
+export const GICV2_RESULT = path.join(
+  ROOT,
+  "test",
+  "fixtures",
+  "report",
+  "gicv2-warn-v1.check.json",
+);
+
+export async function gicv2Mails(): Promise<RawMail[]> {
+  const mails: RawMail[] = [];
+  for await (const mail of readSource(GICV2_MBOX)) mails.push(mail);
+  return mails;
+}
+
+export async function gicv2Result(): Promise<CheckResult> {
+  return JSON.parse(await readFile(GICV2_RESULT, "utf8")) as CheckResult;
+}
+
+/** A thread's mails as the reporters are given them. */
+export async function threadPosts(mails: readonly RawMail[]): Promise<Map<string, ThreadPost>> {
+  const posts = new Map<string, ThreadPost>();
+  for (const raw of mails) {
+    const mail = await parseMail(raw);
+    posts.set(mail.messageId, {
+      messageId: mail.messageId,
+      subject: mail.subject.raw,
+      author: mail.author,
+      to: mail.to,
+      cc: mail.cc,
+      references: mail.references,
+      automated: mail.automated,
+      files: mail.patch?.files ?? [],
+    });
+  }
+  return posts;
+}
+
+export function verdictFor(
+  series: Series,
+  kind: VerdictKind,
+  result: CheckResult | null,
+  checkKey = `check-${series.version}`,
+): Verdict {
+  return {
+    checkKey,
+    revision: `rev-${series.version}`,
+    list: "kvmarm",
+    seriesId: series.id,
+    subject: series.subject,
+    version: series.version,
+    partial: !series.complete,
+    kind,
+    reason: null,
+    result,
+    analyzer: "test",
+    recordedAt: Date.parse("2026-11-30T10:00:00Z"),
+    latencyMs: 60_000,
+  };
+}
+
+/** The report context of the GICv2 example series with its real check result. */
+export async function gicv2Context(): Promise<ReportContext> {
+  const mails = await gicv2Mails();
+  const { relevant } = await oneShotSeries(mails);
+  const series = relevant[0];
+  if (!series) throw new Error("the GICv2 example holds no relevant series");
+  return {
+    current: {
+      list: "kvmarm",
+      revision: "rev-1",
+      series,
+      verdict: verdictFor(series, "findings", await gicv2Result()),
+    },
+    previous: null,
+    posts: await threadPosts(mails),
+  };
+}
