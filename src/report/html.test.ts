@@ -12,6 +12,7 @@ import type { Verdict } from "../shapes/verdict.js";
 import {
   DASHBOARD_CSP,
   age,
+  duration,
   escapeAttr,
   escapeHtml,
   httpUrl,
@@ -229,6 +230,12 @@ describe("escaping text from mail", () => {
       expect(httpUrl(bad)).toBeNull();
   });
 
+  it("durations read as a person would say them", () => {
+    expect(duration(42_000)).toBe("42 s");
+    expect(duration(11 * 60_000)).toBe("11 min");
+    expect(duration(150 * 60_000)).toBe("2.5 h");
+  });
+
   it("ages read as a person would say them", () => {
     expect(age(NOW - 5_000, NOW)).toBe("5 s ago");
     expect(age(NOW - 5 * 60_000, NOW)).toBe("5 min ago");
@@ -417,7 +424,12 @@ describe("the series page", () => {
     );
     // .data has no place in the source: no quote, its object named instead.
     expect(html).toContain(`<div class="where">arch/arm64/kvm/hyp/nvhe/switch.nvhe.o</div>`);
-    expect(html.match(/<pre class="hunk">/g)).toHaveLength(2);
+    // Both symbols are at the same line: it is quoted once.
+    expect(html.match(/<pre class="hunk">/g)).toHaveLength(1);
+    expect(html.match(/at the place quoted above/g)).toHaveLength(1);
+    expect(html).toContain('<span class="hdr"><i></i>… 1 line above</span>');
+    expect(html).toContain("<dt>posted</dt><dd>2026-11-25 18:48 UTC</dd>");
+    expect(html).toContain("<dt>latency</dt><dd>11 min after the series' last mail</dd>");
     // Patches, each linked to lore, with what the check did with them.
     expect(html).toContain("applied; no hyp build input changed");
     expect(html).toContain("[PATCH 3/3] KVM: arm64: Name the CPU in VHE hypervisor panics</a>");

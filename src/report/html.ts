@@ -141,6 +141,22 @@ ${body}
 `;
 }
 
+/** "12 s", "5 min", "2.5 h": a duration, roughly. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** An ISO date from mail as `2026-11-25 18:48 UTC`; as given when it does not parse. */
+function dateText(iso: string): string {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms)
+    ? iso
+    : `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
 /** "5 min ago": how long before `now`, roughly. */
 export function age(ms: number, now: number): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
@@ -346,20 +362,25 @@ function renderQuote(q: QuotedHunk, loreUrl: string): string {
     const cls = l.target ? "hit" : l.text[0] === "+" ? "add" : l.text[0] === "-" ? "del" : "ctx";
     return `<span class="${cls}"><i>${l.newLine ?? ""}</i>${escapeHtml(l.text)}</span>`;
   });
-  const gap = (n: number) => (n > 0 ? [`<span class="hdr"><i></i>… ${n} more</span>`] : []);
+  const gap = (n: number, where: string) =>
+    n > 0 ? [`<span class="hdr"><i></i>… ${n} line${n === 1 ? "" : "s"} ${where}</span>`] : [];
   return `<div class="muted">quoted from ${link(loreMessageUrl(loreUrl, q.messageId), `patch ${q.patchIndex}`)}, <code>${escapeHtml(q.path)}</code>:</div>
-<pre class="hunk"><span class="hdr"><i></i>${escapeHtml(q.header)}</span>${[...gap(q.before), ...lines, ...gap(q.after)].join("")}</pre>`;
+<pre class="hunk"><span class="hdr"><i></i>${escapeHtml(q.header)}</span>${[...gap(q.before, "above"), ...lines, ...gap(q.after, "below")].join("")}</pre>`;
 }
 
 function place(file: string | null, line: number | null): string {
   return file ? `${escapeHtml(file)}${line !== null ? `:${line}` : ""}` : "";
 }
 
+/** A quote's identity: findings at the same place share one quote on the page. */
+const quoteId = (q: QuotedHunk) => `${q.messageId}\0${q.path}\0${q.header}\0${q.before}`;
+
 function renderFinding(
   f: AttributedFinding,
   series: Series,
   posts: ReadonlyMap<string, ThreadPost>,
   loreUrl: string,
+  quoted: Set<string>,
 ): string {
   const where = place(f.file, f.line) || escapeHtml(f.object ?? "?");
   const fn = f.function ? ` in <code>${escapeHtml(f.function)}()</code>` : "";
@@ -390,7 +411,12 @@ function renderFinding(
     `<div class="muted">introduced by ${introduced}${f.fixedBy !== null ? `, removed again by patch ${f.fixedBy}` : ""}; config <code>${escapeHtml(f.config)}</code></div>`,
   );
   const quote = quoteFinding(f, series, posts);
-  if (quote) out.push(renderQuote(quote, loreUrl));
+  if (quote && quoted.has(quoteId(quote)))
+    out.push(`<div class="muted">at the place quoted above</div>`);
+  else if (quote) {
+    quoted.add(quoteId(quote));
+    out.push(renderQuote(quote, loreUrl));
+  }
   out.push(`</div>`);
   return out.join("\n");
 }
@@ -419,7 +445,10 @@ export function renderSeriesPage(input: SeriesPageInput): string {
       "author",
       `${escapeHtml(series.author.name)} <span class="muted">&lt;${escapeHtml(series.author.email)}&gt;</span>`,
     ],
-    ["posted", series.date ? escapeHtml(series.date) : `<span class="muted">unknown</span>`],
+    [
+      "posted",
+      series.date ? escapeHtml(dateText(series.date)) : `<span class="muted">unknown</span>`,
+    ],
     [
       "patches",
       `${series.patches.length} of ${series.total}${series.complete ? "" : " (incomplete)"}`,
@@ -429,7 +458,7 @@ export function renderSeriesPage(input: SeriesPageInput): string {
       "verdict",
       `${kindBadge(v.kind, v.partial)} ${time(v.recordedAt, now)}${v.reason ? ` — ${escapeHtml(v.reason)}` : ""}`,
     ],
-    ["latency", `${(v.latencyMs / 60_000).toFixed(1)} min from the last mail`],
+    ["latency", `${duration(v.latencyMs)} after the series' last mail`],
   ];
   if (result) {
     const base = result.tree.baseCommit;
@@ -452,9 +481,10 @@ export function renderSeriesPage(input: SeriesPageInput): string {
 
   if (result && result.findings.length > 0) {
     const { errors, warnings } = findingCounts(v);
+    const quoted = new Set<string>();
     sections.push(
       `<h2>Findings <span class="muted">(${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"})</span></h2>`,
-      ...result.findings.map((f) => renderFinding(f, series, context.posts, loreUrl)),
+      ...result.findings.map((f) => renderFinding(f, series, context.posts, loreUrl, quoted)),
     );
   }
   if (result && result.buildProblems.length > 0) {
