@@ -66,7 +66,7 @@ const writes = () =>
 const comments = (number = 1) => github.issues()[number - 1]?.comments ?? [];
 
 /** The SCS series through v7 (findings), v8 (other findings), v9 (clean) and so on. */
-function lifecycle(): Record<string, ReportContext> {
+function lifecycle() {
   // Each revision as the assembler saw it when it was checked: the earlier ones linked.
   const all = [7, 8, 9, 10, 11];
   const v8 = revisionOf(v7, 8, all.slice(0, 2));
@@ -208,7 +208,7 @@ describe("the GitHub issue of a series", () => {
   it("closes on a clean revision, reopens when findings return, closes when superseded", async () => {
     const steps = lifecycle();
     const r = reporter();
-    for (const name of ["v7", "v8", "v9"]) await r.report(steps[name]!, keyOf(steps[name]!));
+    for (const step of [steps.v7, steps.v8, steps.v9]) await r.report(step, keyOf(step));
     let issue = github.issues()[0];
     expect(issue?.state).toBe("closed");
     expect(issue?.stateReason).toBe("completed");
@@ -217,13 +217,13 @@ describe("the GitHub issue of a series", () => {
     expect(comments().at(-1)?.body).toMatch(/^\*\*v9\*\* introduces no hyp problem\. Closing\./);
     expect(comments().at(-1)?.body).toContain("Fixed since v8:");
 
-    await r.report(steps.v10!, keyOf(steps.v10!));
+    await r.report(steps.v10, keyOf(steps.v10));
     issue = github.issues()[0];
     expect(issue?.state).toBe("open");
     expect(issue?.stateReason).toBe("reopened");
     expect(comments().at(-1)?.body).toMatch(/^Reopening: \*\*v10\*\* introduces 1 error again\./);
 
-    await r.report(steps.v11!, keyOf(steps.v11!));
+    await r.report(steps.v11, keyOf(steps.v11));
     issue = github.issues()[0];
     expect(issue?.state).toBe("closed");
     expect(issue?.stateReason).toBe("not_planned");
@@ -234,7 +234,7 @@ describe("the GitHub issue of a series", () => {
     expect(comments()).toHaveLength(4);
     // Each verdict again: nothing more on GitHub.
     const seen = writes().length;
-    for (const name of Object.keys(steps)) await r.report(steps[name]!, keyOf(steps[name]!));
+    for (const step of Object.values(steps)) await r.report(step, keyOf(step));
     expect(writes()).toHaveLength(seen);
   });
 
