@@ -12,6 +12,7 @@ import { startWebServer, type WebServer } from "./web.js";
 import { redisConnection } from "./connection.js";
 import { isolatedProcessor, siblingModule, type IsolatedQueue } from "./isolated.js";
 import { isConnectionError, watchRedis, type RedisHealth } from "./redis-health.js";
+import { startReporting, type Reporting } from "./report.js";
 import { SCAN_QUEUE } from "./scan.js";
 import { watchSources, type WatchedSource } from "./watch.js";
 
@@ -32,6 +33,8 @@ export interface ServeOptions {
    * file). Empty: this process only runs jobs.
    */
   sources?: WatchedSource[];
+  /** Report verdicts (the outbox dispatcher and a report worker); default: on. */
+  report?: boolean;
   /** Serve /healthz and /metrics here (port 0: a free one); default: no web server. */
   web?: { host: string; port: number };
 }
@@ -148,9 +151,12 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
       })
     : Promise.resolve();
   let watching: Promise<void> = Promise.resolve();
+  let reporting: Reporting | null = null;
   let closing = false;
   const started = (async () => {
     await store.ensureSchema();
+    if (!closing && opts.report !== false)
+      reporting = startReporting(effective, { connection, prefix, store, log });
     const sources = closing ? [] : (opts.sources ?? (await configuredSources(effective, log)));
     if (closing) return;
     if (sources.length > 0)
@@ -192,6 +198,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
       await Promise.all([
         ...workers.map((w) => w.close(redisDown)),
         watching.catch(() => undefined),
+        reporting?.close(redisDown).catch(() => undefined),
       ]);
       await webStarted.catch(() => undefined);
       await web?.close();
