@@ -16,6 +16,7 @@ import type { ReportContext } from "../shapes/report.js";
 import type { StateStore } from "../state/store.js";
 import {
   GithubApiError,
+  GithubInFlightError,
   githubClient,
   githubIssueKey,
   githubReporter,
@@ -274,6 +275,18 @@ describe("the GitHub issue of a series", () => {
     await reporter().report(superseded, keyOf(superseded));
     expect(github.issues()).toHaveLength(0);
     expect(writes()).toEqual([]);
+  });
+
+  it("leaves a repository another worker is reporting to, for the job to retry", async () => {
+    const { v7: context } = lifecycle();
+    await state.store.holdLease(`github:${github.owner}/${github.repo}`, "another worker", 60_000);
+    await expect(reporter().report(context, keyOf(context))).rejects.toBeInstanceOf(
+      GithubInFlightError,
+    );
+    expect(github.exchanges).toEqual([]);
+    await state.store.releaseLease(`github:${github.owner}/${github.repo}`, "another worker");
+    await reporter().report(context, keyOf(context));
+    expect(github.issues()).toHaveLength(1);
   });
 
   it("reports only the configured lists", async () => {

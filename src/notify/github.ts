@@ -143,8 +143,14 @@ function asGithubError(error: unknown, doing: string): Error {
   const message = `GitHub: ${doing}: ${error instanceof Error ? error.message : String(error)}`;
   if (typeof status !== "number")
     return new GithubApiError("upstream", null, message, { cause: error });
-  // A bad token, a repository that does not exist or a refused body: retrying cannot help.
-  const permanent = [400, 401, 404, 410, 422].includes(status);
+  // A bad token, a repository that does not exist, a refused body or a missing permission:
+  // retrying cannot help. A 403 is a rate limit the retries did not outlast, or a permission.
+  const headers = (error as { response?: { headers?: Record<string, unknown> } }).response?.headers;
+  const rateLimited =
+    headers?.["x-ratelimit-remaining"] === "0" ||
+    headers?.["retry-after"] !== undefined ||
+    /rate limit/i.test(message);
+  const permanent = [400, 401, 404, 410, 422].includes(status) || (status === 403 && !rateLimited);
   return new GithubApiError(permanent ? "permanent" : "upstream", status, message, {
     cause: error,
   });

@@ -122,7 +122,7 @@ const counts = (findings: readonly AttributedFinding[]) => {
   return { errors, warnings: findings.length - errors };
 };
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 
 function countText(findings: readonly AttributedFinding[]): string {
   const { errors, warnings } = counts(findings);
@@ -288,7 +288,7 @@ function summaryLine(context: ReportContext): string {
   const { verdict, series } = context.current;
   const findings = verdict.result?.findings ?? [];
   const subject = code(verdict.subject, 200);
-  const head = `hypwatch checked **v${verdict.version}** of ${subject} (${plural(series.total, "patch")}${verdict.partial ? ", partial: not every patch had arrived" : ""})`;
+  const head = `hypwatch checked **v${verdict.version}** of ${subject} (${plural(series.total, "patch", "patches")}${verdict.partial ? ", partial: not every patch had arrived" : ""})`;
   switch (verdict.kind) {
     case "findings":
       return `${head}: it introduces **${countText(findings)}** in arm64 KVM hyp code.`;
