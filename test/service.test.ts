@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
+import { simpleParser } from "mailparser";
 import { afterAll, describe, expect, it } from "vitest";
 import { readSource } from "../src/intake/index.js";
 import type { RawMail } from "../src/mail/types.js";
@@ -62,13 +63,17 @@ describe.skipIf(!available)("the service, two worker processes on one Redis (rea
       const config = await writeServiceConfig(dir, [{ type: "maildir", path: maildir }], {
         partialWaitSeconds: 3600,
       });
-      const env = serveEnv({
-        config,
-        redisUrl: TEST_REDIS_URL,
-        prefix,
-        cacheDir: testCacheDir(),
-        tree: await linuxTree(),
-      });
+      const outbox = path.join(dir, "outbox");
+      const env = {
+        ...serveEnv({
+          config,
+          redisUrl: TEST_REDIS_URL,
+          prefix,
+          cacheDir: testCacheDir(),
+          tree: await linuxTree(),
+        }),
+        HYPWATCH_MAIL_OUTBOX: outbox,
+      };
       // The first serves /healthz and /metrics on a port of its own.
       const metricsPort = await freePort();
       serves.push(
@@ -128,6 +133,20 @@ describe.skipIf(!available)("the service, two worker processes on one Redis (rea
       );
       expect(metrics).toMatch(
         /hypwatch_job_duration_seconds_count\{queue="hypwatch-check",outcome="completed"\} \d+/,
+      );
+
+      // The dry run: the one reply (under the GICv2 patch with the finding) is in the outbox
+      // once, though both processes report.
+      const replies = async () => readdir(path.join(outbox, "new")).catch(() => []);
+      const replyDeadline = Date.now() + 60_000;
+      while ((await replies()).length === 0 && Date.now() < replyDeadline)
+        await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 3000));
+      const files = await replies();
+      expect(files).toHaveLength(1);
+      const reply = await simpleParser(await readFile(path.join(outbox, "new", files[0] ?? "")));
+      expect(reply.subject).toBe(
+        "Re: [PATCH 2/3] KVM: arm64: Warn about illegal GICv2 CPU interface accesses",
       );
 
       // One process read the Maildir; the other waited on its lease.

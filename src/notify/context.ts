@@ -24,8 +24,9 @@ async function previousRevision(
     .sort((a, b) => b.version - a.version);
   const heads = await store.heads(current.list, earlier);
   for (const head of heads) {
-    if (!head?.check) continue;
-    const found = await reported(store, head.check);
+    const check = head?.check ?? head?.lastCheck;
+    if (!check) continue;
+    const found = await reported(store, check);
     if (found && found.verdict.kind !== "superseded") return found;
   }
   return null;

@@ -157,6 +157,7 @@ export async function updateRevisions(
       relevant: true,
       complete: series.complete,
       check: wanted,
+      lastCheck: wanted ?? before?.check ?? before?.lastCheck ?? null,
     };
     await store.setHead(policy.list, series.id, series.version, head);
   }

@@ -45,9 +45,15 @@ export interface PlannedReply {
 
 const WIDTH = 72;
 
-/** Control and reordering characters out of text from mail; tabs are kept in code. */
+/**
+ * Text from mail made safe to quote: control and reordering characters shown as escapes
+ * (`\u202e`), tabs kept (code is indented with them), backslashes left as they are.
+ */
 function plain(text: string): string {
-  return text.split("\t").map(escapeText).join("\t");
+  return text
+    .split("\t")
+    .map((part) => part.split("\\").map(escapeText).join("\\"))
+    .join("\t");
 }
 
 /** Words of `text` in lines of at most `width` columns (a longer word stands alone). */
@@ -162,23 +168,41 @@ function quoteLines(file: string, hunk: Hunk, line: number): string[] {
   return out;
 }
 
+/**
+ * Findings at one place (rule, file, line, function): one cause, however many symbols it
+ * brings in (a `pr_warn_ratelimited()` references `_printk` and `___ratelimit`).
+ */
+export function byPlace(findings: readonly AttributedFinding[]): AttributedFinding[][] {
+  const groups = new Map<string, AttributedFinding[]>();
+  for (const f of findings) {
+    const at = [f.rule, f.file ?? f.object ?? "", f.line ?? "", f.function ?? ""].join("\0");
+    groups.set(at, [...(groups.get(at) ?? []), f]);
+  }
+  return [...groups.values()];
+}
+
 function findingLines(
   n: number,
-  f: AttributedFinding,
+  group: AttributedFinding[],
   post: ThreadPost | undefined,
   compared: Set<string> | null,
 ): string[] {
+  const [f] = group;
+  if (!f) return [];
   const explain = EXPLAIN[f.rule] ?? { why: plain(f.message), fix: "" };
   const status =
     compared === null
       ? ""
-      : compared.has(f.key)
+      : group.every((g) => compared.has(g.key))
         ? " (also in the last version)"
         : " (new in this version)";
-  const out = [`${n}. ${f.rule}: ${place(f)}${status}`];
-  out.push(...wrap(plain(f.message), WIDTH, "   "));
-  const chain = f.inlineChain.slice(0, -1);
-  if (chain.length > 0) {
+  const out = [`${n}. ${f.rule}${status}`, ...wrap(place(f), WIDTH, "   ")];
+  if (group.length === 1) out.push(...wrap(plain(f.message), WIDTH, "   "));
+  else {
+    const symbols = [...new Set(group.map((g) => plain(g.symbol)))].join(", ");
+    out.push(...wrap(`${f.kind === "symbol" ? "symbols" : "what"}: ${symbols}`, WIDTH, "   "));
+  }
+  if (f.inlineChain.length > 1) {
     out.push("   inlined from:");
     for (const frame of f.inlineChain)
       out.push(
@@ -216,7 +240,9 @@ function header(context: ReportContext): string[] {
   const base = result?.tree.baseCommit ?? null;
   const compilers = [...new Set(Object.values(result?.compilers ?? {}))];
   const lines = [
-    `series:    v${verdict.version} "${plain(verdict.subject)}"`,
+    ...wrap(`v${verdict.version} "${plain(verdict.subject)}"`, WIDTH, " ".repeat(11)).map((l, i) =>
+      i === 0 ? `series:    ${l.trimStart()}` : l,
+    ),
     `base:      ${base ? base.slice(0, 12) : "none"}${result?.tree.baseChosenBy === "base-commit" ? " (the series' base-commit)" : ""}`,
     `configs:   ${(result?.configs ?? []).join(", ")}`,
     ...compilers.map((cc) => `compiler:  ${plain(cc)}`),
@@ -286,7 +312,7 @@ function tags(settings: ReplySettings, messageId: string): string[] {
     "",
     "If you fix this in a separate patch, please add these tags:",
     `Reported-by: ${settings.from}`,
-    `Closes: ${settings.loreUrl.replace(/\/+$/, "")}/${encodeURIComponent(messageId)}/`,
+    `Closes: ${settings.loreUrl.replace(/\/+$/, "")}/${encodeURIComponent(messageId).replace(/%40/g, "@")}/`,
   ];
 }
 
@@ -341,8 +367,8 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
     const patch = series.patches[index - 1];
     const post = patch ? context.posts.get(patch.messageId) : undefined;
     if (!post || isFromBot(post, settings)) continue;
-    const errors = own.filter((f) => f.severity === "error").length;
-    const counted = `${errors} error${errors === 1 ? "" : "s"}${own.length > errors ? ` and ${own.length - errors} warning${own.length - errors === 1 ? "" : "s"}` : ""}`;
+    const causes = byPlace(own);
+    const counted = `${causes.length} problem${causes.length === 1 ? "" : "s"}`;
     const name = firstName(post.author);
     const body = [
       ...(name ? [`Hi ${name},`, ""] : []),
@@ -352,8 +378,8 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
       "",
       ...header(context),
     ];
-    own.forEach((f, i) => {
-      body.push("", ...findingLines(i + 1, f, post, compared?.beforeKeys ?? null));
+    causes.forEach((group, i) => {
+      body.push("", ...findingLines(i + 1, group, post, compared?.beforeKeys ?? null));
     });
     body.push(...tags(settings, settings.messageIdFor(post.messageId)));
     replies.push(replyTo(post, "findings", body, settings));

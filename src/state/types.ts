@@ -43,6 +43,11 @@ export interface SeriesHead {
   complete: boolean;
   /** The check scheduled for it, if any (its check key, also its job id). */
   check: string | null;
+  /**
+   * The last check scheduled for it, kept once it is no longer the newest: where a reply
+   * on the next version finds what was reported on this one.
+   */
+  lastCheck?: string | null;
 }
 
 /** What must be reported: read by the reporters, each send recorded under its own key. */

@@ -1,0 +1,175 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { gicv2Context, verdictFor } from "../../test/report-context.js";
+import { replyPolicySchema } from "../config.js";
+import type { ReportContext, ThreadPost } from "../shapes/report.js";
+import { formatAddress, planReplies, wrap, type ReplySettings } from "./reply.js";
+
+const settings = (policy: Partial<ReplySettings["policy"]> = {}): ReplySettings => ({
+  policy: replyPolicySchema.parse(policy),
+  from: "hypwatch <bot@hypwatch.test>",
+  listAddress: "kvmarm@lists.linux.dev",
+  loreUrl: "https://lore.kernel.org/all",
+  messageIdDomain: "hypwatch.test",
+  botAddresses: ["lkp@intel.com"],
+  messageIdFor: (id) => `reply-to-${id.length}@hypwatch.test`,
+  version: "0.1.0",
+});
+
+/** Lines over 72 columns that are not quoted code, a single long token or a tag line. */
+function overlong(text: string): string[] {
+  return text
+    .split("\n")
+    .filter((l) => l.length > 72)
+    .filter((l) => !/^\s*> /.test(l) && !/^Closes: /.test(l) && l.trim().split(/\s+/).length > 1);
+}
+
+let context: ReportContext;
+beforeAll(async () => {
+  context = await gicv2Context();
+});
+
+describe("replies to a series with findings (the GICv2 example, real check output)", () => {
+  it("answers the patch that introduced the finding, as a reviewer would", () => {
+    const replies = planReplies(context, settings());
+    const patch2 = context.current.series.patches[1];
+    expect(replies.map((r) => [r.kind, r.inReplyTo])).toEqual([["findings", patch2?.messageId]]);
+    const [reply] = replies;
+    const cover = context.current.series.coverMessageId;
+    expect(reply?.subject).toBe(
+      "Re: [PATCH 2/3] KVM: arm64: Warn about illegal GICv2 CPU interface accesses",
+    );
+    expect(reply?.references).toEqual([cover, patch2?.messageId]);
+    expect(reply?.to).toEqual(["Ada Example <ada@example.org>"]);
+    expect(reply?.cc).toEqual(["kvmarm@lists.linux.dev"]);
+    const text = reply?.text ?? "";
+    expect(text).toMatch(
+      /^Hi Ada,\n\nhypwatch found 2 problems in hyp code that this patch \(2\/3\)/,
+    );
+    // One cause, one item: the pr_warn_ratelimited() line brings in two symbols.
+    expect(text).toContain(
+      "1. hyp/undefined-symbol\n   arch/arm64/kvm/hyp/include/hyp/switch.h:448 in\n   kvm_hyp_handle_dabt_low()\n   symbols: ___ratelimit, _printk\n",
+    );
+    expect(text).toContain("2. hyp/unmapped-section\n");
+    expect(text).not.toContain("3. ");
+    // Code is quoted as written: its backslashes are not doubled.
+    expect(text).toContain('access at %llx\\n",');
+    expect(text).toMatch(/Usual fix: /);
+    // The patch's own added line, quoted from its hunk.
+    expect(text).toMatch(/^ {3}> \+.*WARN|^ {3}> \+.*pr_/m);
+    expect(text).toContain("Reported-by: hypwatch <bot@hypwatch.test>");
+    expect(text).toContain(`Closes: https://lore.kernel.org/all/reply-to-`);
+    expect(text).toMatch(/To reproduce:\n {2}hypwatch check --base [0-9a-f]{12} \\\n {4}'/);
+    expect(text).toMatch(/^compiler: {2}aarch64-linux-gnu-gcc/m);
+    expect(overlong(text)).toEqual([]);
+    // Nothing a tool printed: no build directory, no log path.
+    expect(text).not.toMatch(/\/var\/cache|\.log\b|\/tmp\//);
+    expect(text.endsWith("-- \nhypwatch 0.1.0: compile-time checks of arm64 KVM hyp code\n")).toBe(
+      true,
+    );
+  });
+
+  it("says nothing when the list is off, and only to the author in author mode", () => {
+    expect(planReplies(context, settings({ mode: "off" }))).toEqual([]);
+    const [reply] = planReplies(context, settings({ mode: "author" }));
+    expect(reply?.to).toEqual(["Ada Example <ada@example.org>"]);
+    expect(reply?.cc).toEqual([]);
+  });
+
+  it("never answers a bot, or its own mail", () => {
+    const fromBot = (change: Partial<ThreadPost>): ReportContext => ({
+      ...context,
+      posts: new Map([...context.posts].map(([id, p]) => [id, { ...p, ...change }])),
+    });
+    const lkp = { name: "kernel test robot", email: "lkp@intel.com" };
+    expect(planReplies(fromBot({ author: lkp }), settings())).toEqual([]);
+    expect(planReplies(fromBot({ automated: true }), settings())).toEqual([]);
+    const own = { name: "hypwatch", email: "bot@hypwatch.test" };
+    expect(planReplies(fromBot({ author: own }), settings())).toEqual([]);
+  });
+
+  it("keeps hostile text out of headers and shows it escaped in the body", () => {
+    const patch2 = context.current.series.patches[1]?.messageId ?? "";
+    const post = context.posts.get(patch2);
+    if (!post) throw new Error("no patch 2");
+    const hostile: ReportContext = {
+      ...context,
+      current: {
+        ...context.current,
+        verdict: { ...context.current.verdict, subject: "evil\u202e\r\nBcc: victim@example.com" },
+      },
+      posts: new Map(context.posts).set(patch2, {
+        ...post,
+        subject: "[PATCH 2/3] x\r\nBcc: victim@example.com",
+        author: { name: 'Mallory "\r\nBcc: x" <m@x>', email: "ada@example.org" },
+      }),
+    };
+    const [reply] = planReplies(hostile, settings());
+    expect(reply?.subject).not.toMatch(/[\r\n]/);
+    expect(reply?.to[0]).toBe('"Mallory \\"  Bcc: x\\" <m@x>" <ada@example.org>');
+    expect(reply?.text).toContain('series:    v1 "evil\\u202e\\r\\nBcc: victim@example.com"');
+    expect(reply?.text).not.toContain("\u202e");
+  });
+});
+
+describe("replies across revisions", () => {
+  it("is quiet on a clean series unless the list opts in", () => {
+    const clean: ReportContext = {
+      ...context,
+      current: { ...context.current, verdict: verdictFor(context.current.series, "clean", null) },
+    };
+    expect(planReplies(clean, settings())).toEqual([]);
+    const [note] = planReplies(clean, settings({ clean: true }));
+    expect(note?.kind).toBe("clean");
+    expect(note?.inReplyTo).toBe(context.current.series.coverMessageId);
+  });
+
+  it("says a reported problem is fixed only where the list asks for it", () => {
+    const v2 = { ...context.current.series, version: 2 };
+    const fixed: ReportContext = {
+      ...context,
+      previous: context.current,
+      current: {
+        ...context.current,
+        series: v2,
+        verdict: verdictFor(v2, "clean", { ...context.current.verdict.result!, findings: [] }),
+      },
+    };
+    expect(planReplies(fixed, settings())).toEqual([]);
+    const [note] = planReplies(fixed, settings({ fixed: true }));
+    expect(note?.kind).toBe("fixed");
+    expect(note?.text).toContain("none of the hyp problems it reported on v1");
+  });
+
+  it("marks what a new revision still has, with a summary under the cover letter", () => {
+    const v2 = { ...context.current.series, version: 2 };
+    const again: ReportContext = {
+      ...context,
+      previous: context.current,
+      current: {
+        ...context.current,
+        series: v2,
+        verdict: verdictFor(v2, "findings", context.current.verdict.result),
+      },
+    };
+    const replies = planReplies(again, settings());
+    expect(replies.map((r) => r.kind)).toEqual(["findings", "summary"]);
+    expect(replies[0]?.text).toContain("(also in the last version)");
+    expect(replies[1]?.text).toMatch(/Compared with v1:\n {2}fixed: 0\n {2}new: {3}0/);
+  });
+});
+
+describe("text helpers", () => {
+  it("wraps words within the width", () => {
+    expect(wrap("aaa bbb ccc", 7)).toEqual(["aaa bbb", "ccc"]);
+    expect(wrap("a " + "x".repeat(80), 72, "  ")).toEqual(["  a", `  ${"x".repeat(80)}`]);
+  });
+
+  it("formats addresses safely, refusing unusable ones", () => {
+    expect(formatAddress({ name: "Ada Example", email: "ada@example.org" })).toBe(
+      "Ada Example <ada@example.org>",
+    );
+    expect(formatAddress({ name: "Doe, John", email: "j@x.org" })).toBe('"Doe, John" <j@x.org>');
+    expect(formatAddress({ name: "x", email: "a@b>, evil@c" })).toBeNull();
+    expect(formatAddress({ name: "", email: "ada@example.org" })).toBe("ada@example.org");
+  });
+});
