@@ -84,6 +84,7 @@ export interface GithubClientOptions {
 }
 
 const GithubOctokit = Octokit.plugin(retry, throttling);
+const REQUEST_TIMEOUT_MS = 60_000;
 export type GithubClient = InstanceType<typeof GithubOctokit>;
 
 /**
@@ -133,7 +134,11 @@ export function githubClient(options: GithubClientOptions): GithubClient {
       onRateLimit: onLimit("primary"),
       onSecondaryRateLimit: onLimit("secondary"),
     },
-    request: { timeout: 60_000 },
+    // A request GitHub does not answer within a minute is aborted (and retried as a 5xx).
+    request: {
+      fetch: (url: string | URL, init?: RequestInit) =>
+        fetch(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(REQUEST_TIMEOUT_MS) }),
+    },
   });
 }
 
