@@ -241,10 +241,11 @@ function findingWhere(f: Finding): string {
   return f.function ? `${place} in ${f.function}()` : place;
 }
 
-/** A finding in two lines: what (and the patch that brought it), then where. */
-function findingLines(f: Finding): string[] {
+/** A finding in two lines: what (and the patch that brought it, if asked), then where. */
+function findingLines(f: Finding, withPatch = true): string[] {
   const attributed = f as Partial<AttributedFinding>;
-  const patch = attributed.introducedBy ? ` (patch\u00a0${attributed.introducedBy})` : "";
+  const patch =
+    withPatch && attributed.introducedBy ? ` (patch\u00a0${attributed.introducedBy})` : "";
   return [`${f.severity} ${f.rule}${patch}`, `  ${findingWhere(f)}`];
 }
 
@@ -300,7 +301,8 @@ function sections(model: DigestModel): Section[] {
       series: model.series.filter((s) => s.fixedFindings.length > 0),
       items: (s) => [
         `fixed since v${s.previousVersion}:`,
-        ...s.fixedFindings.flatMap((f) => findingLines(f)),
+        // Their patch numbers are the previous version's: left out.
+        ...s.fixedFindings.flatMap((f) => findingLines(f, false)),
       ],
     },
     {
@@ -316,7 +318,7 @@ function sections(model: DigestModel): Section[] {
       series: model.series.filter((s) => s.kind === "no-base" || s.kind === "does-not-apply"),
       items: (s) => [
         s.kind === "no-base"
-          ? "waiting for a base: no tried base has what the series needs"
+          ? "waiting for a base: none of the bases tried is in the tree"
           : "does not apply to any base tried",
         ...s.bases.map((b) => `  ${b}`),
       ],
@@ -374,7 +376,8 @@ function textSeries(s: DigestSeries, items: string[]): string[] {
 function renderText(input: DigestInput, model: DigestModel): string {
   const e = escapeText;
   const out: string[] = [];
-  out.push(...wrap(`hypwatch digest "${e(input.name)}": ${period(input)}`, ""));
+  out.push(...wrap(`hypwatch digest "${e(input.name)}"`, ""));
+  out.push(`Period: ${period(input)}`);
   out.push(...wrap(`Lists: ${e(listsLine(input))}`, ""));
   out.push("");
   if (input.note) out.push(...wrap(e(input.note), ""), "");
@@ -441,7 +444,7 @@ function htmlSeries(s: DigestSeries, items: string[]): string {
 function renderHtml(input: DigestInput, model: DigestModel, subject: string): string {
   const h = escapeHtml;
   const out: string[] = [
-    "<!DOCTYPE html>",
+    "<!doctype html>",
     '<html><head><meta charset="utf-8">',
     `<title>${h(subject)}</title>`,
     "<style>body{font-family:sans-serif;max-width:60em}li.detail{list-style:none;" +
