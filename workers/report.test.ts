@@ -6,6 +6,7 @@ import { simpleParser } from "mailparser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { captureLog } from "../test/log-capture.js";
 import { gicv2Mails, gicv2Result } from "../test/report-context.js";
+import { startGitHubStandIn } from "../test/github-standin.js";
 import { startSmtpServer, type TestSmtpServer } from "../test/smtp-server.js";
 import { freshStore, TEST_REDIS_URL, type TestStore } from "../test/state.js";
 import { configSchema, type Config } from "../src/config.js";
@@ -180,6 +181,33 @@ describe("reporting a verdict by mail", () => {
     );
     expect(mail.subject).toMatch(/^Re: \[PATCH 2\/3\]/);
     expect(smtp.received).toHaveLength(0);
+  });
+
+  it("files one GitHub issue beside the reply, through the stand-in, with nothing invalid sent", async () => {
+    const github = await startGitHubStandIn();
+    try {
+      const job = await verdictInStore(t);
+      const config = configSchema.parse({
+        ...serviceConfig(dir, { mode: "list", send: true }, smtp.port),
+        github: { repo: `${github.owner}/${github.repo}`, apiUrl: github.url },
+      });
+      const env = { HYPWATCH_GITHUB_TOKEN: github.token };
+      const reporters = configuredReporters(config, t.store, logs.logger, env);
+      expect(reporters.map((r) => r.name)).toEqual(["reply", "github"]);
+      const run = reportProcessor({ store: t.store, reporters, log: logs.logger });
+      await run({ id: "1", data: job });
+      await run({ id: "1", data: job });
+      expect(smtp.received).toHaveLength(1);
+      expect(github.issues().map((i) => [i.title, i.state])).toEqual([
+        [
+          "[PATCH] KVM: arm64: Say more about GICv2 CPU interface traps and VHE panics: 3 errors",
+          "open",
+        ],
+      ]);
+      expect(github.violations).toEqual([]);
+    } finally {
+      await github.close();
+    }
   });
 
   it("tells v2's author what v1 had, from v1's stored verdict", async () => {

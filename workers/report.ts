@@ -7,6 +7,7 @@ import type { Config } from "../src/config.js";
 import { pause } from "../src/intake/live/common.js";
 import type { Logger } from "../src/log.js";
 import { loadReportContext } from "../src/notify/context.js";
+import { githubReporterFromConfig } from "../src/notify/github.js";
 import { maildirSender, smtpSender } from "../src/notify/mail.js";
 import { listReplySettings, replyReporter } from "../src/notify/reply.js";
 import type { Reporter } from "../src/notify/reporter.js";
@@ -119,7 +120,10 @@ export function reportProcessor(deps: { store: StateStore; reporters: Reporter[]
   };
 }
 
-/** The reporters the configuration asks for: replies always (a dry run unless a list sends). */
+/**
+ * The reporters the configuration asks for: replies always (a dry run unless a list sends),
+ * GitHub issues when `github` is configured and its token is set.
+ */
 export function configuredReporters(
   config: Config,
   store: StateStore,
@@ -129,6 +133,7 @@ export function configuredReporters(
   const smtp = config.mail.smtp
     ? smtpSender(config.mail.smtp, env[config.mail.smtp.passwordEnv] || undefined)
     : null;
+  const github = githubReporterFromConfig(config, store, log.child({ reporter: "github" }), env);
   return [
     replyReporter({
       store,
@@ -137,6 +142,7 @@ export function configuredReporters(
       smtp,
       log: log.child({ reporter: "reply" }),
     }),
+    ...(github ? [github] : []),
   ];
 }
 
