@@ -12,6 +12,7 @@ import { startWebServer, type WebServer } from "./web.js";
 import { redisConnection } from "./connection.js";
 import { isolatedProcessor, siblingModule, type IsolatedQueue } from "./isolated.js";
 import { isConnectionError, watchRedis, type RedisHealth } from "./redis-health.js";
+import { startDigests, type Digests } from "./digest.js";
 import { startReporting, type Reporting } from "./report.js";
 import { SCAN_QUEUE } from "./scan.js";
 import { watchSources, type WatchedSource } from "./watch.js";
@@ -152,11 +153,14 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     : Promise.resolve();
   let watching: Promise<void> = Promise.resolve();
   let reporting: Reporting | null = null;
+  let digests: Digests | null = null;
   let closing = false;
   const started = (async () => {
     await store.ensureSchema();
-    if (!closing && opts.report !== false)
+    if (!closing && opts.report !== false) {
       reporting = startReporting(effective, { connection, prefix, store, log });
+      digests = await startDigests(effective, { connection, prefix, store, log });
+    }
     const sources = closing ? [] : (opts.sources ?? (await configuredSources(effective, log)));
     if (closing) return;
     if (sources.length > 0)
@@ -199,6 +203,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         ...workers.map((w) => w.close(redisDown)),
         watching.catch(() => undefined),
         reporting?.close(redisDown).catch(() => undefined),
+        digests && Promise.race([digests.close().catch(() => undefined), pause(2000)]),
       ]);
       await webStarted.catch(() => undefined);
       await web?.close();
