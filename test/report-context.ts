@@ -96,3 +96,30 @@ export async function gicv2Context(): Promise<ReportContext> {
     posts: await threadPosts(mails),
   };
 }
+
+export const GICV2_COVER = "cover.1795632516.git.ada@example.org";
+export const GICV2_PATCH2 =
+  "d677890876d2a5543a6ad4c5c2e60382780a32b6.1795632516.git.ada@example.org";
+
+/** A reply in the GICv2 thread, under patch 2, as a reviewer would write it. */
+export function reviewReply(
+  n: number,
+  body: string,
+  headers: Record<string, string> = {},
+): RawMail {
+  const fields = {
+    From: "Marc Reviewer <marc@example.org>",
+    To: "Ada Example <ada@example.org>",
+    Cc: "kvmarm@lists.linux.dev, hypwatch <bot@hypwatch.test>",
+    Subject: "Re: [PATCH 2/3] KVM: arm64: Warn about illegal GICv2 CPU interface accesses",
+    "Message-ID": `<review-${n}@example.org>`,
+    "In-Reply-To": `<${GICV2_PATCH2}>`,
+    References: `<${GICV2_COVER}> <${GICV2_PATCH2}>`,
+    Date: "Thu, 26 Nov 2026 10:00:00 +0000",
+    ...headers,
+  };
+  const head = Object.entries(fields)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join("\n");
+  return { raw: Buffer.from(`${head}\n\n${body}`), origin: `review-${n}` };
+}

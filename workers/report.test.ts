@@ -5,7 +5,7 @@ import { Queue } from "bullmq";
 import { simpleParser } from "mailparser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { captureLog } from "../test/log-capture.js";
-import { gicv2Mails, gicv2Result } from "../test/report-context.js";
+import { gicv2Mails, gicv2Result, reviewReply } from "../test/report-context.js";
 import { startGitHubStandIn } from "../test/github-standin.js";
 import { startSmtpServer, type TestSmtpServer } from "../test/smtp-server.js";
 import { freshStore, TEST_REDIS_URL, type TestStore } from "../test/state.js";
@@ -13,7 +13,8 @@ import { configSchema, type Config } from "../src/config.js";
 import { DEFAULT_MAIL_LIMITS } from "../src/mail/limits.js";
 import type { RawMail } from "../src/mail/types.js";
 import { checkRevision } from "../src/pipeline/check-revision.js";
-import { ingestMail } from "../src/pipeline/ingest.js";
+import { handleCommands } from "../src/pipeline/commands.js";
+import { ingestMail, ingestStream } from "../src/pipeline/ingest.js";
 import { updateRevisions, type CheckJobData } from "../src/pipeline/revisions.js";
 import { DEFAULT_RELEVANT_PATTERNS } from "../src/series/relevance.js";
 import { redisConnection } from "./connection.js";
@@ -232,6 +233,72 @@ describe("reporting a verdict by mail", () => {
     expect(patch?.text).toContain("(also in the last version)");
     const summary = v2.find((m) => m.subject?.includes("0/3"));
     expect(summary?.text).toMatch(/Compared with v1:\n {2}fixed: 0\n/);
+  });
+
+  it("answers a retest and an ignore to whoever asked, once, leaving the ignored rule out", async () => {
+    const first = await verdictInStore(t);
+    const config = serviceConfig(dir, { mode: "list" });
+    const run = reportProcessor({
+      store: t.store,
+      reporters: configuredReporters(config, t.store, logs.logger),
+      log: logs.logger,
+    });
+    await run({ id: "1", data: first });
+    // A reviewer asks for a retest and to hear no more about unmapped sections.
+    const jobs: CheckJobData[] = [];
+    const arriving = (async function* () {
+      yield { mail: reviewReply(1, "#hypwatch ignore hyp/unmapped-section\n#hypwatch retest\n") };
+    })();
+    for await (const batch of ingestStream({ store: t.store }, "kvmarm", arriving, { workers: 0 }))
+      await handleCommands(
+        {
+          store: t.store,
+          scheduler: { schedule: async (job) => void jobs.push(job), cancel: async () => {} },
+          bot: { address: "bot@hypwatch.test", messageIdDomain: "hypwatch.test", botAddresses: [] },
+        },
+        { list: "kvmarm", check: { candidates: [], configs: ["defconfig"], analyzer: "test" } },
+        batch.commands,
+      );
+    const [retest] = jobs;
+    if (!retest) throw new Error("no retest queued");
+    const result = await gicv2Result();
+    await checkRevision(
+      {
+        store: t.store,
+        config: configSchema.parse({}),
+        analyzer: "test",
+        configs: ["defconfig"],
+        treeFor: async () => ({ repo: "/unused", candidates: [] }),
+        check: async () => result,
+      },
+      retest,
+    );
+    for (const entry of (await t.store.outbox()).slice(1)) {
+      const data = {
+        checkKey: entry.checkKey,
+        idempotencyKey: entry.idempotencyKey,
+        ...(entry.ack ? { ack: entry.ack } : {}),
+      };
+      await run({ id: entry.id, data });
+      await run({ id: entry.id, data });
+    }
+    const outbox = path.join(dir, "outbox", "new");
+    const mails = await Promise.all(
+      (await readdir(outbox)).map(async (f) => simpleParser(await readFile(path.join(outbox, f)))),
+    );
+    const toMarc = mails.filter((m) => m.inReplyTo === "<review-1@example.org>");
+    expect(toMarc).toHaveLength(2);
+    for (const m of toMarc) {
+      const to = m.to && "value" in m.to ? m.to.value : [];
+      expect(to.map((a) => a.address)).toEqual(["marc@example.org"]);
+      expect(m.cc).toBeUndefined();
+    }
+    const ack = toMarc.find((m) => m.headers.get("x-hypwatch-reply") === "ack");
+    expect(ack?.text).toContain("hyp/unmapped-section findings of v1");
+    const answer = toMarc.find((m) => m.headers.get("x-hypwatch-reply") === "requested");
+    expect(answer?.text).toContain('hypwatch checked v1 of this series as asked ("#hypwatch');
+    expect(answer?.text).toContain("hyp/undefined-symbol");
+    expect(answer?.text).not.toContain("hyp/unmapped-section");
   });
 
   it("queues a report job per outbox entry, once, after the list's embargo", async () => {

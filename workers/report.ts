@@ -12,15 +12,19 @@ import { maildirSender, smtpSender } from "../src/notify/mail.js";
 import { listReplySettings, replyReporter } from "../src/notify/reply.js";
 import type { Reporter } from "../src/notify/reporter.js";
 import type { StateStore } from "../src/state/store.js";
-import type { Verdict } from "../src/state/types.js";
+import { keyHash } from "../src/state/keys.js";
+import type { CommandAck, Verdict } from "../src/state/types.js";
 import { toJobFailure } from "./job-error.js";
 
 export const REPORT_QUEUE = "hypwatch-report";
 
 export interface ReportJobData {
+  /** The verdict to report; empty for a command's answer. */
   checkKey: string;
   /** The outbox entry's key; every side effect of the job is recorded under a key made from it. */
   idempotencyKey: string;
+  /** The answer to a command mail (`#hypwatch ignore ...`), instead of a verdict. */
+  ack?: CommandAck;
 }
 
 /** Where the outbox was read up to, beside the sources' checkpoints. */
@@ -59,13 +63,21 @@ export async function dispatchOutbox(
         const cursor = (await store.checkpoint(OUTBOX_CURSOR)) ?? "0";
         const entries = await store.outbox(cursor, 100);
         for (const entry of entries) {
-          const verdict = await store.verdict(entry.checkKey);
-          const delay = verdict ? reportDelayMs(config, verdict, Date.now()) : 0;
+          const verdict = entry.checkKey ? await store.verdict(entry.checkKey) : null;
+          // A retest's answer goes to the one who asked, at once: no embargo.
+          const delay =
+            verdict && !verdict.requestedBy ? reportDelayMs(config, verdict, Date.now()) : 0;
           await queue.add(
             "report",
-            { checkKey: entry.checkKey, idempotencyKey: entry.idempotencyKey },
             {
-              jobId: reportJobId(entry.checkKey),
+              checkKey: entry.checkKey,
+              idempotencyKey: entry.idempotencyKey,
+              ...(entry.ack ? { ack: entry.ack } : {}),
+            },
+            {
+              jobId: entry.checkKey
+                ? reportJobId(entry.checkKey)
+                : `ack-${keyHash(entry.idempotencyKey)}`,
               delay,
               attempts: 8,
               backoff: { type: "exponential", delay: 30_000, jitter: 0.5 },
@@ -97,8 +109,12 @@ export class VerdictMissingError extends HypwatchError {
  */
 export function reportProcessor(deps: { store: StateStore; reporters: Reporter[]; log: Logger }) {
   return async (job: Pick<Job<ReportJobData>, "data" | "id">): Promise<{ reporters: string[] }> => {
-    const { checkKey, idempotencyKey } = job.data;
+    const { checkKey, idempotencyKey, ack } = job.data;
     const log = deps.log.child({ job: job.id, checkKey });
+    if (ack) {
+      for (const reporter of deps.reporters) await reporter.acknowledge?.(ack, idempotencyKey);
+      return { reporters: deps.reporters.filter((r) => r.acknowledge).map((r) => r.name) };
+    }
     const context = await loadReportContext(deps.store, checkKey);
     if (!context)
       throw toJobFailure(new VerdictMissingError(`no verdict or revision for ${checkKey}`));

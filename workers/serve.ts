@@ -2,7 +2,9 @@ import { Queue, Worker } from "bullmq";
 import { pause } from "../src/intake/live/common.js";
 import { configSecrets, type Config } from "../src/config.js";
 import { createLogger, registerSecrets, type Logger } from "../src/log.js";
+import type { BotIdentity } from "../src/pipeline/commands.js";
 import type { CheckJobData } from "../src/pipeline/revisions.js";
+import { DEFAULT_BOT_ADDRESSES } from "../src/series/index.js";
 import type { StateStore } from "../src/state/store.js";
 import { CHECK_QUEUE, openStore, queueScheduler, type CheckJobResult } from "./check.js";
 import { configuredSources } from "./lists.js";
@@ -171,6 +173,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         scheduler: queueScheduler(checks),
         log,
         onIngested: (list, count) => metrics.messagesIngested.inc({ list }, count),
+        bot: botIdentity(effective),
       },
       sources,
       stopWatching.signal,
@@ -220,6 +223,16 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
       store.redis.disconnect();
       redis.close();
     },
+  };
+}
+
+/** Who the bot is, from `mail`: commands must be addressed to it; it never obeys a bot. */
+function botIdentity(config: Config): BotIdentity {
+  const address = /<([^<>]+)>/.exec(config.mail.from)?.[1] ?? config.mail.from;
+  return {
+    address: address.trim().toLowerCase(),
+    messageIdDomain: config.mail.messageIdDomain,
+    botAddresses: DEFAULT_BOT_ADDRESSES,
   };
 }
 

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import type { LiveSource } from "../src/intake/live/types.js";
 import { pause } from "../src/intake/live/common.js";
 import { errorMessage, type Logger } from "../src/log.js";
+import { handleCommands, type BotIdentity } from "../src/pipeline/commands.js";
 import { ingestStream } from "../src/pipeline/ingest.js";
 import {
   updateRevisions,
@@ -25,6 +26,8 @@ export interface WatchDeps {
   log: Logger;
   /** Called with the number of new messages of a list as they are stored (metrics). */
   onIngested?: (list: string, count: number) => void;
+  /** Who the bot is, for `#hypwatch` commands in replies; none: commands are not read. */
+  bot?: BotIdentity;
 }
 
 export interface WatchedSource {
@@ -154,6 +157,15 @@ async function readOnce(
     deps.onIngested?.(watched.list, batch.fresh);
     log.debug({ read: batch.read, fresh: batch.fresh }, "messages stored");
     await update();
+    if (deps.bot && batch.commands.length > 0) {
+      const outcomes = await handleCommands(
+        { store, scheduler: deps.scheduler, bot: deps.bot },
+        watched.policy,
+        batch.commands,
+      );
+      for (const o of outcomes)
+        log.info({ messageId: o.messageId, status: o.status, reason: o.reason }, "command mail");
+    }
   }
 }
 

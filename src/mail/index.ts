@@ -11,3 +11,4 @@ export {
 export { stripListFooters } from "./footers.js";
 export { parseAddresses, messageIds } from "./headers.js";
 export * from "./types.js";
+export { parseCommands, MAX_COMMANDS, type BotCommand, type CommandVerb } from "./commands.js";

@@ -70,5 +70,7 @@ export async function loadReportContext(
     const post = await threadPost(store, id);
     if (post) posts.set(id, post);
   }
-  return { current, previous, posts };
+  const family = [current.series.id, ...current.series.revisions.map((r) => r.id)];
+  const ignored = await store.ignoredRules(current.list, family);
+  return { current, previous, posts, ignored };
 }

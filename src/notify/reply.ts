@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { ConfigError, type Config, type ReplyPolicy } from "../config.js";
 import { HypwatchError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { planReplies, type PlannedReply, type ReplySettings } from "../report/reply.js";
+import { planAck, planReplies, type PlannedReply, type ReplySettings } from "../report/reply.js";
 import { DEFAULT_BOT_ADDRESSES } from "../series/index.js";
-import type { ReportContext } from "../shapes/report.js";
+import type { CommandAck, ReportContext } from "../shapes/report.js";
 import type { StateStore } from "../state/store.js";
 import { packageVersion } from "../version.js";
 import { effectMessageId, type MailSender } from "./mail.js";
@@ -114,6 +114,12 @@ export function replyReporter(deps: ReplyReporterDeps): Reporter {
       const sender = settings.policy.send && deps.smtp ? deps.smtp : deps.outbox;
       for (const reply of planReplies(context, settings))
         await sendOnce(reply, idempotencyKey, sender);
+    },
+    async acknowledge(ack: CommandAck, idempotencyKey: string) {
+      const settings = replySettings(config, ack.list, idempotencyKey);
+      const sender = settings.policy.send && deps.smtp ? deps.smtp : deps.outbox;
+      const reply = planAck(ack, settings);
+      if (reply) await sendOnce(reply, idempotencyKey, sender);
     },
     async close() {
       deps.outbox.close();

@@ -1,4 +1,4 @@
-import type { ReportContext } from "../shapes/report.js";
+import type { CommandAck, ReportContext } from "../shapes/report.js";
 
 /**
  * One way a verdict reaches people: replies on the list, a GitHub issue, ... The report
@@ -11,5 +11,7 @@ export interface Reporter {
   /** Short and stable: it is part of every ledger key the reporter writes. */
   readonly name: string;
   report(context: ReportContext, idempotencyKey: string): Promise<void>;
+  /** Answer a command mail that queued no check (`#hypwatch ignore ...`), once. */
+  acknowledge?(ack: CommandAck, idempotencyKey: string): Promise<void>;
   close?(): Promise<void>;
 }

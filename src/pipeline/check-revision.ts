@@ -93,6 +93,7 @@ export async function checkRevision(
       analyzer: deps.analyzer,
       recordedAt,
       latencyMs: Math.max(0, recordedAt - revision.lastArrivedAt),
+      requestedBy: job.requestedBy ?? null,
     } satisfies Verdict;
   };
   const record = async (verdict: Verdict): Promise<CheckedRevision> => {
@@ -116,7 +117,7 @@ export async function checkRevision(
     tree.repo,
     { series, patches, baseCommit: revision.baseCommit },
     { ...deps.config, baseCandidates: [...tree.candidates] },
-    { configs: deps.configs },
+    { configs: deps.configs, base: job.base ?? null },
   );
   const result = await (deps.check ?? checkSeries)(request);
   if (await store.isSuperseded(job.checkKey))

@@ -65,6 +65,8 @@ export interface IngestedBatch {
   skipped: number;
   /** The checkpoint after the batch's last message (the source's, if it has them). */
   checkpoint: string | undefined;
+  /** Messages stored for the first time that hold `#hypwatch` commands. */
+  commands: SeriesMail[];
 }
 
 export interface IngestStreamOptions {
@@ -104,7 +106,11 @@ export async function* ingestStream(
   let checkpoint: string | undefined;
   const flush = async (): Promise<IngestedBatch> => {
     const results = batch.length > 0 ? await deps.store.putMessages(list, batch) : [];
-    const done = { read, fresh: results.filter((r) => r.newInList).length, skipped, checkpoint };
+    const commands = batch
+      .filter((m, i) => results[i]?.isNew && (m.summary.commands?.length ?? 0) > 0)
+      .map((m) => m.summary);
+    const fresh = results.filter((r) => r.newInList).length;
+    const done = { read, fresh, skipped, checkpoint, commands };
     batch = [];
     read = 0;
     skipped = 0;

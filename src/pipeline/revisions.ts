@@ -3,13 +3,17 @@ import type { MailLimits } from "../mail/limits.js";
 import { assembleFromSummaries, type ThreadLimitError } from "../series/index.js";
 import type { Series } from "../series/types.js";
 import type { StateStore } from "../state/store.js";
-import type { ArrivedMail, Revision, SeriesHead } from "../state/types.js";
+import type { ArrivedMail, RequestedBy, Revision, SeriesHead } from "../state/types.js";
 import { assemblyLimits } from "./scan.js";
 
 /** A check to run: all a worker on any machine needs, since the rest is in the store. */
 export interface CheckJobData {
   checkKey: string;
   revision: string;
+  /** A base asked for by a command (`#hypwatch base <ref>`), tried instead of the usual ones. */
+  base?: string;
+  /** The command mail that asked for this check: the verdict is answered there. */
+  requestedBy?: RequestedBy;
 }
 
 /** How revisions become checks: a queue in the service, a list in tests. */
@@ -138,6 +142,7 @@ export async function updateRevisions(
       lastArrivedAt: Math.max(...arrived.map((m) => m?.arrivedAt ?? 0)),
     };
     await store.putRevision(revision);
+    await store.indexRevisionMails(policy.list, revision);
     const wanted = series.newest ? checkKey(key, baseCommit, policy.check) : null;
     if (before?.check && before.check !== wanted) {
       await scheduler.cancel(before.check);

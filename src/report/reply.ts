@@ -1,7 +1,7 @@
 import { RULES, type AttributedFinding } from "../check/index.js";
 import type { ReplyPolicy } from "../config.js";
 import type { Hunk, Person } from "../mail/types.js";
-import type { ReportContext, ThreadPost } from "../shapes/report.js";
+import type { CommandAck, ReportContext, RequestedBy, ThreadPost } from "../shapes/report.js";
 import { escapeText } from "./escape.js";
 
 /*
@@ -30,7 +30,7 @@ export interface ReplySettings {
   version: string;
 }
 
-export type ReplyKind = "findings" | "summary" | "clean" | "fixed";
+export type ReplyKind = "findings" | "summary" | "clean" | "fixed" | "requested" | "ack";
 
 export interface PlannedReply {
   kind: ReplyKind;
@@ -324,8 +324,29 @@ function tags(settings: ReplySettings, messageId: string): string[] {
  */
 export function planReplies(context: ReportContext, settings: ReplySettings): PlannedReply[] {
   const { policy } = settings;
-  const { series, verdict } = context.current;
+  const { series } = context.current;
   if (policy.mode === "off") return [];
+  const ignored = new Set(context.ignored ?? []);
+  const unfiltered = context.current.verdict;
+  const verdict =
+    ignored.size > 0 && unfiltered.result
+      ? {
+          ...unfiltered,
+          result: {
+            ...unfiltered.result,
+            findings: unfiltered.result.findings.filter((f) => !ignored.has(f.rule)),
+          },
+        }
+      : unfiltered;
+  if (verdict.requestedBy)
+    return [
+      answerRequest(
+        { ...context, current: { ...context.current, verdict } },
+        verdict.requestedBy,
+        settings,
+      ),
+    ];
+  if (verdict.kind === "findings" && verdict.result?.findings.length === 0) return [];
   const cover = series.coverMessageId ? context.posts.get(series.coverMessageId) : undefined;
   const first = series.patches[0] ? context.posts.get(series.patches[0].messageId) : undefined;
   const top = cover ?? first;
@@ -415,4 +436,79 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
     replies.push(replyTo(cover, "summary", body, settings));
   }
   return replies;
+}
+
+/** The command mail as the post a reply answers: to its author alone. */
+function askerPost(asker: RequestedBy): ThreadPost {
+  return {
+    messageId: asker.messageId,
+    subject: asker.subject,
+    author: asker.author,
+    to: [],
+    cc: [],
+    references: asker.references,
+    automated: false,
+    files: [],
+  };
+}
+
+const KIND_TEXT: Record<string, string> = {
+  clean: "It introduces no hyp problems.",
+  "does-not-apply": "It does not apply to any base that was tried.",
+  "already-applied": "Its patches are already in the base that was tried.",
+  "no-base": "No base was found to apply it to.",
+  "timed-out": "The check was stopped at one of its bounds before it could say.",
+  "build-failed": "The hyp objects did not build, so the check could not say.",
+  superseded: "A newer revision arrived before the check ended.",
+};
+
+/** The verdict of a check a person asked for, answered under their mail, to them alone. */
+function answerRequest(
+  context: ReportContext,
+  asker: RequestedBy,
+  settings: ReplySettings,
+): PlannedReply {
+  const { series, verdict } = context.current;
+  const name = firstName(asker.author);
+  const body = [
+    ...(name ? [`Hi ${name},`, ""] : []),
+    ...wrap(
+      `hypwatch checked v${verdict.version} of this series as asked ("${plain(asker.command)}").`,
+    ),
+  ];
+  const findings = verdict.result?.findings ?? [];
+  if (verdict.kind === "findings" && findings.length > 0) {
+    const causes = byPlace(findings);
+    body.push(...wrap(`It found ${causes.length} problem${causes.length === 1 ? "" : "s"}:`));
+    body.push("", ...header(context));
+    causes.forEach((group, i) => {
+      const index = group[0]?.introducedBy ?? 0;
+      const patch = series.patches[index - 1];
+      const post = patch ? context.posts.get(patch.messageId) : undefined;
+      body.push("", `[${index}/${series.total}] ${plain(patch?.subject ?? "")}`.trimEnd());
+      body.push(...findingLines(i + 1, group, post, null));
+    });
+  } else {
+    body.push(...wrap(KIND_TEXT[verdict.kind] ?? ""), "", ...header(context));
+  }
+  return replyTo(askerPost(asker), "requested", body, {
+    ...settings,
+    listAddress: null,
+    policy: { ...settings.policy, mode: "author" },
+  });
+}
+
+/** The answer to a command that queued no check (`ignore`, or not understood), to its author. */
+export function planAck(ack: CommandAck, settings: ReplySettings): PlannedReply | null {
+  if (settings.policy.mode === "off") return null;
+  const name = firstName(ack.author);
+  const body = [
+    ...(name ? [`Hi ${name},`, ""] : []),
+    ...ack.lines.flatMap((line) => wrap(plain(line))),
+  ];
+  return replyTo(askerPost(ack), "ack", body, {
+    ...settings,
+    listAddress: null,
+    policy: { ...settings.policy, mode: "author" },
+  });
 }

@@ -1,3 +1,4 @@
+import { parseCommands, type BotCommand } from "../mail/commands.js";
 import type { MailMessage, ParsedSubject, Person, Trailer } from "../mail/types.js";
 import { defaultParseScore } from "./threads.js";
 
@@ -27,11 +28,33 @@ export interface SeriesMail {
   /** `base-commit:` of a patch or cover letter: where a check applies the series. */
   baseCommit: string | null;
   automated: boolean;
+  /** `#hypwatch ...` lines of a reply (src/mail/commands.ts); none in patches or bot mail. */
+  commands?: BotCommand[];
+  /** For a mail with commands: the addresses in its To and Cc (is the bot addressed?). */
+  recipients?: string[];
   /** See `defaultParseScore`; chooses between two copies of one Message-ID. */
   parseScore: number;
 }
 
 const CHANGE_ID = /^change-id:[ \t]*(\S+)[ \t]*$/im;
+/** A reply's commands to the bot, with the addresses it went to; nothing for other mail. */
+function commandsOf(
+  message: MailMessage,
+  keep: (text: string) => string,
+): Pick<SeriesMail, "commands" | "recipients"> {
+  if (message.patch !== null || message.automated || !message.body.includes("#hypwatch")) return {};
+  const commands = parseCommands(message.body);
+  if (commands.length === 0) return {};
+  return {
+    commands: commands.map((c) => ({
+      verb: c.verb,
+      argument: c.argument === null ? null : keep(c.argument),
+      line: keep(c.line),
+    })),
+    recipients: [...message.to, ...message.cc].map((p) => keep(p.email.toLowerCase())),
+  };
+}
+
 /** Mercurial's patchbomb counts "[PATCH 1 of 2]". */
 const HG_COUNTER = /^\[[^\]]*?\b(\d+) of (\d+)\]/i;
 
@@ -116,6 +139,7 @@ export function summarizeMail(
     changeId: changeId === null ? null : keep(changeId),
     baseCommit: baseCommitOf(message),
     automated: message.automated,
+    ...commandsOf(message, keep),
     parseScore: defaultParseScore(message),
   };
 }

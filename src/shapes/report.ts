@@ -1,6 +1,15 @@
 import type { FileDiff, Person } from "../mail/types.js";
 import type { Series } from "../series/types.js";
-import type { Verdict } from "./verdict.js";
+import type { RequestedBy, Verdict } from "./verdict.js";
+
+export type { RequestedBy };
+
+/** What the bot answers to a command mail that queued no check (`ignore`, or not understood). */
+export interface CommandAck extends RequestedBy {
+  list: string;
+  /** The answer, a line per command. */
+  lines: string[];
+}
 
 /*
  * What every reporter (replies, GitHub issues, digests, the dashboard) is given about one
@@ -43,4 +52,6 @@ export interface ReportContext {
   previous: ReportedRevision | null;
   /** The current revision's cover letter and patches by Message-ID (those stored raw). */
   posts: Map<string, ThreadPost>;
+  /** Rules the series' people asked not to hear about (`#hypwatch ignore <rule>`). */
+  ignored?: string[];
 }

@@ -1,4 +1,19 @@
+import type { Person } from "../mail/types.js";
 import type { CheckResult } from "./check.js";
+
+/**
+ * The mail that asked for a check (`#hypwatch retest`, `#hypwatch base <ref>`): the
+ * verdict is answered there, to the person who asked.
+ */
+export interface RequestedBy {
+  messageId: string;
+  author: Person;
+  subject: string;
+  /** Oldest first, without angle brackets. */
+  references: string[];
+  /** The command line as written (escaped when shown). */
+  command: string;
+}
 
 /**
  * Why a revision has the findings it has, or none: the one word a reporter, `status` and
@@ -32,4 +47,6 @@ export interface Verdict {
   recordedAt: number;
   /** From the revision's last message arriving to this verdict (ms). */
   latencyMs: number;
+  /** Set when a command mail asked for this check (older verdicts: absent). */
+  requestedBy?: RequestedBy | null;
 }

@@ -25,6 +25,10 @@ export function stateKeys(prefix: string) {
     arrivals: (list: string) => `${p}:list:${list}:arrivals`,
     /** Counter: the last arrival number given in this list. */
     seq: (list: string) => `${p}:list:${list}:seq`,
+    /** Hash: message hash of a cover letter or patch -> "<series id>\0<version>" it is in. */
+    mails: (list: string) => `${p}:list:${list}:mails`,
+    /** Set: rules whose findings are not reported for a series (`#hypwatch ignore`). */
+    ignored: (list: string, seriesId: string) => `${p}:list:${list}:ignored:${keyHash(seriesId)}`,
     /** Hash: "<series id>\0<version>" -> SeriesHead (JSON). */
     heads: (list: string) => `${p}:list:${list}:heads`,
     /** Hash: source key -> checkpoint. */
@@ -39,7 +43,7 @@ export function stateKeys(prefix: string) {
     runs: `${p}:runs`,
     /** Set: check keys a newer revision superseded while they were queued or running. */
     superseded: `${p}:superseded`,
-    /** Stream: what must be reported (idempotency key, check key). */
+    /** Stream: what must be reported (idempotency key, and a check key or a command's answer). */
     outbox: `${p}:outbox`,
     /** String: what a side effect did, under its idempotency key; written once. */
     ledger: (idempotencyKey: string) => `${p}:ledger:${keyHash(idempotencyKey)}`,

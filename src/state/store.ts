@@ -5,6 +5,7 @@ import type { SeriesMail } from "../series/index.js";
 import { SCHEMA_VERSION, keyHash, stateKeys, type StateKeys } from "./keys.js";
 import type {
   ArrivedMail,
+  CommandAck,
   OutboxEntry,
   Revision,
   SeriesHead,
@@ -47,6 +48,13 @@ const RECORD_VERDICT = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], '*', 'key', ARGV[4], 'check', ARGV[3]) end
+return 1
+`;
+
+/** Mark a command handled once; the first mark alone adds its answer to the outbox. */
+const RECORD_COMMAND = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], '*', 'key', ARGV[2], 'ack', ARGV[3]) end
 return 1
 `;
 
@@ -293,9 +301,70 @@ export class StateStore {
   async outbox(after = "0", count = 100): Promise<OutboxEntry[]> {
     const entries = await this.redis.xrange(this.keys.outbox, `(${after}`, "+", "COUNT", count);
     return entries.map(([id, fields]) => {
-      const field = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
-      return { id, idempotencyKey: field("key"), checkKey: field("check") };
+      const field = (name: string) => {
+        const at = fields.indexOf(name);
+        return at === -1 ? null : (fields[at + 1] ?? null);
+      };
+      const ack = field("ack");
+      return {
+        id,
+        idempotencyKey: field("key") ?? "",
+        checkKey: field("check") ?? "",
+        ...(ack ? { ack: JSON.parse(ack) as CommandAck } : {}),
+      };
     });
+  }
+
+  /** Remember which series revision each of its mails belongs to (commands name a mail). */
+  async indexRevisionMails(list: string, revision: Revision): Promise<void> {
+    const { series } = revision;
+    const ids = [
+      ...(series.coverMessageId ? [series.coverMessageId] : []),
+      ...series.patches.map((p) => p.messageId),
+    ];
+    if (ids.length === 0) return;
+    const value = headField(series.id, series.version);
+    await this.redis.hset(this.keys.mails(list), ...ids.flatMap((id) => [keyHash(id), value]));
+  }
+
+  /** The (series id, version) whose cover letter or patch `messageId` is, if any. */
+  async revisionOfMail(
+    list: string,
+    messageId: string,
+  ): Promise<{ seriesId: string; version: number } | null> {
+    const value = await this.redis.hget(this.keys.mails(list), keyHash(messageId));
+    if (!value) return null;
+    const at = value.lastIndexOf("\0");
+    return { seriesId: value.slice(0, at), version: Number(value.slice(at + 1)) };
+  }
+
+  async ignoreRule(list: string, seriesId: string, rule: string): Promise<void> {
+    await this.redis.sadd(this.keys.ignored(list, seriesId), rule);
+  }
+
+  async ignoredRules(list: string, seriesIds: readonly string[]): Promise<string[]> {
+    if (seriesIds.length === 0) return [];
+    const sets = await Promise.all(
+      seriesIds.map((id) => this.redis.smembers(this.keys.ignored(list, id))),
+    );
+    return [...new Set(sets.flat())].sort();
+  }
+
+  /**
+   * Mark a command mail handled (its ledger key) and, in the same step, queue its answer;
+   * false when it was handled before, and nothing was written.
+   */
+  async recordCommand(idempotencyKey: string, ack: CommandAck | null): Promise<boolean> {
+    const written = await this.redis.eval(
+      RECORD_COMMAND,
+      2,
+      this.keys.ledger(idempotencyKey),
+      this.keys.outbox,
+      JSON.stringify({ handled: Date.now() }),
+      idempotencyKey,
+      ack ? JSON.stringify(ack) : "",
+    );
+    return written === 1;
   }
 
   /**

@@ -1,6 +1,7 @@
 export type { Verdict, VerdictKind } from "../shapes/verdict.js";
 import type { SeriesMail } from "../series/index.js";
 import type { Series } from "../series/types.js";
+import type { CommandAck, RequestedBy } from "../shapes/report.js";
 
 /** One list message as the service keeps it: once per Message-ID, whatever list carried it. */
 export interface StoredMessage {
@@ -54,7 +55,15 @@ export interface SeriesHead {
 export interface OutboxEntry {
   /** Stream id in Redis: where a reader resumes. */
   id: string;
-  /** `verdict:<checkKey>`: a reporter records each side effect under a key derived from it. */
+  /**
+   * `verdict:<checkKey>` or `command:<Message-ID>`: a reporter records each side effect
+   * under a key derived from it.
+   */
   idempotencyKey: string;
+  /** The verdict to report; empty for a command's answer. */
   checkKey: string;
+  /** The answer to a command mail, for a command that queued no check. */
+  ack?: CommandAck;
 }
+
+export type { CommandAck, RequestedBy };
