@@ -238,6 +238,8 @@ export const replyPolicySchema = z.strictObject({
   clean: z.boolean().default(false),
   /** A short "fixed" note when a revision is clean after an earlier one's findings were reported. */
   fixed: z.boolean().default(false),
+  /** Also say when a revision applies to no base tried: which bases, and why each failed. */
+  notApplied: z.boolean().default(false),
 });
 
 export type ReplyPolicy = z.infer<typeof replyPolicySchema>;

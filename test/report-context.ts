@@ -8,6 +8,7 @@ import type { Series } from "../src/series/index.js";
 import type { CheckResult } from "../src/shapes/check.js";
 import type { ReportContext, ThreadPost } from "../src/shapes/report.js";
 import type { Verdict, VerdictKind } from "../src/shapes/verdict.js";
+import { corpusPath } from "./corpus.js";
 import { oneShotSeries } from "./series-helpers.js";
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -122,4 +123,31 @@ export function reviewReply(
     .map(([k, v]) => `${k}: ${v}`)
     .join("\n");
   return { raw: Buffer.from(`${head}\n\n${body}`), origin: `review-${n}` };
+}
+
+/** The Shadow Call Stack v7 thread (Jan 2020), as the clang-built-linux Google Group carried it. */
+export const SCS_MBOX = corpusPath("threads", "scs-v7", "scs-v7-thread.mbox");
+
+/**
+ * The report context of SCS v7 with what `hypwatch check --mbox <SCS_MBOX> --json` printed
+ * on linux 6.1: its base-commit is not in the tree, and patch 1 does not apply to HEAD.
+ */
+export async function scsContext(): Promise<ReportContext> {
+  const mails: RawMail[] = [];
+  for await (const mail of readSource(SCS_MBOX)) mails.push(mail);
+  const { relevant } = await oneShotSeries(mails);
+  const series = relevant[0];
+  if (!series) throw new Error("the SCS v7 thread holds no relevant series");
+  const file = path.join(ROOT, "test", "fixtures", "report", "scs-v7.check.json");
+  const result = JSON.parse(await readFile(file, "utf8")) as CheckResult;
+  return {
+    current: {
+      list: "kvmarm",
+      revision: "rev-scs",
+      series,
+      verdict: verdictFor(series, "does-not-apply", result),
+    },
+    previous: null,
+    posts: await threadPosts(mails),
+  };
 }

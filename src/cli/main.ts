@@ -196,7 +196,12 @@ program
       if (opts.reply) {
         if (!selected.series) throw new InvalidArgumentError("--reply needs a series");
         const { replyMbox } = await import("./reply.js");
-        process.stdout.write(await replyMbox(config, selected, result));
+        const mbox = await replyMbox(config, selected, result);
+        if (mbox === "")
+          process.stderr.write(
+            "hypwatch: no reply: the reply policy (`reply` in the config, docs/replies.md) is quiet on this verdict\n",
+          );
+        process.stdout.write(mbox);
       } else
         process.stdout.write(
           opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderCheckText(result)}\n`,

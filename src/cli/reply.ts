@@ -21,6 +21,8 @@ export async function replyMbox(
   const series = selected.series;
   if (!series) return "";
   const posts = new Map<string, ThreadPost>();
+  if (selected.cover && series.coverMessageId)
+    posts.set(series.coverMessageId, await postOf(selected.cover, series.coverMessageId));
   for (const patch of selected.patches) {
     const raw = typeof patch.mail === "string" ? Buffer.from(patch.mail) : patch.mail;
     posts.set(patch.id, await postOf(raw, patch.id));

@@ -17,6 +17,8 @@ export interface SelectedSeries {
   series: Series | null;
   patches: CheckPatch[];
   baseCommit: string | null;
+  /** The cover letter's raw mail, when the thread had one (replies answer it). */
+  cover?: Buffer;
 }
 
 /** The mail names no series that can be checked. */
@@ -94,7 +96,8 @@ export async function selectSeries(
     metadataOf(series.coverMessageId)?.baseCommit ??
     series.patches.map((p) => metadataOf(p.messageId)?.baseCommit).find(Boolean) ??
     null;
-  return { series, patches, baseCommit };
+  const cover = series.coverMessageId ? messages.get(series.coverMessageId)?.raw : undefined;
+  return { series, patches, baseCommit, ...(cover ? { cover } : {}) };
 }
 
 /** Patch files as `git format-patch` writes them, checked in the order given. */

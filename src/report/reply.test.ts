@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { gicv2Context, verdictFor } from "../../test/report-context.js";
+import { gicv2Context, scsContext, verdictFor } from "../../test/report-context.js";
 import { replyPolicySchema } from "../config.js";
 import type { ReportContext, ThreadPost } from "../shapes/report.js";
 import { formatAddress, planReplies, wrap, type ReplySettings } from "./reply.js";
@@ -155,6 +155,32 @@ describe("replies across revisions", () => {
     expect(replies.map((r) => r.kind)).toEqual(["findings", "summary"]);
     expect(replies[0]?.text).toContain("(also in the last version)");
     expect(replies[1]?.text).toMatch(/Compared with v1:\n {2}fixed: 0\n {2}new: {3}0/);
+  });
+});
+
+describe("a series that does not apply (SCS v7, real thread and real check output)", () => {
+  it("is quiet by default, and names each base tried where the list asks", async () => {
+    const scs = await scsContext();
+    expect(planReplies(scs, settings())).toEqual([]);
+    const replies = planReplies(scs, settings({ notApplied: true }));
+    expect(replies.map((r) => [r.kind, r.inReplyTo])).toEqual([
+      ["not-applied", scs.current.series.coverMessageId],
+    ]);
+    const [reply] = replies;
+    // The author behind the Google Group's rewritten From.
+    expect(reply?.to).toEqual(["Sami Tolvanen <samitolvanen@google.com>"]);
+    expect(reply?.cc).toContain("clang-built-linux@googlegroups.com");
+    expect(reply?.subject).toBe("Re: [PATCH v7 00/11] add support for Clang's Shadow Call Stack");
+    expect(reply?.text).toContain(
+      "hypwatch could not check this series: it does not apply to any base it\ntried.\n\nseries:    v7",
+    );
+    expect(reply?.text).toContain("  b0be0eff1a5ab77d588b76bd8b1c92d5d17b3f73: not in the tree\n");
+    expect(reply?.text).toContain(
+      "  HEAD (671045f1a663): patch 1/11 does not apply (context-mismatch)\n",
+    );
+    // It named its base-commit: no nudge to add one.
+    expect(reply?.text).not.toContain("format-patch --base");
+    expect(overlong(reply?.text ?? "")).toEqual([]);
   });
 });
 

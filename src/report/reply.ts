@@ -30,7 +30,8 @@ export interface ReplySettings {
   version: string;
 }
 
-export type ReplyKind = "findings" | "summary" | "clean" | "fixed" | "requested" | "ack";
+export type ReplyKind =
+  "findings" | "summary" | "clean" | "fixed" | "not-applied" | "requested" | "ack";
 
 export interface PlannedReply {
   kind: ReplyKind;
@@ -376,6 +377,32 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
       ...header(context),
     ];
     return [replyTo(top, "clean", body, settings)];
+  }
+  if (verdict.kind === "does-not-apply" && policy.notApplied && verdict.result) {
+    const patchNumber = new Map(series.patches.map((p) => [p.messageId, p.index]));
+    const body = [
+      ...greeting,
+      ...wrap("hypwatch could not check this series: it does not apply to any base it tried."),
+      "",
+      ...header(context).filter((l) => /^(series|note): /.test(l) || l.startsWith("           ")),
+      "",
+    ];
+    for (const a of verdict.result.tree.attempts) {
+      const at = `${plain(a.ref)}${a.commit ? ` (${a.commit.slice(0, 12)})` : ""}`;
+      const why =
+        a.outcome === "missing"
+          ? "not in the tree"
+          : `patch ${patchNumber.get(a.failure?.patchId ?? "") ?? "?"}/${series.total} does not apply (${a.failure?.kind ?? "unknown"})`;
+      body.push(...wrap(`${at}: ${why}`, WIDTH, "  "));
+    }
+    if (!verdict.result.tree.attempts.some((a) => a.source === "base-commit"))
+      body.push(
+        "",
+        ...wrap(
+          "The series names no base-commit: `git format-patch --base=<commit>` tells checkers (and maintainers) where it applies.",
+        ),
+      );
+    return [replyTo(top, "not-applied", body, settings)];
   }
   if (verdict.kind !== "findings" || !verdict.result) return [];
 
