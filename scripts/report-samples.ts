@@ -1,0 +1,81 @@
+/**
+ * `npm run report:samples`: what the reporters write for real check results, rendered
+ * into docs/samples/ for people to read before they let the bot mail a list:
+ * - the reply under the patch of the bundled GICv2 series that calls pr_warn_ratelimited()
+ *   from nVHE code, with the real check output of linux 6.1 (test/fixtures/report/);
+ * - the GitHub issue body for the same verdict;
+ * - the note a list that opts in (`notApplied`) gets for the real Shadow Call Stack v7
+ *   thread, which does not apply to linux 6.1.
+ */
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { replyPolicySchema } from "../src/config.js";
+import { effectMessageId } from "../src/notify/mail.js";
+import {
+  issueBody,
+  issueLabels,
+  issueTitle,
+  seriesToken,
+  verdictToken,
+} from "../src/report/github.js";
+import { planReplies, type ReplySettings } from "../src/report/reply.js";
+import { DEFAULT_BOT_ADDRESSES } from "../src/series/index.js";
+import type { ReportContext } from "../src/shapes/report.js";
+import { gicv2Context, scsContext } from "../test/report-context.js";
+
+const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "docs", "samples");
+
+function settings(policy: object): ReplySettings {
+  return {
+    policy: replyPolicySchema.parse(policy),
+    from: "hypwatch <hypwatch@example.org>",
+    listAddress: "kvmarm@lists.linux.dev",
+    loreUrl: "https://lore.kernel.org/all",
+    messageIdDomain: "hypwatch.example.org",
+    botAddresses: DEFAULT_BOT_ADDRESSES,
+    messageIdFor: (id) => effectMessageId(`reply:sample:${id}`, "hypwatch.example.org"),
+    version: "0.1.0",
+  };
+}
+
+function asMail(context: ReportContext, policy: object): string {
+  return planReplies(context, settings(policy))
+    .map((r) =>
+      [
+        `From: hypwatch <hypwatch@example.org>`,
+        `To: ${r.to.join(", ")}`,
+        ...(r.cc.length > 0 ? [`Cc: ${r.cc.join(", ")}`] : []),
+        `Subject: ${r.subject}`,
+        `In-Reply-To: <${r.inReplyTo}>`,
+        "",
+        r.text,
+      ].join("\n"),
+    )
+    .join("\n");
+}
+
+const gicv2 = await gicv2Context();
+await writeFile(path.join(OUT, "reply-gicv2.txt"), asMail(gicv2, { mode: "list" }));
+const marker = {
+  series: [seriesToken("kvmarm", gicv2.current.series.id)],
+  version: gicv2.current.verdict.version,
+  verdict: verdictToken(`verdict:${gicv2.current.verdict.checkKey}`),
+};
+await writeFile(
+  path.join(OUT, "issue-gicv2.md"),
+  [
+    `<!-- title: ${issueTitle(gicv2.current.verdict)} -->`,
+    `<!-- labels: ${issueLabels(gicv2.current.verdict).join(", ")} -->`,
+    "",
+    issueBody(gicv2, marker, { loreUrl: "https://lore.kernel.org/all" }),
+  ].join("\n"),
+);
+const scs = await scsContext();
+await writeFile(
+  path.join(OUT, "reply-scs-v7-not-applied.txt"),
+  asMail(scs, { mode: "list", notApplied: true }),
+);
+process.stdout.write(
+  `wrote ${OUT}/reply-gicv2.txt, issue-gicv2.md, reply-scs-v7-not-applied.txt\n`,
+);
