@@ -1,3 +1,10 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createBullBoard } from "@bull-board/api";
+import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
+import { ExpressAdapter } from "@bull-board/express";
+import { Queue, type ConnectionOptions } from "bullmq";
+import { pause } from "../src/intake/live/common.js";
+import type { Logger } from "../src/log.js";
 import { loadReportContext } from "../src/notify/context.js";
 import { renderAtomFeed } from "../src/report/atom.js";
 import {
@@ -11,6 +18,10 @@ import {
 } from "../src/report/html.js";
 import type { Verdict } from "../src/shapes/verdict.js";
 import type { StateStore } from "../src/state/store.js";
+import { CHECK_QUEUE } from "./check.js";
+import { DIGEST_QUEUE } from "./digest.js";
+import { REPORT_QUEUE } from "./report.js";
+import { SCAN_QUEUE } from "./scan.js";
 import type { WebReply } from "./web.js";
 
 /*
@@ -23,6 +34,8 @@ export interface DashboardOptions {
   /** lore inbox base for message links (`lore.url`, default https://lore.kernel.org/all). */
   loreUrl: string;
   clock?: () => number;
+  /** Link the queue board (`queueBoard`, mounted at `QUEUE_BOARD_PATH`) from the index. */
+  queueBoard?: boolean;
 }
 
 /** Verdicts on the front page. */
@@ -100,7 +113,14 @@ export function dashboardRoutes(opts: DashboardOptions): (url: URL) => Promise<W
       store.verdictCount(),
     ]);
     const rows = await withIssues(verdicts);
-    return htmlReply(renderIndexPage({ rows, total, loreUrl, now: now() }));
+    const html = renderIndexPage({ rows, total, loreUrl, now: now() });
+    // The header's nav comes before anything from mail, and mail text is escaped: the first
+    // `<nav>` is the header's.
+    return htmlReply(
+      opts.queueBoard
+        ? html.replace("<nav>", `<nav><a href="${QUEUE_BOARD_LINK}">Queues</a>`)
+        : html,
+    );
   }
 
   async function seriesPage(checkKey: string): Promise<WebReply> {
@@ -204,4 +224,97 @@ async function otherRevisions(
       recordedAt: v?.recordedAt ?? null,
     };
   });
+}
+
+/** Where the web server mounts the queue board. */
+export const QUEUE_BOARD_PATH = "/queues";
+/** The board from the dashboard's root, with the slash its pages' base URL has. */
+const QUEUE_BOARD_LINK = "queues/";
+/** The service's queues, as the board lists them. */
+export const BOARD_QUEUES = [CHECK_QUEUE, SCAN_QUEUE, REPORT_QUEUE, DIGEST_QUEUE] as const;
+
+/**
+ * bull-board's pages run its own scripts and styles from its `static/` route and ask its
+ * JSON API; nothing else loads (its Google Fonts stylesheet included: the system fonts stand
+ * in), nothing frames it.
+ */
+export const QUEUE_BOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'self'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+export interface QueueBoardOptions {
+  connection: ConnectionOptions;
+  /** The service's queue key prefix (`service.queuePrefix`). */
+  prefix: string;
+  log: Logger;
+}
+
+export interface QueueBoard {
+  /** Answer a request under `QUEUE_BOARD_PATH` (its path still starting with it). */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Drop the queues' Redis connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * bull-board over the service's queues, read-only: the web server has no authentication, so
+ * nothing on it may retry, remove, pause or add a job. bull-board refuses those for a
+ * read-only queue, and only GET and HEAD get to it at all (no form or script elsewhere can
+ * change a queue through a browser that can reach it).
+ */
+export function queueBoard(opts: QueueBoardOptions): QueueBoard {
+  const queues = BOARD_QUEUES.map((name) => {
+    const queue = new Queue(name, { connection: opts.connection, prefix: opts.prefix });
+    // An outage is the Redis watcher's to report; the board's API answers 500 meanwhile.
+    queue.on("error", (error) => opts.log.debug({ err: error, queue: name }, "queue error"));
+    return queue;
+  });
+  const adapter = new ExpressAdapter().setBasePath(QUEUE_BOARD_PATH);
+  createBullBoard({
+    queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
+    serverAdapter: adapter,
+    options: {
+      uiConfig: {
+        boardTitle: "hypwatch queues",
+        hideDocsLink: true,
+        miscLinks: [{ text: "Verdicts", url: "../" }],
+      },
+    },
+  });
+  const app = adapter.getRouter() as ((req: IncomingMessage, res: ServerResponse) => void) & {
+    disable(setting: string): void;
+  };
+  app.disable("x-powered-by");
+
+  return {
+    handle(req, res) {
+      res.setHeader("content-security-policy", QUEUE_BOARD_CSP);
+      res.setHeader("cache-control", "no-store");
+      for (const [name, value] of Object.entries(COMMON_HEADERS)) res.setHeader(name, value);
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.writeHead(405, { allow: "GET, HEAD", "content-type": TEXT_TYPE });
+        res.end("read-only\n");
+        return;
+      }
+      // As express mounts a sub-app: the board routes from its own root.
+      const rest = (req.url ?? "").slice(QUEUE_BOARD_PATH.length);
+      req.url = rest.startsWith("/") ? rest : `/${rest}`;
+      app(req, res);
+    },
+    async close() {
+      // Redis may be down: a connection is dropped, not waited for.
+      await Promise.race([
+        Promise.all(queues.map((queue) => queue.disconnect().catch(() => undefined))),
+        pause(1000),
+      ]);
+    },
+  };
 }

@@ -143,7 +143,8 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         ...opts.web,
         metrics,
         log,
-        dashboard: dashboardRoutes({ store, loreUrl: effective.lore.url }),
+        dashboard: dashboardRoutes({ store, loreUrl: effective.lore.url, queueBoard: true }),
+        queues: { connection, prefix },
         health: async () => {
           const redisUp = !redis.isDown();
           const running = workers.every((w) => w.isRunning());

@@ -1,7 +1,9 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { ConnectionOptions } from "bullmq";
 import type { Logger } from "../src/log.js";
+import { QUEUE_BOARD_PATH, queueBoard } from "./dashboard.js";
 import type { Metrics } from "./metrics.js";
 
 /** What `/healthz` answers: 200 when `ok`, else 503, with each check's state. */
@@ -20,6 +22,8 @@ export interface WebServerOptions {
   log: Logger;
   /** More routes (the dashboard, workers/dashboard.ts): null for a path it does not serve. */
   dashboard?: (url: URL) => Promise<WebReply | null>;
+  /** The service's queues, shown read-only by bull-board under `/queues` (workers/dashboard.ts). */
+  queues?: { connection: ConnectionOptions; prefix: string };
 }
 
 export interface WebServer {
@@ -46,9 +50,21 @@ const TEXT_TYPE = "text/plain; charset=utf-8";
  */
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
   const log = opts.log.child({ component: "web" });
-  const server = createServer((req, res) => void handle(req, res, opts, log));
+  const board = opts.queues && queueBoard({ ...opts.queues, log });
+  const server = createServer((req, res) => {
+    const path = pathOf(req);
+    // The board answers with headers of its own (it runs scripts the dashboard's CSP forbids).
+    if (board && (path === QUEUE_BOARD_PATH || path.startsWith(`${QUEUE_BOARD_PATH}/`)))
+      board.handle(req, res);
+    else void handle(req, res, opts, log);
+  });
   server.listen(opts.port, opts.host ?? "127.0.0.1");
-  await once(server, "listening");
+  try {
+    await once(server, "listening");
+  } catch (error) {
+    await board?.close();
+    throw error;
+  }
   const url = urlOf(server.address() as AddressInfo);
   log.info({ url }, "web server listening");
 
@@ -61,7 +77,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         // close() alone waits for open connections: a scraper's keep-alive socket or a
         // request still being read would hold the shutdown for up to a minute.
         server.closeAllConnections();
-      });
+      }).then(() => board?.close());
       return closing;
     },
   };
