@@ -65,8 +65,12 @@ export async function watchSource(
         continue;
       }
       await whileLeased(deps.store, { key, holder, log }, signal, async (leased) => {
+        // The first read under a lease also brings revisions up to date: the last holder may
+        // have stored mail and died before it assembled it.
+        let first = true;
         while (!leased.aborted) {
-          await readOnce(deps, watched, key, log, leased);
+          await readOnce(deps, watched, key, log, leased, first);
+          first = false;
           failures = 0;
           if (!leased.aborted) await watched.source.waitForNew(leased);
         }
@@ -129,6 +133,7 @@ async function readOnce(
   key: string,
   log: Logger,
   signal: AbortSignal,
+  settle = false,
 ): Promise<void> {
   const { store } = deps;
   const update = async () => {
@@ -151,11 +156,22 @@ async function readOnce(
     batchSize: Math.min(BATCH, watched.policy.windowMessages),
     onError: (error) => log.warn({ err: error }, "message skipped"),
   });
+  // While a source catches up, assembling the window after every batch would assemble each
+  // message many times: the window's actionable part (all but its margin) holds
+  // `windowMessages - marginMessages` of the newest mails, so updating at least that often
+  // still acts on every mail. A batch with commands, and the end of what the source has,
+  // update at once.
+  const every = Math.max(1, watched.policy.windowMessages - watched.policy.marginMessages - BATCH);
+  let pending = 0;
   for await (const batch of batches) {
     if (batch.checkpoint !== undefined) await store.setCheckpoint(key, batch.checkpoint);
     if (batch.fresh === 0) continue;
     deps.onIngested?.(watched.list, batch.fresh);
     log.debug({ read: batch.read, fresh: batch.fresh }, "messages stored");
+    pending += batch.fresh;
+    const caughtUp = batch.read < BATCH;
+    if (!caughtUp && pending < every && batch.commands.length === 0) continue;
+    pending = 0;
     await update();
     if (deps.bot && batch.commands.length > 0) {
       const outcomes = await handleCommands(
@@ -167,6 +183,7 @@ async function readOnce(
         log.info({ messageId: o.messageId, status: o.status, reason: o.reason }, "command mail");
     }
   }
+  if (pending > 0 || settle) await update();
 }
 
 /** Watch several sources until `signal` aborts; resolves when every watcher has stopped. */
