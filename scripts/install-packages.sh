@@ -11,10 +11,14 @@ installed() {
 }
 
 missing=""
+wanted=0
 for p in $(grep -v '^#' scripts/ci-packages.txt | xargs); do
+  wanted=$((wanted + 1))
   installed "$p" || missing="$missing $p"
 done
-if [ -n "$missing" ]; then
+if [ -z "$missing" ]; then
+  echo "Debian packages: all $wanted of scripts/ci-packages.txt installed" >&2
+else
   echo "installing:$missing" >&2
   as_root=""
   [ "$(id -u)" -eq 0 ] || as_root="sudo"
@@ -27,7 +31,8 @@ fi
 # What the tests run, by the names they run it under.
 PATH="$PATH:/usr/sbin"
 for tool in git b4 aarch64-linux-gnu-gcc aarch64-linux-gnu-objdump bwrap redis-server \
-  dovecot public-inbox-httpd public-inbox-mda; do
+  dovecot public-inbox-httpd public-inbox-mda chromium; do
   command -v "$tool" >/dev/null || { echo "missing after install: $tool" >&2; exit 1; }
 done
 [ -f /usr/src/linux-source-6.1.tar.xz ] || { echo "missing after install: linux-source-6.1" >&2; exit 1; }
+echo "Debian packages: the tools the tests run are there" >&2
