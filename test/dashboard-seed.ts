@@ -1,16 +1,11 @@
+import { testPolicy } from "./policy.js";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AttributedFinding } from "../src/check/index.js";
 import { readSource } from "../src/intake/index.js";
-import { DEFAULT_MAIL_LIMITS } from "../src/mail/limits.js";
 import { ingestMail } from "../src/pipeline/ingest.js";
-import {
-  updateRevisions,
-  type CheckJobData,
-  type RevisionPolicy,
-} from "../src/pipeline/revisions.js";
-import { DEFAULT_RELEVANT_PATTERNS } from "../src/series/relevance.js";
+import { updateRevisions, type CheckJobData } from "../src/pipeline/revisions.js";
 import type { Verdict, VerdictKind } from "../src/shapes/verdict.js";
 import type { StateStore } from "../src/state/store.js";
 import { issueLedgerKey } from "../workers/dashboard.js";
@@ -36,15 +31,7 @@ export const HOSTILE_ID = `cover.a/../?#%2e&x'@evil.example`;
 /** The hostile series' finding's function name. */
 export const HOSTILE_FUNCTION = `<img src=x onerror=alert(1)>\u202E`;
 
-const policy: RevisionPolicy = {
-  list: "kvmarm",
-  relevantPaths: DEFAULT_RELEVANT_PATTERNS,
-  limits: DEFAULT_MAIL_LIMITS,
-  windowMessages: 5000,
-  marginMessages: 1000,
-  partialWaitMs: 3_600_000,
-  check: { candidates: [], configs: ["defconfig", "instrumented"], analyzer: "test" },
-};
+const policy = testPolicy();
 
 /** `hypwatch check`'s findings for the example's patch 2 (docs/json.md). */
 export function printkFindings(fn = "kvm_hyp_handle_dabt_low"): AttributedFinding[] {

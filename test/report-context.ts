@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readSource } from "../src/intake/index.js";
-import { parseMail } from "../src/mail/index.js";
+import { postOf } from "../src/notify/context.js";
 import type { RawMail } from "../src/mail/types.js";
 import type { Series } from "../src/series/index.js";
 import type { CheckResult } from "../src/shapes/check.js";
@@ -42,17 +42,8 @@ export async function gicv2Result(): Promise<CheckResult> {
 export async function threadPosts(mails: readonly RawMail[]): Promise<Map<string, ThreadPost>> {
   const posts = new Map<string, ThreadPost>();
   for (const raw of mails) {
-    const mail = await parseMail(raw);
-    posts.set(mail.messageId, {
-      messageId: mail.messageId,
-      subject: mail.subject.raw,
-      author: mail.author,
-      to: mail.to,
-      cc: mail.cc,
-      references: mail.references,
-      automated: mail.automated,
-      files: mail.patch?.files ?? [],
-    });
+    const post = await postOf(raw.raw, raw.origin);
+    posts.set(post.messageId, post);
   }
   return posts;
 }

@@ -1,6 +1,4 @@
-import path from "node:path";
 import { getNextMillis, Queue, Worker, type ConnectionOptions, type Job } from "bullmq";
-import { cacheRoot } from "../src/apply/tree.js";
 import { ConfigError, type Config } from "../src/config.js";
 import type { Logger } from "../src/log.js";
 import {
@@ -9,9 +7,10 @@ import {
   type DigestOutcome,
   type DigestPeriod,
 } from "../src/notify/digest.js";
-import { maildirSender, smtpSender, type MailSender } from "../src/notify/mail.js";
+import type { MailSender } from "../src/notify/mail.js";
 import type { StateStore } from "../src/state/store.js";
 import { toJobFailure } from "./job-error.js";
+import { mailSenders } from "./mail.js";
 
 export const DIGEST_QUEUE = "hypwatch-digest";
 
@@ -77,14 +76,11 @@ export function digestSenders(
   config: Config,
   env: NodeJS.ProcessEnv = process.env,
 ): { senderFor(digest: DigestConfig): MailSender; close(): void } {
-  const outbox = config.mail.outboxDir ?? path.join(cacheRoot(config.cacheDir), "outbox");
-  const dryRun = maildirSender(outbox);
-  let smtp: MailSender | null = null;
+  const { outbox: dryRun, smtp } = mailSenders(config, env);
   return {
     senderFor(digest) {
       if (!digest.send) return dryRun;
-      if (!config.mail.smtp) throw new ConfigError([`digest ${digest.name}: send needs mail.smtp`]);
-      smtp ??= smtpSender(config.mail.smtp, env[config.mail.smtp.passwordEnv]);
+      if (!smtp) throw new ConfigError([`digest ${digest.name}: send needs mail.smtp`]);
       return smtp;
     },
     close() {

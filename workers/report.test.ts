@@ -1,3 +1,4 @@
+import { testPolicy } from "../test/policy.js";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,14 +10,13 @@ import { gicv2Mails, gicv2Result, reviewReply } from "../test/report-context.js"
 import { startGitHubStandIn } from "../test/github-standin.js";
 import { startSmtpServer, type TestSmtpServer } from "../test/smtp-server.js";
 import { freshStore, TEST_REDIS_URL, type TestStore } from "../test/state.js";
+import type { BuildConfigName } from "../src/apply/index.js";
 import { configSchema, type Config } from "../src/config.js";
-import { DEFAULT_MAIL_LIMITS } from "../src/mail/limits.js";
 import type { RawMail } from "../src/mail/types.js";
 import { checkRevision } from "../src/pipeline/check-revision.js";
 import { handleCommands } from "../src/pipeline/commands.js";
 import { ingestMail, ingestStream } from "../src/pipeline/ingest.js";
 import { updateRevisions, type CheckJobData } from "../src/pipeline/revisions.js";
-import { DEFAULT_RELEVANT_PATTERNS } from "../src/series/relevance.js";
 import { redisConnection } from "./connection.js";
 import {
   configuredReporters,
@@ -25,6 +25,26 @@ import {
   reportProcessor,
   type ReportJobData,
 } from "./report.js";
+
+/** Run a check job whose checker answers with the GICv2 example's real check result. */
+async function checkWithGicv2Result(
+  t: TestStore,
+  job: CheckJobData,
+  configs: BuildConfigName[],
+): Promise<void> {
+  const result = await gicv2Result();
+  await checkRevision(
+    {
+      store: t.store,
+      config: configSchema.parse({}),
+      analyzer: "test",
+      configs,
+      treeFor: async () => ({ repo: "/unused", candidates: [] }),
+      check: async () => result,
+    },
+    job,
+  );
+}
 
 /** The GICv2 example, as its author would post it again as v2 a day later. */
 async function gicv2AsV2(): Promise<RawMail[]> {
@@ -53,30 +73,11 @@ async function verdictInStore(t: TestStore, mails?: RawMail[]): Promise<ReportJo
       store: t.store,
       scheduler: { schedule: async (job) => void jobs.push(job), cancel: async () => {} },
     },
-    {
-      list: "kvmarm",
-      relevantPaths: DEFAULT_RELEVANT_PATTERNS,
-      limits: DEFAULT_MAIL_LIMITS,
-      windowMessages: 5000,
-      marginMessages: 0,
-      partialWaitMs: 3_600_000,
-      check: { candidates: [], configs: ["defconfig", "instrumented"], analyzer: "test" },
-    },
+    testPolicy({ marginMessages: 0 }),
   );
   const job = jobs.at(-1);
   if (!job) throw new Error("the GICv2 example was not scheduled");
-  const result = await gicv2Result();
-  await checkRevision(
-    {
-      store: t.store,
-      config: configSchema.parse({}),
-      analyzer: "test",
-      configs: ["defconfig", "instrumented"],
-      treeFor: async () => ({ repo: "/unused", candidates: [] }),
-      check: async () => result,
-    },
-    job,
-  );
+  await checkWithGicv2Result(t, job, ["defconfig", "instrumented"]);
   const entry = (await t.store.outbox()).at(-1);
   if (!entry) throw new Error("no outbox entry");
   return { checkKey: entry.checkKey, idempotencyKey: entry.idempotencyKey };
@@ -261,18 +262,7 @@ describe("reporting a verdict by mail", () => {
       );
     const [retest] = jobs;
     if (!retest) throw new Error("no retest queued");
-    const result = await gicv2Result();
-    await checkRevision(
-      {
-        store: t.store,
-        config: configSchema.parse({}),
-        analyzer: "test",
-        configs: ["defconfig"],
-        treeFor: async () => ({ repo: "/unused", candidates: [] }),
-        check: async () => result,
-      },
-      retest,
-    );
+    await checkWithGicv2Result(t, retest, ["defconfig"]);
     for (const entry of (await t.store.outbox()).slice(1)) {
       const data = {
         checkKey: entry.checkKey,

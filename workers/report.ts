@@ -1,20 +1,18 @@
 import { randomUUID } from "node:crypto";
-import path from "node:path";
 import { Queue, Worker, type ConnectionOptions, type Job } from "bullmq";
-import { cacheRoot } from "../src/apply/tree.js";
 import { HypwatchError } from "../src/errors.js";
 import type { Config } from "../src/config.js";
 import { pause } from "../src/intake/live/common.js";
 import type { Logger } from "../src/log.js";
 import { loadReportContext } from "../src/notify/context.js";
 import { githubReporterFromConfig } from "../src/notify/github.js";
-import { maildirSender, smtpSender } from "../src/notify/mail.js";
 import { listReplySettings, replyReporter } from "../src/notify/reply.js";
 import type { Reporter } from "../src/notify/reporter.js";
 import type { StateStore } from "../src/state/store.js";
 import { keyHash } from "../src/state/keys.js";
 import type { CommandAck, Verdict } from "../src/state/types.js";
 import { toJobFailure } from "./job-error.js";
+import { mailSenders } from "./mail.js";
 
 export const REPORT_QUEUE = "hypwatch-report";
 
@@ -31,10 +29,6 @@ export interface ReportJobData {
 export const OUTBOX_CURSOR = "outbox:report";
 const DISPATCH_LEASE = "outbox-dispatch";
 const LEASE_MS = 30_000;
-
-/** The dry run's Maildir: `mail.outboxDir`, else `<cache>/outbox`. */
-export const outboxDir = (config: Config): string =>
-  config.mail.outboxDir ?? path.join(config.cacheDir ?? cacheRoot(), "outbox");
 
 /** When a verdict's reports may go out: after its list's embargo, counted from the last mail. */
 export function reportDelayMs(config: Config, verdict: Verdict, now: number): number {
@@ -146,15 +140,13 @@ export function configuredReporters(
   log: Logger,
   env: NodeJS.ProcessEnv = process.env,
 ): Reporter[] {
-  const smtp = config.mail.smtp
-    ? smtpSender(config.mail.smtp, env[config.mail.smtp.passwordEnv] || undefined)
-    : null;
+  const { outbox, smtp } = mailSenders(config, env);
   const github = githubReporterFromConfig(config, store, log.child({ reporter: "github" }), env);
   return [
     replyReporter({
       store,
       config,
-      outbox: maildirSender(outboxDir(config)),
+      outbox,
       smtp,
       log: log.child({ reporter: "reply" }),
     }),

@@ -2,7 +2,7 @@ import { Queue, Worker } from "bullmq";
 import { pause } from "../src/intake/live/common.js";
 import { configSecrets, type Config } from "../src/config.js";
 import { createLogger, registerSecrets, type Logger } from "../src/log.js";
-import type { BotIdentity } from "../src/pipeline/commands.js";
+import { emailOf, type BotIdentity } from "../src/mail/index.js";
 import type { CheckJobData } from "../src/pipeline/revisions.js";
 import { DEFAULT_BOT_ADDRESSES } from "../src/series/index.js";
 import type { StateStore } from "../src/state/store.js";
@@ -229,9 +229,8 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
 
 /** Who the bot is, from `mail`: commands must be addressed to it; it never obeys a bot. */
 function botIdentity(config: Config): BotIdentity {
-  const address = /<([^<>]+)>/.exec(config.mail.from)?.[1] ?? config.mail.from;
   return {
-    address: address.trim().toLowerCase(),
+    address: emailOf(config.mail.from).toLowerCase(),
     messageIdDomain: config.mail.messageIdDomain,
     botAddresses: DEFAULT_BOT_ADDRESSES,
   };

@@ -1,3 +1,4 @@
+import { testPolicy } from "../test/policy.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { corpusPath } from "../test/corpus.js";
 import { captureLog } from "../test/log-capture.js";
@@ -5,10 +6,8 @@ import { oneShotSeries } from "../test/series-helpers.js";
 import { freshStore, type TestStore } from "../test/state.js";
 import { readSource } from "../src/intake/index.js";
 import type { LiveSource } from "../src/intake/live/types.js";
-import { DEFAULT_MAIL_LIMITS } from "../src/mail/limits.js";
 import type { RawMail } from "../src/mail/types.js";
-import type { CheckJobData, RevisionPolicy } from "../src/pipeline/revisions.js";
-import { DEFAULT_RELEVANT_PATTERNS } from "../src/series/relevance.js";
+import type { CheckJobData } from "../src/pipeline/revisions.js";
 import { watchSource } from "./watch.js";
 
 /** The first `count` messages of the kvmarm archive, in archive order. */
@@ -49,15 +48,9 @@ describe("watching a source that is catching up", () => {
   it("acts on every newest revision though it assembles only every few thousand mails", async () => {
     const mails = await archiveStart(8000);
     const expected = (await oneShotSeries(mails)).relevant.map((s) => `${s.id} v${s.version}`);
-    const policy: RevisionPolicy = {
-      list: "kvmarm",
-      relevantPaths: DEFAULT_RELEVANT_PATTERNS,
-      limits: DEFAULT_MAIL_LIMITS,
-      windowMessages: 5000,
-      marginMessages: 1000,
-      partialWaitMs: 3_600_000,
+    const policy = testPolicy({
       check: { candidates: [], configs: ["defconfig"], analyzer: "test" },
-    };
+    });
     const queued = new Map<string, CheckJobData>();
     const scheduler = {
       schedule: async (job: CheckJobData) => void queued.set(job.checkKey, job),

@@ -3,7 +3,8 @@ import { hostname } from "node:os";
 import type { LiveSource } from "../src/intake/live/types.js";
 import { pause } from "../src/intake/live/common.js";
 import { errorMessage, type Logger } from "../src/log.js";
-import { handleCommands, type BotIdentity } from "../src/pipeline/commands.js";
+import type { BotIdentity } from "../src/mail/index.js";
+import { handleCommands } from "../src/pipeline/commands.js";
 import { ingestStream } from "../src/pipeline/ingest.js";
 import {
   updateRevisions,

@@ -3,7 +3,7 @@ import { mboxrdEntry } from "../intake/index.js";
 import { composeMail } from "../notify/mail.js";
 import { postOf } from "../notify/context.js";
 import { replySettings } from "../notify/reply.js";
-import { classifyResult } from "../pipeline/check-revision.js";
+import { classifyResult, newVerdict } from "../pipeline/check-revision.js";
 import type { SelectedSeries } from "../pipeline/select.js";
 import { planReplies } from "../report/reply.js";
 import type { CheckResult } from "../shapes/check.js";
@@ -28,27 +28,14 @@ export async function replyMbox(
     posts.set(patch.id, await postOf(raw, patch.id));
   }
   const { kind, reason } = classifyResult(result);
-  const now = Date.now();
+  const revision = { key: "one-shot", list: "one-shot", series, lastArrivedAt: Date.now() };
+  const origin = { checkKey: "one-shot", revision, analyzer: "one-shot", recordedAt: Date.now() };
   const context: ReportContext = {
     current: {
       list: "one-shot",
       revision: "one-shot",
       series,
-      verdict: {
-        checkKey: "one-shot",
-        revision: "one-shot",
-        list: "one-shot",
-        seriesId: series.id,
-        subject: series.subject,
-        version: series.version,
-        partial: !series.complete,
-        kind,
-        reason,
-        result,
-        analyzer: "one-shot",
-        recordedAt: now,
-        latencyMs: 0,
-      },
+      verdict: newVerdict(origin, kind, reason, result),
     },
     previous: null,
     posts,

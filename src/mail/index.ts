@@ -12,3 +12,4 @@ export { stripListFooters } from "./footers.js";
 export { parseAddresses, messageIds } from "./headers.js";
 export * from "./types.js";
 export { parseCommands, MAX_COMMANDS, type BotCommand, type CommandVerb } from "./commands.js";
+export { emailOf, isBotMail, messageIdDomain, type BotIdentity } from "./bots.js";

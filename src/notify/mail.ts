@@ -6,6 +6,7 @@ import { createTransport } from "nodemailer";
 import MailComposer from "nodemailer/lib/mail-composer";
 import type { MailConfig } from "../config.js";
 import { HypwatchError } from "../errors.js";
+import { emailOf } from "../mail/index.js";
 
 /** One mail the service writes: plain text, and optionally an HTML alternative (digests). */
 export interface OutgoingMail {
@@ -112,8 +113,8 @@ export function smtpSender(smtp: NonNullable<MailConfig["smtp"]>, password?: str
     via: "smtp",
     async send(mail) {
       const raw = await composeMail(mail);
-      const from = /<([^<>]+)>/.exec(mail.from)?.[1] ?? mail.from;
-      const to = [...mail.to, ...mail.cc].map((a) => /<([^<>]+)>/.exec(a)?.[1] ?? a);
+      const from = emailOf(mail.from);
+      const to = [...mail.to, ...mail.cc].map(emailOf);
       try {
         const info = await transport.sendMail({ envelope: { from, to }, raw });
         return { via: "smtp", detail: String(info.response) };

@@ -3,7 +3,7 @@ import type { Config } from "../config.js";
 import { HypwatchError } from "../errors.js";
 import type { CheckResult } from "../shapes/check.js";
 import type { StateStore } from "../state/store.js";
-import type { Verdict, VerdictKind } from "../state/types.js";
+import type { RequestedBy, Revision, Verdict, VerdictKind } from "../state/types.js";
 import { checkSeries, type CheckPatch, type CheckRequest } from "./check.js";
 import type { CheckJobData } from "./revisions.js";
 import { checkRequest } from "./select.js";
@@ -29,6 +29,42 @@ export interface CheckRevisionDeps {
   clock?: () => number;
   /** The checker; `checkSeries` unless a test of the queues stands in for the compiler. */
   check?: (request: CheckRequest) => Promise<CheckResult>;
+}
+
+/** What a verdict is of: the check, its revision, who asked for it, when it was decided. */
+export interface VerdictOrigin {
+  checkKey: string;
+  revision: Pick<Revision, "key" | "list" | "series" | "lastArrivedAt">;
+  analyzer: string;
+  recordedAt: number;
+  requestedBy?: RequestedBy | undefined;
+}
+
+/** A verdict of `kind` on a revision, as the store keeps it. */
+export function newVerdict(
+  origin: VerdictOrigin,
+  kind: VerdictKind,
+  reason: string | null,
+  result: CheckResult | null,
+): Verdict {
+  const { revision, recordedAt } = origin;
+  const { series } = revision;
+  return {
+    checkKey: origin.checkKey,
+    revision: revision.key,
+    list: revision.list,
+    seriesId: series.id,
+    subject: series.subject,
+    version: series.version,
+    partial: !series.complete,
+    kind,
+    reason,
+    result,
+    analyzer: origin.analyzer,
+    recordedAt,
+    latencyMs: Math.max(0, recordedAt - revision.lastArrivedAt),
+    requestedBy: origin.requestedBy ?? null,
+  };
 }
 
 /** The verdict a check result amounts to, and for build problems the bound or problem. */
@@ -77,25 +113,13 @@ export async function checkRevision(
   const revision = await store.revision(job.revision);
   if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
   const { series } = revision;
-  const verdictOf = (kind: VerdictKind, reason: string | null, result: CheckResult | null) => {
-    const recordedAt = now();
-    return {
-      checkKey: job.checkKey,
-      revision: revision.key,
-      list: revision.list,
-      seriesId: series.id,
-      subject: series.subject,
-      version: series.version,
-      partial: !series.complete,
+  const verdictOf = (kind: VerdictKind, reason: string | null, result: CheckResult | null) =>
+    newVerdict(
+      { ...job, revision, analyzer: deps.analyzer, recordedAt: now() },
       kind,
       reason,
       result,
-      analyzer: deps.analyzer,
-      recordedAt,
-      latencyMs: Math.max(0, recordedAt - revision.lastArrivedAt),
-      requestedBy: job.requestedBy ?? null,
-    } satisfies Verdict;
-  };
+    );
   const record = async (verdict: Verdict): Promise<CheckedRevision> => {
     if (await store.recordVerdict(verdict)) return { verdict, recorded: true };
     return { verdict: (await store.verdict(job.checkKey)) ?? verdict, recorded: false };

@@ -1,3 +1,4 @@
+import { testPolicy } from "../../test/policy.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   GICV2_COVER as COVER,
@@ -6,14 +7,12 @@ import {
   reviewReply as reply,
 } from "../../test/report-context.js";
 import { freshStore, type TestStore } from "../../test/state.js";
-import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import type { RawMail } from "../mail/types.js";
 import { DEFAULT_BOT_ADDRESSES } from "../series/index.js";
-import { DEFAULT_RELEVANT_PATTERNS } from "../series/relevance.js";
 import type { SeriesMail } from "../series/index.js";
 import { handleCommands, type BotIdentity } from "./commands.js";
 import { ingestStream } from "./ingest.js";
-import { updateRevisions, type CheckJobData, type RevisionPolicy } from "./revisions.js";
+import { updateRevisions, type CheckJobData } from "./revisions.js";
 
 const bot: BotIdentity = {
   address: "bot@hypwatch.test",
@@ -21,15 +20,10 @@ const bot: BotIdentity = {
   botAddresses: DEFAULT_BOT_ADDRESSES,
 };
 
-const policy: RevisionPolicy = {
-  list: "kvmarm",
-  relevantPaths: DEFAULT_RELEVANT_PATTERNS,
-  limits: DEFAULT_MAIL_LIMITS,
-  windowMessages: 5000,
+const policy = testPolicy({
   marginMessages: 0,
-  partialWaitMs: 3_600_000,
   check: { candidates: [], configs: ["defconfig"], analyzer: "test" },
-};
+});
 
 async function ingest(t: TestStore, mails: RawMail[]): Promise<SeriesMail[]> {
   const commands: SeriesMail[] = [];

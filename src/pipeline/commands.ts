@@ -1,17 +1,11 @@
-import { createHash } from "node:crypto";
 import { RULES } from "../check/index.js";
-import type { BotCommand } from "../mail/index.js";
+import { isBotMail, messageIdDomain, type BotCommand, type BotIdentity } from "../mail/index.js";
 import type { SeriesMail } from "../series/index.js";
 import type { StateStore } from "../state/store.js";
 import type { CommandAck, RequestedBy, Revision, SeriesHead } from "../state/types.js";
-import type { CheckScheduler, RevisionPolicy } from "./revisions.js";
+import { checkKey, type CheckScheduler, type RevisionPolicy } from "./revisions.js";
 
-/** Who the bot is: a command must be addressed to it, and it never obeys itself or a bot. */
-export interface BotIdentity {
-  address: string;
-  messageIdDomain: string;
-  botAddresses: readonly string[];
-}
+export type { BotIdentity };
 
 export interface CommandDeps {
   store: StateStore;
@@ -31,27 +25,13 @@ const KNOWN_RULES = new Set<string>(Object.values(RULES));
 /** A ref a person may name: branch, tag or commit; no option, no `..` range. */
 const REF = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$/;
 
-const sha = (value: unknown): string =>
-  createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 24);
-
-const domainOf = (id: string): string => id.slice(id.lastIndexOf("@") + 1).toLowerCase();
-
-/** The mail is a bot's, or this bot's own: never obeyed, so two bots cannot loop. */
-function fromBot(mail: SeriesMail, bot: BotIdentity): boolean {
-  const email = mail.author.email.toLowerCase();
-  return (
-    mail.automated ||
-    email === bot.address.toLowerCase() ||
-    bot.botAddresses.some((a) => a.toLowerCase() === email) ||
-    domainOf(mail.messageId) === bot.messageIdDomain.toLowerCase()
-  );
-}
-
 /** The bot is in To or Cc, or the mail answers one of the bot's own. */
 function addressed(mail: SeriesMail, bot: BotIdentity): boolean {
   if ((mail.recipients ?? []).includes(bot.address.toLowerCase())) return true;
   const domain = bot.messageIdDomain.toLowerCase();
-  return [mail.inReplyTo, ...mail.references].some((id) => id !== null && domainOf(id) === domain);
+  return [mail.inReplyTo, ...mail.references].some(
+    (id) => id !== null && messageIdDomain(id) === domain,
+  );
 }
 
 /** The newest revision of the series a mail answers (by the thread ids it carries). */
@@ -100,7 +80,7 @@ export async function handleCommands(
     const commands = mail.commands ?? [];
     if (commands.length === 0) continue;
     const key = `command:${mail.messageId}`;
-    if (fromBot(mail, bot)) {
+    if (isBotMail(mail, bot)) {
       outcomes.push({ messageId: mail.messageId, status: "skipped", reason: "from a bot" });
       continue;
     }
@@ -157,15 +137,12 @@ async function obey(
   const base = command.verb === "base" ? (command.argument ?? "") : undefined;
   if (base !== undefined && (!REF.test(base) || base.includes("..")))
     return `"${command.line}": "${base}" is not a branch, tag or commit name.`;
-  const checkKey = sha({
-    revision: head.revision,
-    baseCommit: revision.baseCommit,
-    ...policy.check,
+  const key = checkKey(head.revision, revision.baseCommit, policy.check, {
     base: base ?? null,
     requestedBy: asker.messageId,
   });
   await deps.scheduler.schedule(
-    { checkKey, revision: head.revision, ...(base ? { base } : {}), requestedBy: asker },
+    { checkKey: key, revision: head.revision, ...(base ? { base } : {}), requestedBy: asker },
     0,
   );
   return "";

@@ -1,19 +1,13 @@
+import { testPolicy } from "../../test/policy.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { corpusPath } from "../../test/corpus.js";
 import { oneShotSeries } from "../../test/series-helpers.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import { readSource } from "../intake/index.js";
 import { readPublicInbox } from "../intake/publicInbox.js";
-import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import type { RawMail } from "../mail/types.js";
-import { DEFAULT_RELEVANT_PATTERNS } from "../series/relevance.js";
 import { ingestMail } from "./ingest.js";
-import {
-  updateRevisions,
-  type CheckJobData,
-  type CheckScheduler,
-  type RevisionPolicy,
-} from "./revisions.js";
+import { updateRevisions, type CheckJobData, type CheckScheduler } from "./revisions.js";
 
 /** A scheduler that keeps what is queued, and counts every call. */
 function recordingScheduler() {
@@ -32,16 +26,7 @@ function recordingScheduler() {
   return { scheduler, queued, calls };
 }
 
-const policy = (overrides: Partial<RevisionPolicy> = {}): RevisionPolicy => ({
-  list: "kvmarm",
-  relevantPaths: DEFAULT_RELEVANT_PATTERNS,
-  limits: DEFAULT_MAIL_LIMITS,
-  windowMessages: 5000,
-  marginMessages: 1000,
-  partialWaitMs: 3_600_000,
-  check: { candidates: [], configs: ["defconfig", "instrumented"], analyzer: "test" },
-  ...overrides,
-});
+const policy = testPolicy;
 
 async function collect(source: AsyncIterable<RawMail>, max = Infinity): Promise<RawMail[]> {
   const out: RawMail[] = [];

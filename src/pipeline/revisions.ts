@@ -69,13 +69,17 @@ export function revisionKey(series: Series): string {
   });
 }
 
-/** One check of a revision: once per (revision, base, configurations, analyzer version). */
+/**
+ * One check of a revision: once per (revision, base, configurations, analyzer version), and
+ * per `extra` for a check someone asked for (the base named, the mail that asked).
+ */
 export function checkKey(
   revision: string,
   baseCommit: string | null,
   check: RevisionPolicy["check"],
+  extra: Record<string, string | null> = {},
 ): string {
-  return sha({ revision, baseCommit, ...check });
+  return sha({ revision, baseCommit, ...check, ...extra });
 }
 
 function mailsOf(series: Series): string[] {

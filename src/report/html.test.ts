@@ -1,13 +1,9 @@
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { gicv2Mails, threadPosts } from "../../test/report-context.js";
 import { oneShotSeries } from "../../test/series-helpers.js";
 import type { AttributedFinding } from "../check/index.js";
-import { readSource } from "../intake/index.js";
-import { parseMail } from "../mail/index.js";
-import type { RawMail } from "../mail/types.js";
 import type { CheckResult } from "../shapes/check.js";
-import type { ReportContext, ThreadPost } from "../shapes/report.js";
+import type { ReportContext } from "../shapes/report.js";
 import type { Verdict } from "../shapes/verdict.js";
 import {
   DASHBOARD_CSP,
@@ -22,10 +18,6 @@ import {
   renderSeriesPage,
 } from "./html.js";
 
-const EXAMPLE = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "../../examples/gicv2-warn-v1.mbox",
-);
 const SWITCH_H = "arch/arm64/kvm/hyp/include/hyp/switch.h";
 const LORE = "https://lore.kernel.org/all";
 const NOW = Date.parse("2026-11-26T10:00:00Z");
@@ -73,34 +65,15 @@ function exampleFindings(): AttributedFinding[] {
   ];
 }
 
-async function exampleMails(): Promise<RawMail[]> {
-  const mails: RawMail[] = [];
-  for await (const mail of readSource(EXAMPLE)) mails.push(mail);
-  return mails;
-}
-
 /** The example series, its posts as a reporter loads them, and a `findings` verdict of it. */
 async function exampleContext(
   overrides: Partial<Verdict> = {},
   findings = exampleFindings(),
 ): Promise<ReportContext> {
-  const mails = await exampleMails();
+  const mails = await gicv2Mails();
   const [series] = (await oneShotSeries(mails)).relevant;
   if (!series) throw new Error("the example has no relevant series");
-  const posts = new Map<string, ThreadPost>();
-  for (const raw of mails) {
-    const mail = await parseMail(raw);
-    posts.set(mail.messageId, {
-      messageId: mail.messageId,
-      subject: mail.subject.raw,
-      author: mail.author,
-      to: mail.to,
-      cc: mail.cc,
-      references: mail.references,
-      automated: mail.automated,
-      files: mail.patch?.files ?? [],
-    });
-  }
+  const posts = await threadPosts(mails);
   const result: CheckResult = {
     tree: {
       path: "/work/trees/linux-source-6.1",

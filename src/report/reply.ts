@@ -1,5 +1,6 @@
 import { RULES, type AttributedFinding } from "../check/index.js";
 import type { ReplyPolicy } from "../config.js";
+import { emailOf, isBotMail } from "../mail/index.js";
 import type { Hunk, Person } from "../mail/types.js";
 import type { CommandAck, ReportContext, RequestedBy, ThreadPost } from "../shapes/report.js";
 import { escapeText } from "./escape.js";
@@ -86,16 +87,10 @@ export function formatAddress(person: Person): string | null {
   return `${quoted} <${email}>`;
 }
 
-const addressOf = (text: string): string => (/<([^<>]+)>/.exec(text)?.[1] ?? text).trim();
-
-/** Mail this bot must never answer: its own, another bot's, a series it cannot attribute. */
+/** Mail this bot must never answer: its own, or another bot's. */
 function isFromBot(post: ThreadPost, settings: ReplySettings): boolean {
-  const email = post.author.email.toLowerCase();
-  if (email === addressOf(settings.from).toLowerCase()) return true;
-  if (post.messageId.toLowerCase().endsWith(`@${settings.messageIdDomain.toLowerCase()}`))
-    return true;
-  if (settings.botAddresses.some((a) => a.toLowerCase() === email)) return true;
-  return post.automated;
+  const { messageIdDomain, botAddresses } = settings;
+  return isBotMail(post, { address: emailOf(settings.from), messageIdDomain, botAddresses });
 }
 
 /** Why each rule's finding breaks at EL2, and what authors usually do about it. */
@@ -235,22 +230,27 @@ function comparison(context: ReportContext) {
   };
 }
 
-function header(context: ReportContext): string[] {
+/**
+ * What was checked: the series, and (`build`, unless nothing was built) the base,
+ * configurations, compilers and the command that reproduces the check.
+ */
+function header(context: ReportContext, build = true): string[] {
   const { verdict, series } = context.current;
   const result = verdict.result;
   const base = result?.tree.baseCommit ?? null;
   const compilers = [...new Set(Object.values(result?.compilers ?? {}))];
-  const lines = [
-    ...wrap(`v${verdict.version} "${plain(verdict.subject)}"`, WIDTH, " ".repeat(11)).map((l, i) =>
-      i === 0 ? `series:    ${l.trimStart()}` : l,
-    ),
-    `base:      ${base ? base.slice(0, 12) : "none"}${result?.tree.baseChosenBy === "base-commit" ? " (the series' base-commit)" : ""}`,
-    `configs:   ${(result?.configs ?? []).join(", ")}`,
-    ...compilers.map((cc) => `compiler:  ${plain(cc)}`),
-  ];
+  const lines = wrap(`v${verdict.version} "${plain(verdict.subject)}"`, WIDTH, " ".repeat(11)).map(
+    (l, i) => (i === 0 ? `series:    ${l.trimStart()}` : l),
+  );
+  if (build)
+    lines.push(
+      `base:      ${base ? base.slice(0, 12) : "none"}${result?.tree.baseChosenBy === "base-commit" ? " (the series' base-commit)" : ""}`,
+      `configs:   ${(result?.configs ?? []).join(", ")}`,
+      ...compilers.map((cc) => `compiler:  ${plain(cc)}`),
+    );
   if (verdict.partial) lines.push("note:      checked before every patch had arrived");
   const anyId = series.coverMessageId ?? series.patches[0]?.messageId;
-  if (anyId && base)
+  if (build && anyId && base)
     lines.push(
       "",
       "To reproduce:",
@@ -265,7 +265,7 @@ function signature(settings: ReplySettings): string[] {
 }
 
 function recipients(post: ThreadPost, settings: ReplySettings): { to: string[]; cc: string[] } {
-  const me = addressOf(settings.from).toLowerCase();
+  const me = emailOf(settings.from).toLowerCase();
   const author = formatAddress(post.author);
   const to = author ? [author] : [];
   if (settings.policy.mode === "author") return { to, cc: [] };
@@ -384,7 +384,7 @@ export function planReplies(context: ReportContext, settings: ReplySettings): Pl
       ...greeting,
       ...wrap("hypwatch could not check this series: it does not apply to any base it tried."),
       "",
-      ...header(context).filter((l) => /^(series|note): /.test(l) || l.startsWith("           ")),
+      ...header(context, false),
       "",
     ];
     for (const a of verdict.result.tree.attempts) {
