@@ -247,6 +247,26 @@ describe("what a verdict does to the issue", () => {
     ]);
   });
 
+  it("leaves out the rules the list asked to ignore, and closes an issue left with none", () => {
+    const both = reportedRevision(v7, "findings", [SCS_FINDINGS.scs(10), SCS_FINDINGS.call(10)]);
+    const ignored = [SCS_FINDINGS.scs(10).rule];
+    const plan = planIssue({ ...contextOf(both), ignored }, null, key, options);
+    expect(plan.action).toBe("create");
+    const body = plan.action === "create" ? plan.body : "";
+    expect(json(body).findings.map((f: AttributedFinding) => f.rule)).toEqual([
+      SCS_FINDINGS.call(10).rule,
+    ]);
+    expect(body).toContain(`(\`#hypwatch ignore\`): \`${ignored[0]}\``);
+    expect(plan.action === "create" && plan.title).toMatch(/: 1 error$/);
+
+    const only = reportedRevision(v7, "findings", [SCS_FINDINGS.scs(10)]);
+    expect(planIssue({ ...contextOf(only), ignored }, null, key, options)).toMatchObject({
+      action: "none",
+    });
+    const closing = planIssue({ ...contextOf(only), ignored }, open(6), key, options);
+    expect(closing).toMatchObject({ action: "update", state: "closed", stateReason: "completed" });
+  });
+
   it("keeps the issue's state when a revision cannot be judged, and says why", () => {
     const v8 = revisionOf(v7, 8, [7, 8]);
     const timedOut = contextOf(reportedRevision(v8, "timed-out"));

@@ -4,6 +4,7 @@ import type { CheckResult } from "../shapes/check.js";
 import type { ReportContext, ReportedRevision } from "../shapes/report.js";
 import type { Verdict, VerdictKind } from "../shapes/verdict.js";
 import { escapeText } from "./escape.js";
+import { withoutIgnored } from "./ignored.js";
 
 /*
  * The GitHub issue of a series (docs/github.md): its title, labels and body, the comments
@@ -326,6 +327,10 @@ function detailLines(context: ReportContext, loreUrl: string): string[] {
   if (previous) {
     lines.push(`- Previous revision: v${previous.version}, ${verdictWords(previous)}`);
   }
+  if (context.ignored && context.ignored.length > 0) {
+    const rules = [...context.ignored].sort().map((r) => code(r));
+    lines.push(`- Not reported, as asked on the list (\`#hypwatch ignore\`): ${rules.join(", ")}`);
+  }
   return lines;
 }
 
@@ -492,11 +497,12 @@ function changeComment(
  * issue reports, or nothing worth an issue).
  */
 export function planIssue(
-  context: ReportContext,
+  asked: ReportContext,
   issue: IssueState | null,
   idempotencyKey: string,
   options: GithubRenderOptions,
 ): IssuePlan {
+  const context = withoutIgnored(asked);
   const { verdict, list, series } = context.current;
   const token = verdictToken(idempotencyKey);
   if (issue?.marker?.verdict === token) return { action: "none", why: "already reported" };

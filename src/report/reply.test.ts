@@ -156,6 +156,32 @@ describe("replies across revisions", () => {
     expect(replies[0]?.text).toContain("(also in the last version)");
     expect(replies[1]?.text).toMatch(/Compared with v1:\n {2}fixed: 0\n {2}new: {3}0/);
   });
+
+  it("leaves out ignored rules, and does not call them fixed on the next version", () => {
+    const rules = [...new Set(context.current.verdict.result!.findings.map((f) => f.rule))];
+    expect(rules.length).toBeGreaterThan(1);
+    const [kept, ...ignored] = rules;
+    const [reply] = planReplies({ ...context, ignored }, settings());
+    for (const rule of ignored) expect(reply?.text).not.toContain(rule);
+    expect(reply?.text).toContain(kept);
+    expect(planReplies({ ...context, ignored: rules }, settings())).toEqual([]);
+
+    const v2 = { ...context.current.series, version: 2 };
+    const left = context.current.verdict.result!.findings.filter((f) => f.rule === kept);
+    const fixedOnlyKept: ReportContext = {
+      ...context,
+      ignored,
+      previous: context.current,
+      current: {
+        ...context.current,
+        series: v2,
+        verdict: verdictFor(v2, "findings", { ...context.current.verdict.result!, findings: left }),
+      },
+    };
+    const replies = planReplies(fixedOnlyKept, settings());
+    expect(replies.map((r) => r.kind)).toEqual(["findings", "summary"]);
+    expect(replies[1]?.text).toMatch(/Compared with v1:\n {2}fixed: 0\n/);
+  });
 });
 
 describe("a series that does not apply (SCS v7, real thread and real check output)", () => {

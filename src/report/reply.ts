@@ -4,6 +4,7 @@ import { emailOf, isBotMail } from "../mail/index.js";
 import type { Hunk, Person } from "../mail/types.js";
 import type { CommandAck, ReportContext, RequestedBy, ThreadPost } from "../shapes/report.js";
 import { escapeText } from "./escape.js";
+import { withoutIgnored } from "./ignored.js";
 
 /*
  * Replies in the thread, as kernel developers know them from the kernel test robot: one
@@ -323,30 +324,12 @@ function tags(settings: ReplySettings, messageId: string): string[] {
  * several patches, or a short note on a clean revision where the list opts in. Empty when
  * the list is off, the verdict says nothing worth mail, or the series comes from a bot.
  */
-export function planReplies(context: ReportContext, settings: ReplySettings): PlannedReply[] {
+export function planReplies(asked: ReportContext, settings: ReplySettings): PlannedReply[] {
   const { policy } = settings;
-  const { series } = context.current;
   if (policy.mode === "off") return [];
-  const ignored = new Set(context.ignored ?? []);
-  const unfiltered = context.current.verdict;
-  const verdict =
-    ignored.size > 0 && unfiltered.result
-      ? {
-          ...unfiltered,
-          result: {
-            ...unfiltered.result,
-            findings: unfiltered.result.findings.filter((f) => !ignored.has(f.rule)),
-          },
-        }
-      : unfiltered;
-  if (verdict.requestedBy)
-    return [
-      answerRequest(
-        { ...context, current: { ...context.current, verdict } },
-        verdict.requestedBy,
-        settings,
-      ),
-    ];
+  const context = withoutIgnored(asked);
+  const { series, verdict } = context.current;
+  if (verdict.requestedBy) return [answerRequest(context, verdict.requestedBy, settings)];
   if (verdict.kind === "findings" && verdict.result?.findings.length === 0) return [];
   const cover = series.coverMessageId ? context.posts.get(series.coverMessageId) : undefined;
   const first = series.patches[0] ? context.posts.get(series.patches[0].messageId) : undefined;
