@@ -4,12 +4,16 @@
  * - the reply under the patch of the bundled GICv2 series that calls pr_warn_ratelimited()
  *   from nVHE code, with the real check output of linux 6.1 (test/fixtures/report/);
  * - the GitHub issue body for the same verdict;
+ * - the reply under patch 2/2 of a real kvmarm series, Oliver Upton's pKVM memory
+ *   transitions cleanup, checked with one line changed to use __va() in nVHE code
+ *   (examples/pkvm-transitions-va.mbox), with its real check output;
  * - the note a list that opts in (`notApplied`) gets for the real Shadow Call Stack v7
  *   thread, which does not apply to linux 6.1.
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { format, resolveConfig } from "prettier";
 import { replyPolicySchema } from "../src/config.js";
 import { effectMessageId } from "../src/notify/mail.js";
 import {
@@ -22,7 +26,7 @@ import {
 import { planReplies, type ReplySettings } from "../src/report/reply.js";
 import { DEFAULT_BOT_ADDRESSES } from "../src/series/index.js";
 import type { ReportContext } from "../src/shapes/report.js";
-import { gicv2Context, scsContext } from "../test/report-context.js";
+import { gicv2Context, pkvmContext, scsContext } from "../test/report-context.js";
 
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "docs", "samples");
 
@@ -62,20 +66,27 @@ const marker = {
   version: gicv2.current.verdict.version,
   verdict: verdictToken(`verdict:${gicv2.current.verdict.checkKey}`),
 };
+// Formatted as the repository's other Markdown is (npm test checks it).
+const issueFile = path.join(OUT, "issue-gicv2.md");
 await writeFile(
-  path.join(OUT, "issue-gicv2.md"),
-  [
-    `<!-- title: ${issueTitle(gicv2.current.verdict)} -->`,
-    `<!-- labels: ${issueLabels(gicv2.current.verdict).join(", ")} -->`,
-    "",
-    issueBody(gicv2, marker, { loreUrl: "https://lore.kernel.org/all" }),
-  ].join("\n"),
+  issueFile,
+  await format(
+    [
+      `<!-- title: ${issueTitle(gicv2.current.verdict)} -->`,
+      `<!-- labels: ${issueLabels(gicv2.current.verdict).join(", ")} -->`,
+      "",
+      issueBody(gicv2, marker, { loreUrl: "https://lore.kernel.org/all" }),
+    ].join("\n"),
+    { ...((await resolveConfig(issueFile)) ?? {}), parser: "markdown" },
+  ),
 );
+const pkvm = await pkvmContext();
+await writeFile(path.join(OUT, "reply-pkvm-transitions-va.txt"), asMail(pkvm, { mode: "list" }));
 const scs = await scsContext();
 await writeFile(
   path.join(OUT, "reply-scs-v7-not-applied.txt"),
   asMail(scs, { mode: "list", notApplied: true }),
 );
 process.stdout.write(
-  `wrote ${OUT}/reply-gicv2.txt, issue-gicv2.md, reply-scs-v7-not-applied.txt\n`,
+  `wrote ${OUT}/reply-gicv2.txt, issue-gicv2.md, reply-pkvm-transitions-va.txt, reply-scs-v7-not-applied.txt\n`,
 );

@@ -71,23 +71,43 @@ export function verdictFor(
   };
 }
 
-/** The report context of the GICv2 example series with its real check result. */
-export async function gicv2Context(): Promise<ReportContext> {
-  const mails = await gicv2Mails();
+/** The report context of an example series with its real check result. */
+async function exampleContext(mbox: string, resultFile: string): Promise<ReportContext> {
+  const mails: RawMail[] = [];
+  for await (const mail of readSource(mbox)) mails.push(mail);
   const { relevant } = await oneShotSeries(mails);
   const series = relevant[0];
-  if (!series) throw new Error("the GICv2 example holds no relevant series");
+  if (!series) throw new Error(`${mbox} holds no relevant series`);
+  const result = JSON.parse(await readFile(resultFile, "utf8")) as CheckResult;
   return {
     current: {
       list: "kvmarm",
       revision: "rev-1",
       series,
-      verdict: verdictFor(series, "findings", await gicv2Result()),
+      verdict: verdictFor(series, "findings", result),
     },
     previous: null,
     posts: await threadPosts(mails),
   };
 }
+
+/** The report context of the GICv2 example series with its real check result. */
+export const gicv2Context = (): Promise<ReportContext> => exampleContext(GICV2_MBOX, GICV2_RESULT);
+
+/**
+ * A real kvmarm series, Oliver Upton's "KVM: arm64: pKVM memory transitions cleanup"
+ * (2022-10-28), with one line of patch 2/2 changed to use the kernel's __va() in nVHE code
+ * (examples/README.md), and what `hypwatch check --mbox` printed for it on linux 6.1.
+ */
+export const PKVM_MBOX = path.join(ROOT, "examples", "pkvm-transitions-va.mbox");
+export const PKVM_RESULT = path.join(
+  ROOT,
+  "test",
+  "fixtures",
+  "report",
+  "pkvm-transitions-va.check.json",
+);
+export const pkvmContext = (): Promise<ReportContext> => exampleContext(PKVM_MBOX, PKVM_RESULT);
 
 export const GICV2_COVER = "cover.1795632516.git.ada@example.org";
 export const GICV2_PATCH2 =

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { gicv2Context, scsContext, verdictFor } from "../../test/report-context.js";
+import { gicv2Context, pkvmContext, scsContext, verdictFor } from "../../test/report-context.js";
 import { replyPolicySchema } from "../config.js";
 import type { ReportContext, ThreadPost } from "../shapes/report.js";
 import { formatAddress, planReplies, wrap, type ReplySettings } from "./reply.js";
@@ -108,6 +108,29 @@ describe("replies to a series with findings (the GICv2 example, real check outpu
     expect(reply?.to[0]).toBe('"Mallory \\"  Bcc: x\\" <m@x>" <ada@example.org>');
     expect(reply?.text).toContain('series:    v1 "evil\\u202e\\r\\nBcc: victim@example.com"');
     expect(reply?.text).not.toContain("\u202e");
+  });
+});
+
+describe("a real kvmarm series with one line changed to use __va() in nVHE code", () => {
+  it("names the line the author wrote, the function it sits in and the inline chain", async () => {
+    const pkvm = await pkvmContext();
+    const replies = planReplies(pkvm, settings());
+    const patch2 = pkvm.current.series.patches[1];
+    expect(replies.map((r) => [r.kind, r.inReplyTo])).toEqual([["findings", patch2?.messageId]]);
+    const [reply] = replies;
+    expect(reply?.to).toEqual(["Oliver Upton <oliver.upton@linux.dev>"]);
+    expect(reply?.cc).toContain("kvmarm@lists.linux.dev");
+    const text = reply?.text ?? "";
+    expect(text).toContain(
+      "1. hyp/undefined-symbol\n" +
+        "   arch/arm64/kvm/hyp/nvhe/mem_protect.c:555 in hyp_complete_share(),\n" +
+        "   inlined into __pkvm_host_share_hyp()\n" +
+        "   symbol: memstart_addr\n" +
+        "   inline chain: __pkvm_host_share_hyp():742 -> do_share():642 ->\n" +
+        "     __do_share():616 -> hyp_complete_share():555\n",
+    );
+    expect(text).toContain("   > +\tvoid *start = __va(tx->target.addr);\n");
+    expect(overlong(text)).toEqual([]);
   });
 });
 

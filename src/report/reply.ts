@@ -60,16 +60,17 @@ function plain(text: string): string {
 }
 
 /** Words of `text` in lines of at most `width` columns (a longer word stands alone). */
-export function wrap(text: string, width = WIDTH, indent = ""): string[] {
+export function wrap(text: string, width = WIDTH, indent = "", next = indent): string[] {
   const lines: string[] = [];
   let line = "";
+  const lead = () => (lines.length === 0 ? indent : next);
   for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && indent.length + line.length + 1 + word.length > width) {
-      lines.push(indent + line);
+    if (line && lead().length + line.length + 1 + word.length > width) {
+      lines.push(lead() + line);
       line = word;
     } else line = line ? `${line} ${word}` : word;
   }
-  if (line) lines.push(indent + line);
+  if (line) lines.push(lead() + line);
   return lines;
 }
 
@@ -126,10 +127,24 @@ const EXPLAIN: Record<string, { why: string; fix: string }> = {
   },
 };
 
+/** Where: file:line in the function written there, and the function it was inlined into. */
 const place = (f: AttributedFinding): string => {
   const at = f.file ? `${f.file}${f.line ? `:${f.line}` : ""}` : (f.object ?? "?");
+  const written = f.inlineChain[0]?.function;
+  if (f.function && written && written !== f.function)
+    return plain(`${at} in ${written}(), inlined into ${f.function}()`);
   return plain(f.function ? `${at} in ${f.function}()` : at);
 };
+
+/** The inline chain outermost first, as calls: `a():742 -> b():642 -> c():555`. */
+const inlineChain = (f: AttributedFinding): string =>
+  [...f.inlineChain]
+    .reverse()
+    .map((frame) => {
+      const at = frame.file === f.file ? "" : ` ${frame.file}`;
+      return plain(`${frame.function}()${at}${frame.line ? `:${frame.line}` : ""}`);
+    })
+    .join(" -> ");
 
 /** The patch's lines around a finding, quoted as a reviewer would ("> "), at most ~7. */
 export function quoteHunk(post: ThreadPost | undefined, f: AttributedFinding): string[] {
@@ -194,18 +209,19 @@ function findingLines(
         ? " (also in the last version)"
         : " (new in this version)";
   const out = [`${n}. ${f.rule}${status}`, ...wrap(place(f), WIDTH, "   ")];
-  if (group.length === 1) out.push(...wrap(plain(f.message), WIDTH, "   "));
-  else {
-    const symbols = [...new Set(group.map((g) => plain(g.symbol)))].join(", ");
-    out.push(...wrap(`${f.kind === "symbol" ? "symbols" : "what"}: ${symbols}`, WIDTH, "   "));
-  }
-  if (f.inlineChain.length > 1) {
-    out.push("   inlined from:");
-    for (const frame of f.inlineChain)
-      out.push(
-        `     ${plain(frame.function)}() ${plain(frame.file)}${frame.line ? `:${frame.line}` : ""}`,
-      );
-  }
+  const symbols = [...new Set(group.map((g) => plain(g.symbol)))];
+  if (f.kind === "symbol")
+    out.push(
+      ...wrap(
+        `${symbols.length === 1 ? "symbol" : "symbols"}: ${symbols.join(", ")}`,
+        WIDTH,
+        "   ",
+      ),
+    );
+  else if (group.length === 1) out.push(...wrap(plain(f.message), WIDTH, "   "));
+  else out.push(...wrap(`what: ${symbols.join(", ")}`, WIDTH, "   "));
+  if (f.inlineChain.length > 1)
+    out.push(...wrap(`inline chain: ${inlineChain(f)}`, WIDTH, "   ", "     "));
   if (f.flags?.length) out.push(...wrap(`let in by: ${plain(f.flags.join(" "))}`, WIDTH, "   "));
   if (f.makefile) out.push(...wrap(plain(f.makefile.note), WIDTH, "   "));
   out.push(...wrap(`Why: ${explain.why}`, WIDTH, "   "));
