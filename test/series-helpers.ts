@@ -29,19 +29,25 @@ export function seriesById(all: Series[], id: string): Series {
   return found;
 }
 
-/** Messages of the corpus kvmarm archive, by the commits that added them, in that order. */
-export async function archiveMessages(commits: string[]): Promise<MailMessage[]> {
-  const archive = await openGitDir(corpusPath("kvmarm-0.git"));
+/**
+ * Messages of a corpus archive (kvmarm unless named), by the commits that added them, in
+ * that order.
+ */
+export async function archiveMessages(
+  commits: string[],
+  archiveName = "kvmarm-0.git",
+): Promise<MailMessage[]> {
+  const archive = await openGitDir(corpusPath(archiveName));
   async function* requests(): AsyncGenerator<string> {
     for (const commit of commits) yield `${commit}:m`;
   }
   const messages: MailMessage[] = [];
   try {
     for await (const object of catFileBatch(archive.gitDir, requests())) {
-      if (!object.found) throw new Error(`${object.request} is not in the kvmarm archive`);
+      if (!object.found) throw new Error(`${object.request} is not in ${archiveName}`);
       const commit = object.request.slice(0, -2);
       messages.push(
-        await parseMail({ raw: object.content, origin: `kvmarm-0.git@${commit}`, commit }),
+        await parseMail({ raw: object.content, origin: `${archiveName}@${commit}`, commit }),
       );
     }
   } finally {

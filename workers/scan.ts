@@ -28,7 +28,7 @@ export function scanProcessor(config: Config) {
       ...(job.data.since ? { since: job.data.since } : {}),
     });
     return {
-      summary: summarizeScan(result.series, result.messages, result.errors.length),
+      summary: summarizeScan(result.series, result.messages, result.errors.length, result.botMail),
       lastCommit: result.lastCommit,
       relevantSeries: result.series.filter((s) => s.relevant && s.newest).map((s) => s.id),
       errors: result.errors.map((e) => e.message),

@@ -17,7 +17,7 @@ import {
 import { renderCheckText } from "../report/check.js";
 import { escapeText } from "../report/escape.js";
 import { createProgress } from "../report/progress.js";
-import { renderScanTable, summarizeScan } from "../report/scan.js";
+import { renderScanTable, scanOutput } from "../report/scan.js";
 import { packageVersion } from "../version.js";
 
 const program = new Command()
@@ -80,14 +80,11 @@ program
           onError: (error) => process.stderr.write(`hypwatch: ${errorMessage(error)}\n`),
         }),
       );
-      const series = opts.relevantOnly ? result.series.filter((s) => s.relevant) : result.series;
-      const summary = summarizeScan(result.series, result.messages, result.errors.length);
+      const output = scanOutput(result, opts.relevantOnly);
       if (opts.json) {
-        process.stdout.write(
-          `${JSON.stringify({ summary, lastCommit: result.lastCommit, series }, null, 2)}\n`,
-        );
+        process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
       } else {
-        process.stdout.write(`${renderScanTable(series, summary)}\n`);
+        process.stdout.write(`${renderScanTable(output.series, output.summary)}\n`);
       }
     },
   );

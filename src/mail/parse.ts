@@ -1,4 +1,5 @@
 import { extractText } from "./body.js";
+import { classifyBotMail, knownBot } from "./bots.js";
 import { stripListFooters } from "./footers.js";
 import {
   decodeText,
@@ -42,27 +43,13 @@ const WANTED_HEADERS: ReadonlySet<string> = new Set([
   "list-id",
   "list-post",
   "auto-submitted",
+  "x-patchwork-hint",
+  "x-stable",
+  "x-mailer",
   "content-type",
   "content-transfer-encoding",
   "mime-version",
 ]);
-
-/** Senders that are programs, whatever their headers say. */
-const BOT_SENDERS: RegExp[] = [
-  /^lkp@intel\.com$/,
-  /^syzbot.*@syzkaller\.appspotmail\.com$/,
-  /^patchwork-bot\+.*@kernel\.org$/,
-  /^pr-tracker-bot@kernel\.org$/,
-  /^kernelci\.org bot/,
-  /^bot@kernelci\.org$/,
-  /^noreply@ci\./,
-  /^no-?reply@/,
-  /^mailer-daemon@/,
-  /^postmaster@/,
-  /^k\.bot@/,
-  /^kbuild-all@/,
-];
-const BOT_NAMES = /\b(kernel test robot|kbuild test robot|syzbot|patchwork-bot)\b/i;
 
 /**
  * A list's DMARC rewrite of From: `'Sami Tolvanen' via Clang Built Linux` (Google
@@ -170,6 +157,13 @@ async function parseWithHeaders(
     replyTrailers:
       (patch === null || subject.isReply) && !automated ? parseReplyTrailers(text) : [],
     automated,
+    botMail: classifyBotMail({
+      header: (name) => headerValue(headers, name),
+      from,
+      messageId,
+      subject,
+      body: text,
+    }),
     listId: listId(headerValue(headers, "list-id")),
     warnings,
     origin: raw.origin,
@@ -229,8 +223,7 @@ function parseDate(value: string | null, warnings: MailWarning[]): Date | null {
 function isAutomated(headers: HeaderMap, from: Person): boolean {
   const auto = headerValue(headers, "auto-submitted");
   if (auto !== null && auto.trim().toLowerCase() !== "no" && auto.trim() !== "") return true;
-  if (BOT_SENDERS.some((re) => re.test(from.email))) return true;
-  return BOT_NAMES.test(from.name);
+  return knownBot(from) !== undefined;
 }
 
 function listId(value: string | null): string | null {

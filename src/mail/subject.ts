@@ -11,6 +11,7 @@ interface Tokens {
   isResend: boolean;
   isPull: boolean;
   version: number | null;
+  minorVersion: number | null;
   index: number | null;
   total: number | null;
   tags: string[];
@@ -33,6 +34,7 @@ export function parseSubject(subject: string): ParsedSubject {
     isResend: false,
     isPull: false,
     version: null,
+    minorVersion: null,
     index: null,
     total: null,
     tags: [],
@@ -82,6 +84,7 @@ export function parseSubject(subject: string): ParsedSubject {
     isResend: t.isResend,
     isPull: t.isPull,
     version: t.version ?? 1,
+    ...(t.minorVersion === null ? {} : { minorVersion: t.minorVersion }),
     index: t.index,
     total: t.total,
     tags: t.tags,
@@ -137,8 +140,10 @@ function readTags(group: string, t: Tokens): void {
       if (compound[3] !== undefined) t.version ??= Number(compound[3]);
       continue;
     }
-    const version = /^v(\d+)(?:\.\d+)?$/i.exec(word);
+    // `v2.5`: a fractional re-roll of v2 (b4 reads it as v2 too).
+    const version = /^v(\d+)(?:\.(\d+))?$/i.exec(word);
     if (version) {
+      if (t.version === null && version[2] !== undefined) t.minorVersion = Number(version[2]);
       t.version ??= Number(version[1]);
       continue;
     }

@@ -32,8 +32,10 @@ export interface ParsedSubject {
   isResend: boolean;
   /** `[GIT PULL]` / `[PULL]`. */
   isPull: boolean;
-  /** Version from `vN`; 1 when absent. */
+  /** Version from `vN`; 1 when absent. `v5.5` and `v1.1` are version 5 and 1. */
   version: number;
+  /** `5` of `v2.5`: a fractional re-roll of version 2; absent for whole versions. */
+  minorVersion?: number;
   /** `09` of `09/11`; null when the subject has no counter. */
   index: number | null;
   /** `11` of `09/11`; null when the subject has no counter. */
@@ -115,6 +117,22 @@ export interface MailWarning {
   detail: string;
 }
 
+/** Why a mail counts as sent by a program (`classifyBotMail`). */
+export type BotMailKind =
+  | "auto-submitted"
+  | "patchwork-ignore"
+  | "stable-queue"
+  | "commit-notice"
+  | "applied-notice"
+  | "ci-report"
+  | "known-bot";
+
+export interface BotMail {
+  kind: BotMailKind;
+  /** The header, sender or body line that decided it. */
+  reason: string;
+}
+
 /** A parsed list message: everything later stages need, nothing they do not. */
 export interface MailMessage {
   /** Without angle brackets. A synthetic id (`<origin>@hypwatch.invalid`) when missing. */
@@ -141,6 +159,11 @@ export interface MailMessage {
   replyTrailers: Trailer[];
   /** Auto-Submitted other than "no", or a known bot sender. */
   automated: boolean;
+  /**
+   * Set when a program sent this mail, not a person posting a patch for review: a commit or
+   * stable-queue notice, a CI report, a thank-you (src/mail/bots.ts). Such mail is no series.
+   */
+  botMail: BotMail | null;
   listId: string | null;
   /**
    * format-patch/b4 footers found anywhere in the mail (also on a cover letter, which

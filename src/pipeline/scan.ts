@@ -5,10 +5,12 @@ import { parseMails } from "../intake/parsePool.js";
 import type { SourceError } from "../intake/errors.js";
 import type { MailParseError } from "../mail/types.js";
 import { SeriesAssembler, type AssembleOptions, type ThreadLimitError } from "../series/index.js";
-import type { Series } from "../series/types.js";
+import type { BotMailEntry, Series } from "../series/types.js";
 
 export interface ScanResult {
   series: Series[];
+  /** Mail with a diff that programs sent (notices, reports, thank-yous): never a series. */
+  botMail: BotMailEntry[];
   messages: number;
   /**
    * Messages that could not be read or parsed, were over a limit, or were kept out of their
@@ -58,7 +60,13 @@ export async function scanSource(
     if (outcome.ok) assembler.addSummary(outcome.value);
     else fail(outcome.error);
   }
-  return { series: assembler.finish(), messages, errors, lastCommit };
+  return {
+    series: assembler.finish(),
+    botMail: assembler.botMail(),
+    messages,
+    errors,
+    lastCommit,
+  };
 }
 
 /** The limits series assembly applies, by their AssembleOptions names. */

@@ -1,4 +1,4 @@
-import type { Series } from "../series/types.js";
+import type { BotMailEntry, Series } from "../series/types.js";
 import { escapeText } from "./escape.js";
 
 export interface ScanSummary {
@@ -8,14 +8,20 @@ export interface ScanSummary {
   complete: number;
   incomplete: number;
   relevant: number;
+  /** Mails with a diff that programs sent, not series; by kind (`BotMailKind`). */
+  botMail: number;
+  botMailByKind: Record<string, number>;
 }
 
 export function summarizeScan(
   series: Series[],
   messages: number,
   parseErrors: number,
+  botMail: readonly BotMailEntry[] = [],
 ): ScanSummary {
   const complete = series.filter((s) => s.complete).length;
+  const botMailByKind: Record<string, number> = {};
+  for (const mail of botMail) botMailByKind[mail.kind] = (botMailByKind[mail.kind] ?? 0) + 1;
   return {
     messages,
     parseErrors,
@@ -23,6 +29,8 @@ export function summarizeScan(
     complete,
     incomplete: series.length - complete,
     relevant: series.filter((s) => s.relevant).length,
+    botMail: botMail.length,
+    botMailByKind,
   };
 }
 
@@ -51,7 +59,34 @@ export function renderScanTable(series: Series[], summary: ScanSummary): string 
     "",
     `${summary.messages} messages, ${summary.parseErrors} parse errors; ` +
       `${summary.series} series (${summary.complete} complete, ${summary.incomplete} incomplete), ` +
-      `${summary.relevant} touch arm64 KVM`,
+      `${summary.relevant} touch arm64 KVM; ${summary.botMail} bot mails with a diff, not series`,
   );
   return lines.join("\n");
+}
+
+/** What `hypwatch scan --json` prints (docs/json.md ## scan). */
+export interface ScanOutput {
+  summary: ScanSummary;
+  lastCommit: string | null;
+  series: Series[];
+  botMail: BotMailEntry[];
+}
+
+/** The `scan --json` object of a scan; `relevantOnly` keeps what touches arm64 KVM. */
+export function scanOutput(
+  result: {
+    series: Series[];
+    botMail: BotMailEntry[];
+    messages: number;
+    errors: readonly unknown[];
+    lastCommit: string | null;
+  },
+  relevantOnly = false,
+): ScanOutput {
+  return {
+    summary: summarizeScan(result.series, result.messages, result.errors.length, result.botMail),
+    lastCommit: result.lastCommit,
+    series: relevantOnly ? result.series.filter((s) => s.relevant) : result.series,
+    botMail: relevantOnly ? result.botMail.filter((m) => m.relevant) : result.botMail,
+  };
 }

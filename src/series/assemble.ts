@@ -3,7 +3,8 @@ import type { MailMessage, Person, Trailer } from "../mail/types.js";
 import { DEFAULT_RELEVANT_PATTERNS, isRelevant } from "./relevance.js";
 import { stringPool, summarizeMail, type SeriesMail } from "./summary.js";
 import { buildThreads, type ThreadLimitError, type ThreadNode } from "./threads.js";
-import type { Series, SeriesPatch } from "./types.js";
+import type { BotMailEntry, Series, SeriesPatch } from "./types.js";
+import { KNOWN_BOT_ADDRESSES, knownBot } from "../mail/bots.js";
 
 export interface AssembleOptions {
   /** Paths that make a patch relevant (see `isRelevant`). */
@@ -29,22 +30,18 @@ export interface AssembleOptions {
   maxRevisionsListed?: number;
 }
 
-/** Robots that answer patches with text that looks like trailers ("Reported-by: ..."). */
-export const DEFAULT_BOT_ADDRESSES: readonly string[] = [
-  "lkp@intel.com",
-  "patchwork-bot@kernel.org",
-  "patchwork-bot+netdevbpf@kernel.org",
-  "pr-tracker-bot@kernel.org",
-  "syzbot@syzkaller.appspotmail.com",
-  "bot@kernelci.org",
-  "noreply@github.com",
-];
+/**
+ * Robots that answer patches with text that looks like trailers ("Reported-by: ..."): the
+ * known bots of src/mail/bots.ts, the one list.
+ */
+export const DEFAULT_BOT_ADDRESSES: readonly string[] = KNOWN_BOT_ADDRESSES;
 
-type Kind = "cover" | "patch" | "pull" | "other";
+type Kind = "cover" | "patch" | "pull" | "bot" | "other";
 
 function kindOf(mail: SeriesMail): Kind {
   const s = mail.subject;
   if (s.isReply || s.isForward) return "other";
+  if (mail.botMail && (s.index !== null || mail.hasDiff)) return "bot";
   if (s.isPull) return "pull";
   if (s.index === 0 && s.total !== null && s.total > 0) return "cover";
   if (s.index !== null && s.index > 0 && (s.isPatch || mail.hasDiff)) return "patch";
@@ -55,6 +52,8 @@ function kindOf(mail: SeriesMail): Kind {
 interface Draft {
   order: number;
   version: number;
+  /** `5` of `v2.5`; 0 for a whole version. Orders postings that share a version. */
+  minor: number;
   total: number;
   author: Person;
   cover: SeriesMail | null;
@@ -78,6 +77,7 @@ function newDraft(mail: SeriesMail, order: number, rootLevel: boolean, thread: s
   return {
     order,
     version: s.version,
+    minor: s.minorVersion ?? 0,
     total: s.total ?? 1,
     author: mail.author,
     cover: null,
@@ -108,6 +108,15 @@ function fits(draft: Draft, mail: SeriesMail): boolean {
   const s = mail.subject;
   if (draft.total !== (s.total ?? 1) || draft.patches.has(s.index ?? 1)) return false;
   return draft.version === s.version || (s.version === 1 && draft.cover !== null);
+}
+
+/**
+ * A cover letter's author is who wrote it (its in-body From, if any, else its sender); a
+ * series without one is its first patch's git author.
+ */
+function gitAuthorOf(draft: Draft, patches: SeriesPatch[], sender: Person): Person {
+  if (draft.cover) return draft.cover.gitAuthor ?? sender;
+  return patches[0]?.author ?? sender;
 }
 
 const STABLE_TAG = /^(autosel|\d+\.\d+(\.\d+|\.y)?)$|^(autosel|stable) /i;
@@ -181,6 +190,36 @@ export class SeriesAssembler {
   finish(): Series[] {
     return assembleFromSummaries([...this.mails.values()], this.options);
   }
+
+  /** The mails with a diff that programs sent, kept out of `finish`'s series. */
+  botMail(): BotMailEntry[] {
+    return botMailOf(this.mails.values(), this.options);
+  }
+}
+
+/** The mails that would have been patches or cover letters had a person sent them. */
+export function botMailOf(
+  mails: Iterable<SeriesMail>,
+  options: Pick<AssembleOptions, "relevantPatterns"> = {},
+): BotMailEntry[] {
+  const patterns = options.relevantPatterns ?? DEFAULT_RELEVANT_PATTERNS;
+  const out: { seq: number; entry: BotMailEntry }[] = [];
+  for (const mail of mails) {
+    if (!mail.botMail || kindOf(mail) !== "bot") continue;
+    out.push({
+      seq: mail.seq,
+      entry: {
+        messageId: mail.messageId,
+        subject: mail.subject.raw,
+        sender: mail.author,
+        date: mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null,
+        kind: mail.botMail.kind,
+        reason: mail.botMail.reason,
+        relevant: mail.files.some((f) => isRelevant(f, patterns)),
+      },
+    });
+  }
+  return out.sort((a, b) => a.seq - b.seq).map((o) => o.entry);
 }
 
 /** Group parsed mails into series (cover letter + patches), link revisions, gather trailers. */
@@ -331,6 +370,17 @@ export function assembleFromSummaries(
       join(above, mail);
       return;
     }
+    if (
+      above &&
+      s.minorVersion !== undefined &&
+      above.version === s.version &&
+      above.total === s.total
+    ) {
+      // "[PATCH v1.1 11/21]" under v1: a fractional re-roll replaces that patch of v1, as b4
+      // stitches a partial re-roll; it is not a new series of one patch.
+      join(above, mail);
+      return;
+    }
     if (!node.parent) {
       placeUnthreaded(mail);
       return;
@@ -431,7 +481,8 @@ export function assembleFromSummaries(
   const givenTo = (id: string): readonly Trailer[] => given.get(id)?.items ?? [];
   for (const node of replies) {
     const reply = node.message;
-    if (!reply || reply.automated || bots.has(emailOf(reply.author))) continue;
+    if (!reply || reply.automated || bots.has(emailOf(reply.author)) || knownBot(reply.author))
+      continue;
     const own = reply.replyTrailers.filter((t) => trailerIsOwn(t, reply.author));
     if (own.length === 0) continue;
     const at = node.parent ? draftAbove.get(node.parent) : null;
@@ -535,7 +586,8 @@ export function assembleFromSummaries(
     family.push(draft);
     families.set(root, family);
   }
-  const byAge = (a: Draft, b: Draft): number => a.version - b.version || a.firstSeq - b.firstSeq;
+  const byAge = (a: Draft, b: Draft): number =>
+    a.version - b.version || a.minor - b.minor || a.firstSeq - b.firstSeq;
   for (const family of families.values()) family.sort(byAge);
 
   const result: { draft: Draft; series: Series }[] = [];
@@ -555,12 +607,14 @@ export function assembleFromSummaries(
           index,
           messageId: mail.messageId,
           subject: mail.subject.raw,
+          author: mail.gitAuthor ?? mail.author,
           files: mail.files,
           relevant: mail.files.some((f) => isRelevant(f, patterns)),
           trailers: trailers.items,
         };
       });
     const own = [draft.cover, ...draft.patches.values()].filter((m): m is SeriesMail => m !== null);
+    const sender = (draft.cover ?? own[0])?.author ?? draft.author;
     const dates = own
       .map((m) => m.date?.getTime())
       .filter((t): t is number => t !== undefined && !Number.isNaN(t));
@@ -574,7 +628,8 @@ export function assembleFromSummaries(
         subject: subjectOf(draft),
         version: draft.version,
         total: draft.total,
-        author: (draft.cover ?? own[0])?.author ?? draft.author,
+        author: gitAuthorOf(draft, patches, sender),
+        sender,
         date:
           dates.length > 0 ? new Date(dates.reduce((a, b) => Math.min(a, b))).toISOString() : null,
         coverMessageId: draft.cover?.messageId ?? null,

@@ -1,8 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { corpusMbox } from "../../test/series-helpers.js";
-import { assembleSeries } from "./index.js";
+import { archiveMessages, corpusMbox } from "../../test/series-helpers.js";
+import { scanOutput } from "../report/scan.js";
+import { SeriesAssembler } from "./index.js";
 
 const DOC = fileURLToPath(new URL("../../docs/json.md", import.meta.url));
 
@@ -28,10 +29,26 @@ async function documentedFields(): Promise<string[][]> {
 }
 
 describe("docs/json.md ## scan", () => {
-  it("documents exactly the fields a series and its patches have", async () => {
-    const [series] = assembleSeries(await corpusMbox("threads", "scs-v7", "scs-v7-thread.mbox"));
-    const [seriesFields, patchFields] = await documentedFields();
+  it("documents exactly the fields of scan --json: the wrapper, its summary, a series, a patch, a bot mail", async () => {
+    // The SCS v7 thread for a series, and a real stable-queue notice for bot mail.
+    const thread = await corpusMbox("threads", "scs-v7", "scs-v7-thread.mbox");
+    const notice = await archiveMessages(["f8e3c13ed03ca835f1728a529c357051cb4c8b50"]);
+    const assembler = new SeriesAssembler();
+    for (const message of [...thread, ...notice]) assembler.add(message);
+    const output = scanOutput({
+      series: assembler.finish(),
+      botMail: assembler.botMail(),
+      messages: thread.length + notice.length,
+      errors: [],
+      lastCommit: null,
+    });
+    const [series] = output.series;
+    const [bot] = output.botMail;
+    const [wrapper, summary, seriesFields, patchFields, botFields] = await documentedFields();
+    expect(wrapper?.sort()).toEqual(Object.keys(output).sort());
+    expect(summary?.sort()).toEqual(Object.keys(output.summary).sort());
     expect(seriesFields?.sort()).toEqual(Object.keys(series ?? {}).sort());
     expect(patchFields?.sort()).toEqual(Object.keys(series?.patches[0] ?? {}).sort());
+    expect(botFields?.sort()).toEqual(Object.keys(bot ?? {}).sort());
   });
 });

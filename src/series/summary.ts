@@ -1,5 +1,5 @@
 import { parseCommands, type BotCommand } from "../mail/commands.js";
-import type { MailMessage, ParsedSubject, Person, Trailer } from "../mail/types.js";
+import type { BotMail, MailMessage, ParsedSubject, Person, Trailer } from "../mail/types.js";
 import { defaultParseScore } from "./threads.js";
 
 /**
@@ -12,6 +12,8 @@ export interface SeriesMail {
   references: string[];
   subject: ParsedSubject;
   author: Person;
+  /** A patch's in-body `From:`, who `git am` records as author; absent when there is none. */
+  gitAuthor?: Person;
   date: Date | null;
   /** Arrival order: the position in the input, which backdated Date headers cannot fake. */
   seq: number;
@@ -28,6 +30,8 @@ export interface SeriesMail {
   /** `base-commit:` of a patch or cover letter: where a check applies the series. */
   baseCommit: string | null;
   automated: boolean;
+  /** Sent by a program, not posted for review (src/mail/bots.ts); absent for people's mail. */
+  botMail?: BotMail;
   /** `#hypwatch ...` lines of a reply (src/mail/commands.ts); none in patches or bot mail. */
   commands?: BotCommand[];
   /** For a mail with commands: the addresses in its To and Cc (is the bot addressed?). */
@@ -130,6 +134,7 @@ export function summarizeMail(
       tags: subject.tags.map(keep),
     },
     author: keepPerson(message.author, keep),
+    ...(message.patch?.inBodyFrom ? { gitAuthor: keepPerson(message.patch.inBodyFrom, keep) } : {}),
     date: message.date,
     seq,
     hasDiff: message.patch !== null,
@@ -139,6 +144,9 @@ export function summarizeMail(
     changeId: changeId === null ? null : keep(changeId),
     baseCommit: baseCommitOf(message),
     automated: message.automated,
+    ...(message.botMail
+      ? { botMail: { kind: message.botMail.kind, reason: detachString(message.botMail.reason) } }
+      : {}),
     ...commandsOf(message, keep),
     parseScore: defaultParseScore(message),
   };

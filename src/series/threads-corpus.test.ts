@@ -119,6 +119,29 @@ describe("pmu-emulation-fixes-v2 and tidy-kconfig-makefiles-v4", () => {
     }
     expect(named(patch(tidy, 4), "Acked-by")).toEqual(["will@kernel.org"]);
   });
+
+  it("tidy: the series is Fuad's (his cover letter); each patch's author is its in-body From", async () => {
+    const [tidy] = assembleSeries(
+      await corpusMbox("threads", "tidy-kconfig-makefiles-v4", "tidy-kconfig-makefiles-v4.mbox"),
+    );
+    expect(tidy?.author.email).toBe("tabba@google.com");
+    expect(tidy?.sender.email).toBe("tabba@google.com");
+    // Will wrote some of the patches Fuad posted: `git am` records him, so do we.
+    const authors = tidy?.patches.map((p) => p.author.email) ?? [];
+    expect(authors).toContain("will@kernel.org");
+    expect(authors).toContain("tabba@google.com");
+  });
+});
+
+describe("git-pull-5.3-rc3: a series without cover letter", () => {
+  it("is its first patch's git author (the in-body From), sent by the maintainer", async () => {
+    const all = assembleSeries(
+      await corpusMbox("threads", "git-pull-5.3-rc3", "git-pull-5.3-rc3.mbox"),
+    );
+    expect(all[0]?.sender.email).toBe("maz@kernel.org");
+    expect(all[0]?.author).toEqual(all[0]?.patches[0]?.author);
+    expect(all[0]?.author.email).not.toBe("maz@kernel.org");
+  });
 });
 
 describe("git-pull-5.3-rc3: patches threaded under a pull request", () => {
