@@ -78,11 +78,22 @@ export interface IngestStreamOptions {
   onError?: (error: MailParseError) => void;
 }
 
+/** Messages parsed for one batch, not yet stored. */
+interface ParsedBatch {
+  messages: StoredMessage[];
+  read: number;
+  skipped: number;
+  /** The batch's mails as they arrived: the checkpoint is the last one's that has one. */
+  arrived: Arriving[];
+}
+
 /**
  * Parse a stream of list mail on worker threads, as `scan` does, and store it in batches:
  * each batch is written in one Redis round trip and then yielded with the checkpoint after
  * its last message, for the caller to record. A crash loses at most the batch being
- * written, which is read again from the last recorded checkpoint and stored once.
+ * written, which is read again from the last recorded checkpoint and stored once. Parsing
+ * goes on, a batch ahead, while a batch is written and while the caller handles it; the
+ * batches are written one after the other, in order.
  */
 export async function* ingestStream(
   deps: IngestDeps,
@@ -100,38 +111,72 @@ export async function* ingestStream(
       yield item.mail;
     }
   }
-  let batch: StoredMessage[] = [];
-  let read = 0;
-  let skipped = 0;
+  async function* parsedBatches(): AsyncGenerator<ParsedBatch> {
+    const parsed = parseMails(mails(), {
+      output: "summary",
+      limits: deps.limits ?? DEFAULT_MAIL_LIMITS,
+      ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+    });
+    let batch: ParsedBatch = { messages: [], read: 0, skipped: 0, arrived: [] };
+    for await (const outcome of parsed) {
+      const item = inFlight.shift();
+      if (!item) throw new Error("parser returned more mails than it was given");
+      batch.read++;
+      batch.arrived.push(item);
+      if (outcome.ok) batch.messages.push(stored(outcome.value, item.mail.raw, now()));
+      else {
+        batch.skipped++;
+        opts.onError?.(outcome.error);
+      }
+      if (batch.read >= batchSize) {
+        yield batch;
+        batch = { messages: [], read: 0, skipped: 0, arrived: [] };
+      }
+    }
+    if (batch.read > 0) yield batch;
+  }
   let checkpoint: string | undefined;
-  const flush = async (): Promise<IngestedBatch> => {
-    const results = batch.length > 0 ? await deps.store.putMessages(list, batch) : [];
-    const commands = batch
+  for await (const batch of readAhead(parsedBatches(), 1)) {
+    const { messages, read, skipped } = batch;
+    const results = messages.length > 0 ? await deps.store.putMessages(list, messages) : [];
+    const commands = messages
       .filter((m, i) => results[i]?.isNew && (m.summary.commands?.length ?? 0) > 0)
       .map((m) => m.summary);
     const fresh = results.filter((r) => r.newInList).length;
-    const done = { read, fresh, skipped, checkpoint, commands };
-    batch = [];
-    read = 0;
-    skipped = 0;
-    return done;
-  };
-  const parsed = parseMails(mails(), {
-    output: "summary",
-    limits: deps.limits ?? DEFAULT_MAIL_LIMITS,
-    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
-  });
-  for await (const outcome of parsed) {
-    const item = inFlight.shift();
-    if (!item) throw new Error("parser returned more mails than it was given");
-    read++;
-    checkpoint = item.checkpoint ?? checkpoint;
-    if (outcome.ok) batch.push(stored(outcome.value, item.mail.raw, now()));
-    else {
-      skipped++;
-      opts.onError?.(outcome.error);
+    // Only now: a source may make its checkpoint when asked (an epochs one is large).
+    for (let i = batch.arrived.length - 1; i >= 0; i--) {
+      const at = batch.arrived[i]?.checkpoint;
+      if (at === undefined) continue;
+      checkpoint = at;
+      break;
     }
-    if (read >= batchSize) yield await flush();
+    yield { read, fresh, skipped, checkpoint, commands };
   }
-  if (read > 0) yield await flush();
+}
+
+/**
+ * The items of `source`, pulled up to `depth` items ahead of the consumer: the source works
+ * on while the consumer handles what it was given. An error of the source reaches the
+ * consumer at its place; a consumer that stops early stops the source.
+ */
+export async function* readAhead<T>(source: AsyncIterable<T>, depth: number): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  // An async generator answers `next` calls one after the other, in the order made.
+  const ahead: Promise<IteratorResult<T>>[] = [];
+  try {
+    for (;;) {
+      while (ahead.length <= depth) {
+        const next = iterator.next();
+        // Handled where it is awaited; this keeps a rejection not yet awaited from counting
+        // as unhandled.
+        next.catch(() => undefined);
+        ahead.push(next);
+      }
+      const next = await (ahead.shift() as Promise<IteratorResult<T>>);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    await iterator.return?.(undefined);
+  }
 }

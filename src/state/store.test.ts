@@ -71,6 +71,23 @@ describe("the state store (real Redis)", () => {
     }
   });
 
+  it("reads a list's window alike in the process that stored it and in any other", async () => {
+    const own = await freshStore();
+    const other = new StateStore(new Redis(TEST_REDIS_URL), own.prefix);
+    try {
+      const mails = await threadMails();
+      for (const mail of mails) await ingestMail({ store: own.store }, "kvmarm", mail);
+      // The writer has the summaries it stored in memory; the other reads them from Redis.
+      const mine = await own.store.recentArrivals("kvmarm", 100);
+      const theirs = await other.recentArrivals("kvmarm", 100);
+      expect(mine.map((m) => m.seq)).toEqual(mails.map((_, i) => i + 1));
+      expect(mine).toEqual(theirs);
+    } finally {
+      other.redis.disconnect();
+      await own.drop();
+    }
+  });
+
   it("writes a verdict and its outbox entry once, whoever races to write it", async () => {
     const clients = [new Redis(TEST_REDIS_URL), new Redis(TEST_REDIS_URL)];
     const stores = clients.map((c) => new StateStore(c, t.prefix));

@@ -119,12 +119,13 @@ export class StateStore {
 
   /** Store messages in one round trip, in order (each as `putMessage`). */
   async putMessages(list: string, messages: readonly StoredMessage[]): Promise<PutResult[]> {
+    const hashes = messages.map((m) => keyHash(m.messageId));
     const pipeline = this.redis.pipeline();
-    for (const message of messages)
+    for (const [i, message] of messages.entries())
       pipeline.eval(
         PUT_MESSAGE,
         3,
-        this.keys.message(message.messageId),
+        this.keys.messageByHash(hashes[i] ?? ""),
         this.keys.arrivals(list),
         this.keys.seq(list),
         message.messageId,
@@ -133,13 +134,22 @@ export class StateStore {
         String(message.summary.parseScore),
         message.summary.baseCommit ?? "",
         String(message.arrivedAt),
-        keyHash(message.messageId),
+        hashes[i] ?? "",
       );
-    for (const m of messages) this.summaries.delete(keyHash(m.messageId));
+    for (const hash of hashes) this.summaries.delete(hash);
     const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([error, reply]) => {
+    return replies.map(([error, reply], i) => {
       if (error) throw error;
       const [seq, isNew, newInList] = reply as [number, number, number];
+      const message = messages[i];
+      // Stored for the first time: what Redis holds is this summary, so the window read
+      // after this batch need not read it back.
+      if (isNew === 1 && message)
+        this.remember(hashes[i] ?? "", {
+          seq: Number(seq),
+          arrivedAt: message.arrivedAt,
+          summary: message.summary,
+        });
       return { seq: Number(seq), isNew: isNew === 1, newInList: newInList === 1 };
     });
   }

@@ -14,6 +14,7 @@ import {
   EpochsError,
   type EpochsSourceOptions,
 } from "./epochs.js";
+import { shortHash } from "./common.js";
 import type { LiveMail, LiveSource } from "./types.js";
 import { messageId, readAll } from "../../../test/live-source.js";
 
@@ -102,6 +103,13 @@ describe("epochs source on a real public-inbox v2 inbox", () => {
       expect(state).toMatchObject({ v: 1, epoch: 0, commit: m.mail.commit });
       expect((state as unknown as { seen: string[] }).seen.length).toBeLessThanOrEqual(3);
     }
+    // Each checkpoint, read only once the whole read is done, remembers the Message-IDs up
+    // to its own message, not those yielded after it.
+    const keys = ids(mails.map((m) => m.mail)).map(shortHash);
+    mails.forEach((m, i) => {
+      const { seen } = JSON.parse(m.checkpoint) as { seen: string[] };
+      expect(seen).toEqual(keys.slice(Math.max(0, i - 2), i + 1));
+    });
     checkpoint = mails.at(-1)?.checkpoint ?? "";
     expect((await readAll(source, checkpoint)).mails).toEqual([]);
   });

@@ -212,8 +212,11 @@ export function createEpochsSource(opts: EpochsSourceOptions): LiveSource {
     const { signal } = readOpts;
     const report = reporter(readOpts);
     const start = from === null ? null : parseCheckpoint(id, from);
-    const seen = [...(start?.seen ?? [])];
-    const seenSet = new Set(seen);
+    // `seen` is `history` from `oldest` on: a checkpoint keeps these bounds, not a copy.
+    // History is cut into a new array now and then; checkpoints made before keep the old one.
+    let history = [...(start?.seen ?? [])];
+    let oldest = 0;
+    const seenSet = new Set(history);
 
     const epochs = await discoverEpochs();
     if (epochs.length === 0) {
@@ -252,7 +255,7 @@ export function createEpochsSource(opts: EpochsSourceOptions): LiveSource {
             // The last `seen` commits before the place are read again and skipped by their
             // Message-IDs, which also covers a rewrite that dropped up to that many commits.
             const chain = await firstParentChain(gitDir, head);
-            base = chain[Math.min(start.n, chain.length) - seen.length - 1] ?? null;
+            base = chain[Math.min(start.n, chain.length) - start.seen.length - 1] ?? null;
           }
           since = base ?? undefined;
           report(
@@ -284,19 +287,30 @@ export function createEpochsSource(opts: EpochsSourceOptions): LiveSource {
           continue;
         }
         if (key !== null && !seenSet.has(key)) {
-          seen.push(key);
+          history.push(key);
           seenSet.add(key);
-          while (seen.length > maxSeen) seenSet.delete(seen.shift() as string);
+          while (history.length - oldest > maxSeen) seenSet.delete(history[oldest++] as string);
+          if (oldest >= maxSeen) {
+            history = history.slice(oldest);
+            oldest = 0;
+          }
         }
         const commit = mail.commit ?? "";
-        const checkpoint: EpochsCheckpoint = {
-          v: 1,
-          epoch: epoch.n,
-          commit,
-          n: places.get(commit) ?? 1,
-          seen: [...seen],
+        const at = { epoch: epoch.n, commit, n: places.get(commit) ?? 1 };
+        const seen = { history, from: oldest, to: history.length };
+        // Written out only when read: with `seen` a checkpoint is about 19 kB of JSON, and a
+        // reader stores only the last one of each batch it stores.
+        yield {
+          mail,
+          get checkpoint() {
+            const checkpoint: EpochsCheckpoint = {
+              v: 1,
+              ...at,
+              seen: seen.history.slice(seen.from, seen.to),
+            };
+            return JSON.stringify(checkpoint);
+          },
         };
-        yield { mail, checkpoint: JSON.stringify(checkpoint) };
       }
     }
   }
