@@ -3,14 +3,14 @@
  * into docs/samples/ for people to read before they let the bot mail a list:
  * - the reply under the patch of the bundled GICv2 series that calls pr_warn_ratelimited()
  *   from nVHE code, with the real check output of linux 6.1 (test/fixtures/report/);
- * - the GitHub issue body for the same verdict;
+ * - the GitHub issue body for the same verdict (and for the next one);
  * - the reply under patch 2/2 of a real kvmarm series, Oliver Upton's pKVM memory
  *   transitions cleanup, checked with one line changed to use __va() in nVHE code
  *   (examples/pkvm-transitions-va.mbox), with its real check output;
  * - the note a list that opts in (`notApplied`) gets for the real Shadow Call Stack v7
  *   thread, which does not apply to linux 6.1.
  */
-import { writeFile } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { format, resolveConfig } from "prettier";
@@ -59,34 +59,33 @@ function asMail(context: ReportContext, policy: object): string {
     .join("\n");
 }
 
+/** The GitHub issue body of a verdict, formatted as the repository's Markdown (npm test checks it). */
+async function writeIssue(file: string, context: ReportContext): Promise<void> {
+  const { series, verdict } = context.current;
+  const marker = {
+    series: [seriesToken("kvmarm", series.id)],
+    version: verdict.version,
+    verdict: verdictToken(`verdict:${verdict.checkKey}`),
+  };
+  const body = [
+    `<!-- title: ${issueTitle(verdict)} -->`,
+    `<!-- labels: ${issueLabels(verdict).join(", ")} -->`,
+    "",
+    issueBody(context, marker, { loreUrl: "https://lore.kernel.org/all" }),
+  ].join("\n");
+  const options = (await resolveConfig(file)) ?? {};
+  await writeFile(file, await format(body, { ...options, parser: "markdown" }));
+}
+
 const gicv2 = await gicv2Context();
 await writeFile(path.join(OUT, "reply-gicv2.txt"), asMail(gicv2, { mode: "list" }));
-const marker = {
-  series: [seriesToken("kvmarm", gicv2.current.series.id)],
-  version: gicv2.current.verdict.version,
-  verdict: verdictToken(`verdict:${gicv2.current.verdict.checkKey}`),
-};
-// Formatted as the repository's other Markdown is (npm test checks it).
-const issueFile = path.join(OUT, "issue-gicv2.md");
-await writeFile(
-  issueFile,
-  await format(
-    [
-      `<!-- title: ${issueTitle(gicv2.current.verdict)} -->`,
-      `<!-- labels: ${issueLabels(gicv2.current.verdict).join(", ")} -->`,
-      "",
-      issueBody(gicv2, marker, { loreUrl: "https://lore.kernel.org/all" }),
-    ].join("\n"),
-    { ...((await resolveConfig(issueFile)) ?? {}), parser: "markdown" },
-  ),
-);
+await writeIssue(path.join(OUT, "issue-gicv2.md"), gicv2);
 const pkvm = await pkvmContext();
 await writeFile(path.join(OUT, "reply-pkvm-transitions-va.txt"), asMail(pkvm, { mode: "list" }));
+await writeIssue(path.join(OUT, "issue-pkvm-transitions-va.md"), pkvm);
 const scs = await scsContext();
 await writeFile(
   path.join(OUT, "reply-scs-v7-not-applied.txt"),
   asMail(scs, { mode: "list", notApplied: true }),
 );
-process.stdout.write(
-  `wrote ${OUT}/reply-gicv2.txt, issue-gicv2.md, reply-pkvm-transitions-va.txt, reply-scs-v7-not-applied.txt\n`,
-);
+process.stdout.write(`wrote ${(await readdir(OUT)).sort().join(", ")} in ${OUT}\n`);
