@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { corpusPath } from "../test/corpus.js";
-import { readSource, detectSource, type RawMail } from "../src/intake/index.js";
+import { readSource, detectSource, type RawMail, type SourceError } from "../src/intake/index.js";
 import { parseMails } from "../src/intake/parsePool.js";
 import { run } from "../src/io/exec.js";
 import { openGitDir } from "../src/io/git-archive.js";
@@ -58,7 +58,13 @@ async function ours(): Promise<{
   const assembler = new SeriesAssembler();
   let messages = 0;
   let errors = 0;
-  for await (const parsed of parseMails(limited(readSource(source)), {
+  // A message that cannot be read (a blob missing from the mirror) is named and counted, as
+  // scan does, and the run goes on.
+  const onError = (error: SourceError): void => {
+    errors++;
+    console.error(`hypwatch: ${error.message}`);
+  };
+  for await (const parsed of parseMails(limited(readSource(source, { onError })), {
     output: "summary",
     threads,
   })) {
@@ -112,7 +118,7 @@ console.log(`source   ${source}`);
 console.log(`cores    ${availableParallelism()}, parse threads ${threads}, load ${load()}`);
 const mine = await ours();
 console.log(
-  `hypwatch ${mine.messages} messages (${mine.errors} unparseable) -> ${mine.series} series ` +
+  `hypwatch ${mine.messages} messages (${mine.errors} unreadable or unparseable) -> ${mine.series} series ` +
     `(${mine.relevant} arm64 KVM) in ${mine.seconds.toFixed(2)} s, cpu ${mine.cpuSeconds.toFixed(2)} s`,
 );
 const rate = mine.messages / mine.seconds;

@@ -5,7 +5,11 @@
  * patch series deterministically (every partial re-roll, multi-version threads, then evenly
  * spaced single-version threads), writes each thread as an mbox and runs `b4 am` on it
  * offline. Then compares the newest series: same version, same patches in the same order
- * (by Message-ID). Also counts patches whose review trailers differ.
+ * (by Message-ID), the same author of each patch (b4 writes the git author, the in-body
+ * From, as From), and the same review trailers. Works on any list's archive (the kvmarm
+ * corpus by default; `../shared/corpus/kvm-ppc-0.git` is a second whole list). Messages that
+ * cannot be read are named on stderr and counted, as scan does; bot mail is no series, so a
+ * thread of only bot mail is never picked.
  *
  *   npm run compare:b4 -- [--threads 60] [--verbose] [--keep] [archive]
  */
@@ -13,7 +17,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { b4Am, b4Version } from "../src/io/b4.js";
-import { mboxrdEntry, readPublicInbox, splitMbox } from "../src/intake/index.js";
+import { mboxrdEntry, readPublicInbox, splitMbox, type SourceError } from "../src/intake/index.js";
 import { MailParseError, parseMail, type MailMessage } from "../src/mail/index.js";
 import {
   assembleFromSummaries,
@@ -114,13 +118,22 @@ async function main(): Promise<void> {
   const summaries: SeriesMail[] = [];
   const commitOf = new Map<string, string>();
   let seq = 0;
-  for await (const raw of readPublicInbox(archive)) {
+  let unreadable = 0;
+  let parseErrors = 0;
+  let botMail = 0;
+  const onError = (error: SourceError): void => {
+    unreadable++;
+    console.error(`hypwatch: ${error.message}`);
+  };
+  for await (const raw of readPublicInbox(archive, { onError })) {
     try {
       const mail = summarizeMail(await parseMail(raw), seq++);
       summaries.push(mail);
+      if (mail.botMail) botMail++;
       if (raw.commit && !commitOf.has(mail.messageId)) commitOf.set(mail.messageId, raw.commit);
     } catch (error) {
       if (!(error instanceof MailParseError)) throw error;
+      parseErrors++;
     }
   }
 
@@ -151,7 +164,9 @@ async function main(): Promise<void> {
   const single = evenly(of("single-version"), Math.max(0, wanted - rerolls.length - multi.length));
   const chosen = [...rerolls, ...multi, ...single];
   console.log(
-    `b4 ${version}; ${summaries.length} messages; ${candidates.length} threads with patch series ` +
+    `b4 ${version}; ${archive}: ${summaries.length + parseErrors + unreadable} messages ` +
+      `(${unreadable} unreadable, ${parseErrors} unparseable, ${botMail} bot mail); ` +
+      `${candidates.length} threads with patch series ` +
       `(${of("partial-reroll").length} partial re-rolls, ${of("multi-version").length} multi-version); ` +
       `comparing ${chosen.length}`,
   );
@@ -159,7 +174,7 @@ async function main(): Promise<void> {
   // Pass 2: the raw mail of the chosen threads.
   const needed = new Set(chosen.flatMap((c) => c.mails.map((m) => commitOf.get(m.messageId))));
   const rawByCommit = new Map<string, Buffer>();
-  for await (const raw of readPublicInbox(archive)) {
+  for await (const raw of readPublicInbox(archive, { onError: () => {} })) {
     if (raw.commit && needed.has(raw.commit)) rawByCommit.set(raw.commit, raw.raw);
   }
 
@@ -172,6 +187,7 @@ async function main(): Promise<void> {
     sameCover: 0,
     patchesCompared: 0,
     trailersDiffer: 0,
+    authorsDiffer: 0,
   };
   const byKind: Record<string, { agree: number; differ: number }> = {};
   try {
@@ -210,6 +226,14 @@ async function main(): Promise<void> {
         kindCount.agree++;
         for (const [i, mail] of theirs.entries()) {
           counts.patchesCompared++;
+          const ourAuthor = ours.patches[i]?.author.email.toLowerCase() ?? "";
+          const b4Author = mail.from.email.toLowerCase();
+          if (ourAuthor !== b4Author) {
+            counts.authorsDiffer++;
+            console.log(
+              `AUTHOR ${tag} <${mail.messageId}>\n   ours: ${ourAuthor}\n   b4:   ${b4Author}`,
+            );
+          }
           const mine = reviewTrailers(ours.patches[i]?.trailers ?? []);
           const b4s = reviewTrailers(mail.patch?.trailers ?? []);
           if (mine !== b4s) {

@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Command } from "commander";
-import { readPublicInbox, type RawMail } from "../src/intake/index.js";
+import { readPublicInbox, type RawMail, type SourceError } from "../src/intake/index.js";
 import { gitMailinfo, type MailinfoResult } from "../src/io/mailinfo.js";
 import { MailParseError, parseDiff, parseMail, stripListFooters } from "../src/mail/index.js";
 import type { MailMessage } from "../src/mail/index.js";
@@ -105,6 +105,7 @@ async function main(): Promise<void> {
   let read = 0;
   let withDiff = 0;
   let parseErrors = 0;
+  let sourceErrors = 0;
 
   const compare = async (raw: RawMail): Promise<void> => {
     let ours: MailMessage;
@@ -140,7 +141,13 @@ async function main(): Promise<void> {
 
   const concurrency = Math.max(1, Number(opts.concurrency));
   const running = new Set<Promise<void>>();
-  for await (const raw of readPublicInbox(archive)) {
+  // A message that cannot be read (a blob missing from the mirror) is named and counted, as
+  // scan does, and the comparison goes on.
+  const onError = (error: SourceError): void => {
+    sourceErrors++;
+    console.error(`hypwatch: ${error.message}`);
+  };
+  for await (const raw of readPublicInbox(archive, { onError })) {
     if (read >= limit) break;
     read++;
     const job = compare(raw).finally(() => running.delete(job));
@@ -159,6 +166,7 @@ async function main(): Promise<void> {
     archive,
     messagesRead: read,
     parseErrors,
+    sourceErrors,
     messagesWithDiff: withDiff,
     diff: summary(diffKinds),
     commitMessage: summary(messageKinds),
@@ -170,6 +178,7 @@ async function main(): Promise<void> {
   console.log(`archive            ${archive}`);
   console.log(`messages read      ${read}`);
   console.log(`parse errors       ${parseErrors}`);
+  console.log(`unreadable         ${sourceErrors}`);
   console.log(`messages with diff ${withDiff}`);
   for (const [title, kinds] of [
     ["patch text (diff)", diffKinds],

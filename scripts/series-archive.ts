@@ -4,7 +4,7 @@
  *
  *   npx tsx --expose-gc scripts/series-archive.ts [public-inbox epoch or mbox]
  */
-import { readSource } from "../src/intake/index.js";
+import { readSource, type SourceError } from "../src/intake/index.js";
 import { MailParseError, parseMail } from "../src/mail/index.js";
 import { SeriesAssembler } from "../src/series/index.js";
 import { corpusPath } from "../test/corpus.js";
@@ -14,7 +14,13 @@ const started = Date.now();
 const assembler = new SeriesAssembler();
 let messages = 0;
 let parseErrors = 0;
-for await (const raw of readSource(source)) {
+let sourceErrors = 0;
+// A message that cannot be read (a blob missing from the mirror) is named and counted.
+const onError = (error: SourceError): void => {
+  sourceErrors++;
+  console.error(`hypwatch: ${error.message}`);
+};
+for await (const raw of readSource(source, { onError })) {
   messages++;
   try {
     assembler.add(await parseMail(raw));
@@ -33,6 +39,7 @@ console.log(
     source,
     messages,
     parseErrors,
+    sourceErrors,
     distinctMessageIds: assembler.size,
     readAndParseSeconds: (read - started) / 1000,
     assembleSeconds: (Date.now() - read) / 1000,

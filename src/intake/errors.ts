@@ -9,6 +9,7 @@ export type SourceErrorKind =
   | "not-git"
   | "unknown-commit"
   | "read-failed"
+  | "missing-object"
   | "over-limit";
 
 /**

@@ -9,6 +9,7 @@ import {
   openGitDir,
   resolveCommit,
   revListReverse,
+  treeEntries,
   type OpenedGitDir,
 } from "../io/git-archive.js";
 import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
@@ -151,21 +152,38 @@ async function* readEpoch(
         yield { raw: object.content, origin, commit };
         continue;
       }
-      // Rare: a deletion (the commit adds `d`), or a commit public-inbox would not write.
-      if (await objectExists(gitDir, `${commit}:d`)) continue;
-      reportOrThrow(
-        new SourceError(
-          "read-failed",
-          source,
-          "commit has neither a message m nor a deletion d",
-          origin,
-        ),
-        opts,
-      );
+      // Rare: a deletion (the commit adds `d`), an object missing from the mirror, or a
+      // commit public-inbox would not write.
+      const why = await unreadableEntry(gitDir, commit);
+      if (why === null) continue;
+      reportOrThrow(new SourceError(why.code, source, why.reason, origin), opts);
     }
   } catch (cause) {
     throw asSourceError(source, cause);
   }
+}
+
+/**
+ * Why the message of `commit` could not be read: an object missing from the archive (named,
+ * as real mirrors lack some), or a commit with neither `m` nor `d`; null for a deletion.
+ */
+async function unreadableEntry(
+  gitDir: string,
+  commit: string,
+): Promise<{ code: "missing-object" | "read-failed"; reason: string } | null> {
+  const tree = await treeEntries(gitDir, commit);
+  if (tree.entries === null) {
+    return { code: "missing-object", reason: `${tree.missing} is missing from the archive` };
+  }
+  const m = tree.entries.get("m");
+  if (m && !(await objectExists(gitDir, m.oid))) {
+    return {
+      code: "missing-object",
+      reason: `blob ${m.oid} (message m of commit ${commit}) is missing from the archive`,
+    };
+  }
+  if (!m && tree.entries.has("d")) return null;
+  return { code: "read-failed", reason: "commit has neither a message m nor a deletion d" };
 }
 
 function asSourceError(source: string, cause: unknown): SourceError {

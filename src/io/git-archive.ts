@@ -93,6 +93,30 @@ export async function objectExists(gitDir: string, rev: string): Promise<boolean
   return ok;
 }
 
+/**
+ * The entries of a commit's tree (`name` -> `{ type, oid }`), read from the tree alone, so a
+ * blob missing from the repository is still named; null when the commit or its tree is
+ * missing, with what is missing.
+ */
+export async function treeEntries(
+  gitDir: string,
+  commit: string,
+): Promise<
+  { entries: Map<string, { type: string; oid: string }> } | { entries: null; missing: string }
+> {
+  const tree = await git(gitDir, ["rev-parse", "--verify", "--quiet", `${commit}^{tree}`]);
+  if (!tree.ok) return { entries: null, missing: `commit ${commit}` };
+  const oid = tree.stdout.trim();
+  const listed = await git(gitDir, ["ls-tree", "-z", oid]);
+  if (!listed.ok) return { entries: null, missing: `tree ${oid} of commit ${commit}` };
+  const entries = new Map<string, { type: string; oid: string }>();
+  for (const line of listed.stdout.split("\0")) {
+    const m = /^\d+ (\w+) ([0-9a-f]+)\t(.*)$/s.exec(line);
+    if (m?.[1] && m[2] && m[3] !== undefined) entries.set(m[3], { type: m[1], oid: m[2] });
+  }
+  return { entries };
+}
+
 export async function isAncestor(gitDir: string, ancestor: string, rev: string): Promise<boolean> {
   const { ok } = await git(gitDir, ["merge-base", "--is-ancestor", ancestor, rev]);
   return ok;
