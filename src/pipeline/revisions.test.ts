@@ -66,6 +66,44 @@ describe("revisions from list mail as it arrives (real Redis, real mail)", () =>
     expect(calls).toEqual(before);
   });
 
+  it("an update cut off while it queues checks is made up by the next one: no check is lost", async () => {
+    const mails = await collect(readPublicInbox(corpusPath("kvmarm-0.git")), 300);
+    // What one update that is not cut off queues, in a store of its own.
+    const reference = await freshStore();
+    const whole = recordingScheduler();
+    try {
+      for (const mail of mails) await ingestMail({ store: reference.store }, "kvmarm", mail);
+      await updateRevisions({ store: reference.store, scheduler: whole.scheduler }, policy());
+    } finally {
+      await reference.drop();
+    }
+    expect(whole.queued.size).toBeGreaterThan(1);
+
+    for (const mail of mails) await ingestMail({ store: t.store }, "kvmarm", mail);
+    // The queue fails after one check was queued.
+    const cut = recordingScheduler();
+    let left = 1;
+    const failing: CheckScheduler = {
+      ...cut.scheduler,
+      schedule: async (job, delayMs) => {
+        if (left-- <= 0) throw new Error("queue unreachable");
+        await cut.scheduler.schedule(job, delayMs);
+      },
+    };
+    await expect(updateRevisions({ store: t.store, scheduler: failing }, policy())).rejects.toThrow(
+      "queue unreachable",
+    );
+    expect(cut.queued.size).toBe(1);
+    const next = recordingScheduler();
+    await updateRevisions({ store: t.store, scheduler: next.scheduler }, policy());
+    expect(new Set([...cut.queued.keys(), ...next.queued.keys()])).toEqual(
+      new Set(whole.queued.keys()),
+    );
+    // Every head is written now: the same update again decides nothing.
+    const again = await updateRevisions({ store: t.store, scheduler: next.scheduler }, policy());
+    expect(again).toMatchObject({ changed: 0, scheduled: 0, cancelled: 0 });
+  });
+
   it("queues exactly the newest relevant revisions a one-shot scan of the same mail lists", async () => {
     const epoch = corpusPath("kvmarm-0.git");
     const mails = await collect(readPublicInbox(epoch), 2500);

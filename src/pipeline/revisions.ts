@@ -124,6 +124,15 @@ export async function updateRevisions(
     return firstSeq >= firstActionable;
   });
   const heads = await store.heads(policy.list, actionable);
+  // What changed, decided first; then written in a few round trips, in the order a crash
+  // must find them: revisions, then checks taken back and queued, and each head last (a
+  // head not yet written makes the next update decide the same again).
+  const decided: {
+    series: Series;
+    revision: Revision;
+    before: SeriesHead | null;
+    wanted: string | null;
+  }[] = [];
   for (const [i, series] of actionable.entries()) {
     const arrived = mailsOf(series).map((id) => byId.get(id));
     const key = revisionKey(series);
@@ -135,7 +144,6 @@ export async function updateRevisions(
       before.complete === series.complete
     )
       continue;
-    update.changed++;
     // The cover letter's `base-commit:`, else the first patch's that has one.
     const baseCommit = arrived.map((m) => m?.summary.baseCommit).find(Boolean) ?? null;
     const revision: Revision = {
@@ -145,30 +153,45 @@ export async function updateRevisions(
       baseCommit,
       lastArrivedAt: Math.max(...arrived.map((m) => m?.arrivedAt ?? 0)),
     };
-    await store.putRevision(revision);
-    await store.indexRevisionMails(policy.list, revision);
     const wanted = series.newest ? checkKey(key, baseCommit, policy.check) : null;
-    if (before?.check && before.check !== wanted) {
-      await scheduler.cancel(before.check);
-      await store.markSuperseded(before.check);
-      update.cancelled++;
-    }
-    if (wanted && before?.check !== wanted) {
-      await scheduler.schedule(
-        { checkKey: wanted, revision: key },
-        series.complete ? 0 : policy.partialWaitMs,
-      );
-      update.scheduled++;
-    }
-    const head: SeriesHead = {
-      revision: key,
-      newest: series.newest,
-      relevant: true,
-      complete: series.complete,
-      check: wanted,
-      lastCheck: wanted ?? before?.check ?? before?.lastCheck ?? null,
-    };
-    await store.setHead(policy.list, series.id, series.version, head);
+    decided.push({ series, revision, before, wanted });
   }
+  update.changed = decided.length;
+  if (decided.length === 0) return update;
+  await store.putRevisions(
+    policy.list,
+    decided.map((d) => d.revision),
+  );
+  const cancelled = decided.flatMap(({ before, wanted }) =>
+    before?.check && before.check !== wanted ? [before.check] : [],
+  );
+  await Promise.all(cancelled.map((check) => scheduler.cancel(check)));
+  await store.markSuperseded(cancelled);
+  update.cancelled = cancelled.length;
+  const scheduled = decided.filter(({ before, wanted }) => wanted && before?.check !== wanted);
+  await Promise.all(
+    scheduled.map(({ series, revision, wanted }) =>
+      scheduler.schedule(
+        { checkKey: wanted ?? "", revision: revision.key },
+        series.complete ? 0 : policy.partialWaitMs,
+      ),
+    ),
+  );
+  update.scheduled = scheduled.length;
+  await store.setHeads(
+    policy.list,
+    decided.map(({ series, revision, before, wanted }) => ({
+      seriesId: series.id,
+      version: series.version,
+      head: {
+        revision: revision.key,
+        newest: series.newest,
+        relevant: true,
+        complete: series.complete,
+        check: wanted,
+        lastCheck: wanted ?? before?.check ?? before?.lastCheck ?? null,
+      },
+    })),
+  );
   return update;
 }

@@ -243,8 +243,33 @@ export class StateStore {
     );
   }
 
+  /** Several series' heads of a list, in one round trip. */
+  async setHeads(
+    list: string,
+    heads: readonly { seriesId: string; version: number; head: SeriesHead }[],
+  ): Promise<void> {
+    if (heads.length === 0) return;
+    await this.redis.hset(
+      this.keys.heads(list),
+      ...heads.flatMap((h) => [headField(h.seriesId, h.version), JSON.stringify(h.head)]),
+    );
+  }
+
   async putRevision(revision: Revision): Promise<void> {
     await this.redis.set(this.keys.revision(revision.key), JSON.stringify(revision));
+  }
+
+  /** Revisions of a list, and which revision each of their mails is in, in one round trip. */
+  async putRevisions(list: string, revisions: readonly Revision[]): Promise<void> {
+    if (revisions.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    const mails: string[] = [];
+    for (const revision of revisions) {
+      pipeline.set(this.keys.revision(revision.key), JSON.stringify(revision));
+      mails.push(...this.revisionMailFields(revision));
+    }
+    if (mails.length > 0) pipeline.hset(this.keys.mails(list), ...mails);
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
 
   async revision(key: string): Promise<Revision | null> {
@@ -261,8 +286,9 @@ export class StateStore {
     return this.redis.hgetall(this.keys.runs);
   }
 
-  async markSuperseded(checkKey: string): Promise<void> {
-    await this.redis.sadd(this.keys.superseded, checkKey);
+  async markSuperseded(checkKeys: string | readonly string[]): Promise<void> {
+    const keys = typeof checkKeys === "string" ? [checkKeys] : checkKeys;
+    if (keys.length > 0) await this.redis.sadd(this.keys.superseded, ...keys);
   }
 
   async isSuperseded(checkKey: string): Promise<boolean> {
@@ -325,16 +351,17 @@ export class StateStore {
     });
   }
 
-  /** Remember which series revision each of its mails belongs to (commands name a mail). */
-  async indexRevisionMails(list: string, revision: Revision): Promise<void> {
-    const { series } = revision;
+  /**
+   * The `mails` fields and values of a revision: which revision each of its mails belongs to
+   * (commands name a mail).
+   */
+  private revisionMailFields({ series }: Revision): string[] {
     const ids = [
       ...(series.coverMessageId ? [series.coverMessageId] : []),
       ...series.patches.map((p) => p.messageId),
     ];
-    if (ids.length === 0) return;
     const value = headField(series.id, series.version);
-    await this.redis.hset(this.keys.mails(list), ...ids.flatMap((id) => [keyHash(id), value]));
+    return ids.flatMap((id) => [keyHash(id), value]);
   }
 
   /** The (series id, version) whose cover letter or patch `messageId` is, if any. */
