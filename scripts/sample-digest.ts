@@ -1,144 +1,150 @@
 /**
- * Render the sample digest of docs/digest-sample.txt (and .html) from real kvmarm threads:
- * the series, their versions, authors, links and review trailers come from the corpus
- * archive as `hypwatch scan` assembles it; the verdicts and findings are illustrative (no
- * kernel is built here), and the digest says so.
+ * `npm run digest:sample [-- --check]`: the sample digest of docs/digest-sample.txt (and
+ * .html), a monthly kvmarm digest of October 2022 made of real threads and real verdicts.
  *
- *   npx tsx scripts/sample-digest.ts [public-inbox epoch or mbox]
+ * The series are every arm64 KVM series posted to kvmarm that month, as `hypwatch scan`
+ * assembles the corpus archive (versions, authors, links, review trailers). Each verdict is
+ * the result of `hypwatch check` of that series on Debian's linux-source-6.1 with the cross
+ * compiler, kept in test/fixtures/digest/ (`--check` runs the checks again; a missing one
+ * is run). One series is changed to show a finding: patch 2/2 of the pKVM memory
+ * transitions cleanup is checked as examples/pkvm-transitions-va.mbox holds it, with one
+ * line using the kernel's __va() in nVHE code; the digest says so. A verdict's time is the
+ * series' posting time plus the check's measured duration.
  */
-import { writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { format, resolveConfig } from "prettier";
-import { configSchema } from "../src/config.js";
+import { ensureTree } from "../src/apply/index.js";
+import { readConfig } from "../src/config.js";
+import { checkSeries } from "../src/pipeline/check.js";
+import { classifyResult, newVerdict } from "../src/pipeline/check-revision.js";
 import { scanSource } from "../src/pipeline/scan.js";
+import { checkRequest, selectSeries } from "../src/pipeline/select.js";
 import { renderDigest } from "../src/report/digest.js";
 import type { Series } from "../src/series/types.js";
-import type { ReportContext } from "../src/shapes/report.js";
-import { corpusPath } from "../test/corpus.js";
-import { contextOf, finding, verdictOf, type MadeVerdict } from "../test/digest-fixtures.js";
+import type { CheckResult } from "../src/shapes/check.js";
+import type { ReportContext, ReportedRevision } from "../src/shapes/report.js";
+import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
 
-const source = process.argv[2] ?? corpusPath("kvmarm-0.git");
-const docs = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "docs");
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const FIXTURES = path.join(ROOT, "test", "fixtures", "digest");
+const { values } = parseArgs({
+  options: {
+    source: { type: "string", default: corpusPath("kvmarm-0.git") },
+    check: { type: "boolean", default: false },
+  },
+});
+const say = (text: string) => process.stderr.write(`digest:sample: ${text}\n`);
 
-/** A weekly digest (Mondays 06:00 UTC) of the week of 4 May 2020 on kvmarm. */
-const START = Date.parse("2020-05-04T06:00:00Z");
-const END = Date.parse("2020-05-11T06:00:00Z");
-const day = (d: number, hour: number) => START + (d * 24 + hour - 6) * 3600_000;
+const START = Date.parse("2022-10-01T00:00:00Z");
+const END = Date.parse("2022-11-01T00:00:00Z");
+/** The series checked with one line changed, and the mail it is checked as. */
+const INJECTED = {
+  id: "20221028083448.1998389-1-oliver.upton@linux.dev",
+  mbox: path.join(ROOT, "examples", "pkvm-transitions-va.mbox"),
+  result: path.join(ROOT, "test", "fixtures", "report", "pkvm-transitions-va.check.json"),
+};
 
-/** The series of the sample, by the Message-ID of their cover letter (or only patch). */
-const TIDY_V4 = "20200421131734.141766-1-tabba@google.com";
-const TIDY_V5 = "20200505154520.194120-1-tabba@google.com";
-const SPECULATIVE_AT_V2_STEM = "Unify WORKAROUND_SPECULATIVE_AT";
-const SPECULATIVE_AT_V3 = "20200504094858.108917-1-ascull@google.com";
-const STAGE2_THP = "20200507123546.1875-1-yuzenghui@huawei.com";
-const CPU_HOTPLUG = "1588832387-8489-1-git-send-email-anshuman.khandual@arm.com";
-
-const { series } = await scanSource(source, configSchema.parse({}));
+const config = readConfig();
+const { series } = await scanSource(values.source, config);
 const byId = new Map(series.map((s) => [s.id, s]));
+const posted = (s: Series) => (s.date ? Date.parse(s.date) : NaN);
+const month = series
+  .filter((s) => s.relevant && s.complete && posted(s) >= START && posted(s) < END)
+  .sort((a, b) => posted(a) - posted(b));
+say(`${month.length} arm64 KVM series posted in October 2022`);
 
-function get(id: string): Series {
-  const found = byId.get(id);
-  if (!found) throw new Error(`${source}: no series ${id}`);
-  return found;
-}
+const fixtureOf = (s: Series) =>
+  s.id === INJECTED.id
+    ? INJECTED.result
+    : path.join(FIXTURES, `${s.id.replace(/[^A-Za-z0-9.@-]+/g, "_")}.check.json`);
 
-/** The revision of `newer`'s series at `version`, as the assembler linked them. */
-function version(newer: Series, v: number): Series {
-  const id = newer.revisions.find((r) => r.version === v)?.id;
-  if (!id) throw new Error(`${newer.id}: no v${v} among its revisions`);
-  return get(id);
-}
-
-function checked(s: Series, made: MadeVerdict, previous?: { s: Series; made: MadeVerdict }) {
-  const verdict = verdictOf(s, made);
-  return contextOf(
-    s,
-    verdict,
-    previous ? { series: previous.s, verdict: verdictOf(previous.s, previous.made) } : null,
+/** Run `hypwatch check` on each series whose result is missing (or all, with --check). */
+async function runChecks(todo: Series[]): Promise<void> {
+  if (todo.length === 0) return;
+  const ids = new Set(
+    todo.flatMap((s) => [
+      ...(s.coverMessageId ? [s.coverMessageId] : []),
+      ...s.patches.map((p) => p.messageId),
+    ]),
   );
+  const raw = await rawMailsById(values.source, ids);
+  const repo = await ensureTree({ tree: config.tree });
+  const scratch = await mkdtemp(path.join(tmpdir(), "hypwatch-digest-sample-"));
+  await mkdir(FIXTURES, { recursive: true });
+  try {
+    for (const s of todo) {
+      const mbox = INJECTED.id === s.id ? INJECTED.mbox : path.join(scratch, "series.mbox");
+      if (mbox !== INJECTED.mbox) {
+        const mails = [s.coverMessageId, ...s.patches.map((p) => p.messageId)]
+          .map((id) => (id ? raw.get(id) : undefined))
+          .filter((m): m is Buffer => m !== undefined);
+        await writeFile(mbox, mboxOf(mails));
+      }
+      const selected = await selectSeries(mbox, config);
+      say(`checking v${s.version} ${s.subject}`);
+      const result = await checkSeries(checkRequest(repo, selected, config, { base: null }));
+      await writeFile(fixtureOf(s), `${JSON.stringify(result, null, 2)}\n`);
+      say(`  ${classifyResult(result).kind} in ${(result.timings.totalMs / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
-// Illustrative findings, placed where the series' patches change hyp code or its build.
-const kcov = finding({
-  rule: "hyp/instrumentation",
-  kind: "instrumentation",
-  symbol: "kcov",
-  file: "arch/arm64/kvm/hyp/switch.c",
-  line: 620,
-  function: "__kvm_vcpu_run_nvhe",
-  config: "instrumented",
-  message: "KCOV instrumentation (__sanitizer_cov_trace_pc) in nVHE code",
-  key: "hyp/instrumentation|kcov|__kvm_vcpu_run_nvhe|arch/arm64/kvm/hyp/switch.c",
-  introducedBy: 2,
-});
-const capCheck = finding({
-  symbol: "cpus_have_const_cap",
-  file: "arch/arm64/include/asm/kvm_hyp.h",
-  line: 95,
-  function: "__activate_traps_nvhe",
-  message: "nVHE code calls cpus_have_const_cap(), which is not mapped at EL2",
-  key: "hyp/undefined-symbol|cpus_have_const_cap|__activate_traps_nvhe|arch/arm64/include/asm/kvm_hyp.h",
-  introducedBy: 1,
-});
-const tlbCall = finding({
-  symbol: "__tlb_switch_to_guest",
-  rule: "hyp/outlined-inline",
-  kind: "outlined-inline",
-  file: "arch/arm64/kvm/hyp/tlb.c",
-  line: 64,
-  function: "__kvm_tlb_flush_vmid_ipa",
-  message: "static inline __tlb_switch_to_guest() emitted in .text and called from hyp code",
-  key: "hyp/outlined-inline|__tlb_switch_to_guest|__kvm_tlb_flush_vmid_ipa|arch/arm64/kvm/hyp/tlb.c",
-  introducedBy: 1,
-});
+await runChecks(month.filter((s) => values.check || !existsSync(fixtureOf(s))));
 
-const tidyV5 = get(TIDY_V5);
-const atV3 = get(SPECULATIVE_AT_V3);
-const atV2 = version(atV3, 2);
-if (!atV2.subject.includes(SPECULATIVE_AT_V2_STEM))
-  throw new Error(`unexpected v2: ${atV2.subject}`);
+async function reported(s: Series): Promise<ReportedRevision> {
+  const result = JSON.parse(await readFile(fixtureOf(s), "utf8")) as CheckResult;
+  const { kind, reason } = classifyResult(result);
+  const recordedAt = posted(s) + result.timings.totalMs;
+  const revision = { key: `rev-${s.id}`, list: "kvmarm", series: s, lastArrivedAt: posted(s) };
+  const verdict = newVerdict(
+    { checkKey: `check-${s.id}`, revision, analyzer: "sample", recordedAt },
+    kind,
+    reason,
+    result,
+  );
+  return { list: "kvmarm", revision: revision.key, series: s, verdict };
+}
 
-const contexts: ReportContext[] = [
-  checked(
-    tidyV5,
-    { kind: "clean", recordedAt: day(1, 16) },
-    { s: get(TIDY_V4), made: { kind: "findings", findings: [kcov], recordedAt: day(-14, 14) } },
-  ),
-  checked(
-    atV3,
-    { kind: "findings", findings: [capCheck, tlbCall], recordedAt: day(0, 10) },
-    { s: atV2, made: { kind: "findings", findings: [capCheck], recordedAt: day(-10, 9) } },
-  ),
-  checked(get(STAGE2_THP), { kind: "clean", recordedAt: day(3, 13) }),
-  checked(get(CPU_HOTPLUG), {
-    kind: "no-base",
-    recordedAt: day(3, 7),
-    attempts: [
-      { ref: "kvmarm/next", source: "candidate", commit: null, outcome: "missing" },
-      { ref: "arm64/for-next/core", source: "candidate", commit: null, outcome: "missing" },
-    ],
-  }),
-];
+const contexts: ReportContext[] = [];
+for (const s of month) {
+  // The revision before this one, when it was checked in the same month.
+  const earlier = [...s.revisions]
+    .reverse()
+    .map((r) => byId.get(r.id))
+    .find((r): r is Series => !!r && r.version < s.version && month.includes(r));
+  contexts.push({
+    current: await reported(s),
+    previous: earlier ? await reported(earlier) : null,
+    posts: new Map(),
+  });
+}
 
 const digest = renderDigest({
-  name: "kvmarm-weekly",
+  name: "kvmarm-monthly",
   lists: ["kvmarm"],
   period: { start: new Date(START), end: new Date(END) },
   contexts,
   loreUrl: "https://lore.kernel.org/kvmarm",
   note:
-    "This is a sample. The series, their versions, authors, links and review trailers are " +
-    "real (the kvmarm archive); the verdicts and findings are illustrative, not the results " +
-    "of checks. Rendered by scripts/sample-digest.ts.",
+    "This is a sample: every arm64 KVM series posted to kvmarm in October 2022, each " +
+    "checked by hypwatch on linux 6.1 (the verdicts are real). One series was changed to " +
+    'show a finding: patch 2/2 of "KVM: arm64: pKVM memory transitions cleanup" was ' +
+    "checked with one line using __va() in nVHE code. Rendered by scripts/sample-digest.ts.",
 });
 
 await writeFile(
-  path.join(docs, "digest-sample.txt"),
+  path.join(ROOT, "docs", "digest-sample.txt"),
   `Subject: ${digest.subject}\n\n${digest.text}`,
 );
 // Formatted as the repository's other files are (npm test checks them).
-const htmlFile = path.join(docs, "digest-sample.html");
+const htmlFile = path.join(ROOT, "docs", "digest-sample.html");
 const prettier = (await resolveConfig(htmlFile)) ?? {};
 await writeFile(htmlFile, await format(digest.html, { ...prettier, parser: "html" }));
-console.log(`docs/digest-sample.txt, docs/digest-sample.html: ${digest.subject}`);
+say(`docs/digest-sample.txt, docs/digest-sample.html: ${digest.subject}`);

@@ -3,6 +3,7 @@ import type { Person } from "../mail/types.js";
 import type { ReportContext } from "../shapes/report.js";
 import type { VerdictKind } from "../shapes/verdict.js";
 import { escapeText } from "./escape.js";
+import { findingPlace, findingWhat } from "./finding-text.js";
 
 /*
  * The digest: what a list (or a subscriber) reads once a day about the series checked in a
@@ -236,17 +237,12 @@ function countLine(model: DigestModel): string {
   return `${total} series checked: ${parts.join(", ")}.`;
 }
 
-function findingWhere(f: Finding): string {
-  const place = f.file ? `${f.file}${f.line ? `:${f.line}` : ""}` : (f.object ?? "?");
-  return f.function ? `${place} in ${f.function}()` : place;
-}
-
 /** A finding in two lines: what (and the patch that brought it, if asked), then where. */
 function findingLines(f: Finding, withPatch = true): string[] {
   const attributed = f as Partial<AttributedFinding>;
   const patch =
     withPatch && attributed.introducedBy ? ` (patch\u00a0${attributed.introducedBy})` : "";
-  return [`${f.severity} ${f.rule}${patch}`, `  ${findingWhere(f)}`];
+  return [`${f.severity} ${f.rule}${patch}`, `  ${findingPlace(f)}`];
 }
 
 /** `1-3, 5` for patches 1, 2, 3 and 5. */
@@ -292,7 +288,7 @@ function sections(model: DigestModel): Section[] {
       items: (s) =>
         s.newFindings.flatMap((f) => [
           ...findingLines(f),
-          `  ${f.message}`,
+          `  ${findingWhat([f])}`,
           ...(f.fixedBy ? [`  (removed again by patch\u00a0${f.fixedBy})`] : []),
         ]),
     },

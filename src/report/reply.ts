@@ -4,6 +4,7 @@ import { emailOf, isBotMail } from "../mail/index.js";
 import type { Hunk, Person } from "../mail/types.js";
 import type { CommandAck, ReportContext, RequestedBy, ThreadPost } from "../shapes/report.js";
 import { escapeText } from "./escape.js";
+import { findingPlace, findingWhat } from "./finding-text.js";
 import { withoutIgnored } from "./ignored.js";
 
 /*
@@ -127,14 +128,7 @@ const EXPLAIN: Record<string, { why: string; fix: string }> = {
   },
 };
 
-/** Where: file:line in the function written there, and the function it was inlined into. */
-const place = (f: AttributedFinding): string => {
-  const at = f.file ? `${f.file}${f.line ? `:${f.line}` : ""}` : (f.object ?? "?");
-  const written = f.inlineChain[0]?.function;
-  if (f.function && written && written !== f.function)
-    return plain(`${at} in ${written}(), inlined into ${f.function}()`);
-  return plain(f.function ? `${at} in ${f.function}()` : at);
-};
+const place = (f: AttributedFinding): string => plain(findingPlace(f));
 
 /** The inline chain outermost first, as calls: `a():742 -> b():642 -> c():555`. */
 const inlineChain = (f: AttributedFinding): string =>
@@ -209,17 +203,7 @@ function findingLines(
         ? " (also in the last version)"
         : " (new in this version)";
   const out = [`${n}. ${f.rule}${status}`, ...wrap(place(f), WIDTH, "   ")];
-  const symbols = [...new Set(group.map((g) => plain(g.symbol)))];
-  if (f.kind === "symbol")
-    out.push(
-      ...wrap(
-        `${symbols.length === 1 ? "symbol" : "symbols"}: ${symbols.join(", ")}`,
-        WIDTH,
-        "   ",
-      ),
-    );
-  else if (group.length === 1) out.push(...wrap(plain(f.message), WIDTH, "   "));
-  else out.push(...wrap(`what: ${symbols.join(", ")}`, WIDTH, "   "));
+  out.push(...wrap(plain(findingWhat(group)), WIDTH, "   "));
   if (f.inlineChain.length > 1)
     out.push(...wrap(`inline chain: ${inlineChain(f)}`, WIDTH, "   ", "     "));
   if (f.flags?.length) out.push(...wrap(`let in by: ${plain(f.flags.join(" "))}`, WIDTH, "   "));
