@@ -10,6 +10,7 @@ import { listUndefinedSymbols, type BinutilsOptions } from "../io/binutils.js";
 import { parseUndefinedSymbols } from "./elf.js";
 import { IMAGE_VARS, NVHE_PREFIX, aliasFindings, newAliases, parseNvheAliases } from "./aliases.js";
 import { findingKeys } from "./diff.js";
+import { judgeNvheLink, linkFindings } from "./link.js";
 import {
   constructorInstrumentation,
   enablingFlags,
@@ -173,16 +174,19 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
   );
   const kvm = await readObject(NVHE_OBJECT, opts);
   drafts.push(...sectionFindings(kvm, objects, claimed, config));
+  // The second judge: ld itself, on kvm_nvhe.o against the alias list.
+  const link = await judgeNvheLink(NVHE_OBJECT, aliases, opts);
+  const added = input.baseAliases ? newAliases(input.baseAliases, aliases) : [];
+  const imageVars =
+    added.length > 0 || link.broken.length > 0
+      ? await readContained(srcDir, path.join(srcDir, IMAGE_VARS)).catch(() => null)
+      : null;
+  const covered = new Set(unaliased);
+  drafts.push(
+    ...linkFindings(link, { srcDir, buildDir, config, object: NVHE_OBJECT, covered, imageVars }),
+  );
   const findings = findingKeys(drafts);
-  if (input.baseAliases) {
-    const added = newAliases(input.baseAliases, aliases);
-    if (added.length > 0) {
-      const imageVars = await readContained(srcDir, path.join(srcDir, IMAGE_VARS)).catch(
-        () => null,
-      );
-      findings.push(...aliasFindings(added, config, imageVars));
-    }
-  }
+  if (added.length > 0) findings.push(...aliasFindings(added, config, imageVars));
   return findings;
 }
 

@@ -1,7 +1,8 @@
 import { HypwatchError } from "../errors.js";
 
 /** What a finding is about. */
-export type FindingKind = "symbol" | "outlined-inline" | "instrumentation" | "alias" | "section";
+export type FindingKind =
+  "symbol" | "outlined-inline" | "instrumentation" | "alias" | "section" | "link";
 
 export type Severity = "error" | "warning";
 
@@ -15,6 +16,11 @@ export const RULES = {
   unmappedSection: "hyp/unmapped-section",
   /** A new KVM_NVHE_ALIAS entry exposes a kernel symbol to nVHE code. */
   newAlias: "hyp/new-alias",
+  /**
+   * ld rejects kvm_nvhe.o linked as vmlinux links it, against the alias list: an alias whose
+   * nVHE target is undefined, or a link error no other rule explains.
+   */
+  linkError: "hyp/link-error",
   /** Legacy era: a call from `.hyp.text` to code outside the hyp sections. */
   legacyCall: "hyp/legacy-call-outside-hyp",
   /** Legacy era: a data reference from `.hyp.text` to a symbol outside the hyp sections. */

@@ -43,7 +43,7 @@ async function tool(
 export async function binutilsVersions(opts: BinutilsOptions = {}): Promise<string[]> {
   const prefix = opts.crossCompile ?? DEFAULT_CROSS_COMPILE;
   return Promise.all(
-    ["readelf", "objdump", "nm", "addr2line"].map(async (name) => {
+    ["readelf", "objdump", "nm", "addr2line", "ld"].map(async (name) => {
       const result = await run(`${prefix}${name}`, ["--version"]);
       return result.stdout.split("\n")[0] ?? "";
     }),
@@ -88,4 +88,56 @@ export async function addressesToLines(
   if (offsets.length === 0) return "";
   const addrs = offsets.map((o) => `0x${o.toString(16)}`);
   return tool("addr2line", ["-a", "-i", "-f", "-e", object, "-j", section, ...addrs], object, opts);
+}
+
+/**
+ * The flags of the arm64 vmlinux link (arch/arm64/Makefile, CONFIG_RELOCATABLE, little
+ * endian) that decide what it accepts: no undefined symbol, a PIE-like shared image.
+ */
+export const VMLINUX_LINK_FLAGS: readonly string[] = [
+  "-EL",
+  "-maarch64elf",
+  "-z",
+  "noexecstack",
+  "--no-undefined",
+  "-X",
+  "--pic-veneer",
+  "-shared",
+  "-Bsymbolic",
+  "-z",
+  "notext",
+  "--no-apply-dynamic-relocs",
+];
+
+/** What `ld` said about a link: a failed link is evidence, not an error of the tool. */
+export interface LinkOutcome {
+  /** The program as ld names itself at the start of its messages. */
+  program: string;
+  exitCode: number;
+  /** Kept for parsing and logs, never for public mail. */
+  stderr: string;
+}
+
+/**
+ * `ld` with the vmlinux link's flags on `objects` and the linker script `script` (read as
+ * an input, beside ld's default script), writing `output`. Throws BinutilsError only when
+ * ld cannot be run or runs over its time.
+ */
+export async function linkLikeVmlinux(
+  objects: readonly string[],
+  script: string,
+  output: string,
+  opts: BinutilsOptions = {},
+): Promise<LinkOutcome> {
+  const program = `${opts.crossCompile ?? DEFAULT_CROSS_COMPILE}ld`;
+  const result = await run(program, [...VMLINUX_LINK_FLAGS, "-o", output, script, ...objects], {
+    cwd: opts.cwd,
+    env: { LC_ALL: "C" },
+    timeoutMs: 120_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const object = objects.join(" ");
+  if (result.timedOut) throw new BinutilsError("ld", object, "timed out");
+  if (result.exitCode < 0) throw new BinutilsError("ld", object, "did not run");
+  return { program, exitCode: result.exitCode, stderr: result.stderr };
 }
