@@ -36,6 +36,7 @@ const expectation = z.object({
     "hyp/instrumentation",
     "hyp/unmapped-section",
     "hyp/new-alias",
+    "hyp/link-error",
   ]),
   /** The symbol, instrumentation (`kasan`), section (`.data`) or aliased symbol. */
   symbol: z.string().min(1),

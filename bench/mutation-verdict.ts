@@ -32,6 +32,7 @@ const RULE_TAG: Record<string, string> = {
   "hyp/instrumentation": "instr:",
   "hyp/unmapped-section": "section:",
   "hyp/new-alias": "alias:",
+  "hyp/link-error": "link:",
 };
 
 const itemKey = (i: { rule: string; symbol: string }) => `${i.rule}|${i.symbol}`;

@@ -1,16 +1,19 @@
 /**
  * Ground truth for the mutation benchmark, read straight from a built tree with binutils
  * and kept apart from `src/check`: what the final vmlinux link would reject (`nm -u
- * kvm_nvhe.o` minus the `__kvm_nvhe_X = X` aliases of the built vmlinux.lds), and the
- * instrumentation each nVHE object carries (SCS prologues, sanitizer and stack-protector
- * calls, patchable function entries).
+ * kvm_nvhe.o` minus the `__kvm_nvhe_X = X` aliases of the built vmlinux.lds, and the
+ * aliases whose nVHE target `ld` finds undefined when it links kvm_nvhe.o against them),
+ * and the instrumentation each nVHE object carries (SCS prologues, sanitizer and
+ * stack-protector calls, patchable function entries).
  */
-import { readFile, readdir } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { run } from "../src/io/exec.js";
 
 const NM = "aarch64-linux-gnu-nm";
 const OBJDUMP = "aarch64-linux-gnu-objdump";
+const LD = "aarch64-linux-gnu-ld";
 const NVHE = "arch/arm64/kvm/hyp/nvhe";
 const PREFIX = "__kvm_nvhe_";
 
@@ -22,6 +25,8 @@ export interface BuildEvidence {
   symbols: Set<string>;
   /** `name=target` of every `__kvm_nvhe_` assignment in vmlinux.lds. */
   aliases: Set<string>;
+  /** Alias targets (without `__kvm_nvhe_`) that ld finds undefined in kvm_nvhe.o. */
+  linkRejected: Set<string>;
   /** Allocatable sections of kvm_nvhe.o. */
   sections: Set<string>;
   /** Instrumentation name -> the nVHE objects (build-relative) that carry it. */
@@ -85,6 +90,45 @@ async function nvheObjects(buildDir: string): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * The alias targets ld rejects: kvm_nvhe.o linked with the vmlinux link's flags against
+ * the `__kvm_nvhe_` assignments of vmlinux.lds (kernel targets given a value, as the rest
+ * of vmlinux would). ld stops at the first undefined symbol of an expression, so the
+ * rejected assignment is set to 0 and the link run again.
+ */
+async function linkRejectedTargets(buildDir: string, lds: string): Promise<Set<string>> {
+  const assignments = [...lds.matchAll(/^(__kvm_nvhe_\w+)\s*=\s*(\w+)\s*;/gm)].map((m) => [
+    m[1] ?? "",
+    m[2] ?? "",
+  ]);
+  const kernel = [...new Set(assignments.map(([, t]) => t ?? ""))].filter(
+    (t) => !t.startsWith(PREFIX),
+  );
+  const dir = await mkdtemp(path.join(tmpdir(), "hypwatch-truth-link-"));
+  const rejected = new Set<string>();
+  try {
+    for (let round = 0; round < 16; round++) {
+      const lines = [
+        ...kernel.map((t) => `PROVIDE(${t} = 0);`),
+        ...assignments.map(([n, t]) => `${n} = ${rejected.has(t ?? "") ? "0" : t};`),
+      ];
+      await writeFile(path.join(dir, "a.lds"), `${lines.join("\n")}\n`);
+      const flags = "-EL -maarch64elf --no-undefined -shared -Bsymbolic -z notext".split(" ");
+      const args = [...flags, "-o", path.join(dir, "out"), path.join(dir, "a.lds")];
+      const result = await run(LD, [...args, `${NVHE}/kvm_nvhe.o`], {
+        cwd: buildDir,
+        env: { LC_ALL: "C" },
+      });
+      const m = /undefined symbol `(__kvm_nvhe_\w+)' referenced in expression/.exec(result.stderr);
+      if (!m?.[1] || rejected.has(m[1])) break;
+      rejected.add(m[1]);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return new Set([...rejected].map((t) => t.slice(PREFIX.length)));
+}
+
 /** What the toolchain shows about the hyp objects of one build directory. */
 export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence> {
   const lds = await readFile(path.join(buildDir, "arch/arm64/kernel/vmlinux.lds"), "utf8");
@@ -99,6 +143,7 @@ export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence
     if (!aliasNames.has(name) && instrumentationOf(name) === null) symbols.add(name);
   }
   const sections = new Set(await allocSections(`${NVHE}/kvm_nvhe.o`, buildDir));
+  const linkRejected = await linkRejectedTargets(buildDir, lds);
 
   const instrumentation = new Map<string, Set<string>>();
   const add = (name: string, object: string) =>
@@ -117,7 +162,7 @@ export async function readBuildEvidence(buildDir: string): Promise<BuildEvidence
     const text = await tool(OBJDUMP, ["-d", "--no-show-raw-insn", object], buildDir);
     if (/\bstr\s+x30,\s*\[x18\],\s*#8\b/.test(text)) add("shadow-call-stack", object);
   }
-  return { symbols, aliases, sections, instrumentation };
+  return { symbols, aliases, linkRejected, sections, instrumentation };
 }
 
 /** One verdict item of a configuration: what, and between which patches it exists. */
@@ -140,6 +185,7 @@ function items(
     const symbol = target.startsWith(PREFIX) ? target.slice(PREFIX.length) : target;
     out.set(`alias:${a}`, { rule: "hyp/new-alias", symbol });
   }
+  for (const s of e.linkRejected) out.set(`link:${s}`, { rule: "hyp/link-error", symbol: s });
   for (const s of e.sections)
     if (!s.startsWith(".hyp.") && !FTRACE_SECTIONS.includes(s) && !isConstructorTable(s))
       out.set(`section:${s}`, { rule: "hyp/unmapped-section", symbol: s });
