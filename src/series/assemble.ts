@@ -125,6 +125,36 @@ function normalizedStem(stem: string): string {
   return stem.toLowerCase().replace(/\s+/g, " ").trim();
 }
 
+/**
+ * A subject as revisions compare it: case, spacing and punctuation do not count, so small
+ * edits between revisions ("work-around" then "workaround", "KVM/arm64:" then "KVM: arm64:",
+ * "{break,watch}" then "{break, watch}") keep one family.
+ */
+function familyStem(stem: string): string {
+  return stem.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
+}
+
+/** Words of subjects that say nothing about which series they are. */
+const GENERIC_WORDS = new Set(
+  (
+    "a an the of for and in some few small minor misc miscellaneous assorted various more " +
+    "fix fixes fixup fixups typo typos comment comments spelling cleanup cleanups clean up " +
+    "update updates improvement improvements tweak tweaks build compile warning warnings " +
+    "error errors doc docs documentation"
+  ).split(" "),
+);
+
+/**
+ * "KVM: arm64: Fix comment typo", "Misc fixes": a subject, after its subsystem prefixes,
+ * made only of words that could name any series. Two series of one sender with such a
+ * subject are revisions only when they touch a file in common.
+ */
+function isGenericStem(stem: string): boolean {
+  const core = stem.slice(stem.lastIndexOf(": ") + 1).toLowerCase();
+  const words = core.split(/[^a-z0-9]+/).filter((w) => w !== "");
+  return words.length > 0 && words.every((w) => GENERIC_WORDS.has(w));
+}
+
 /** Trailers given by a reply count only when the reply's real author gave them (DMARC-aware). */
 function trailerIsOwn(trailer: Trailer, author: Person): boolean {
   if (!trailer.person) return true;
@@ -371,6 +401,19 @@ export function assembleFromSummaries(
       return;
     }
     if (
+      above?.cover &&
+      stop?.messageId === above.cover.messageId &&
+      above.patches.size === 0 &&
+      emailOf(above.author) === emailOf(mail.author) &&
+      (above.version === s.version || s.version === 1)
+    ) {
+      // "[PATCH v2 1/6]".."6/6" sent in reply to "[PATCH v2 0/5]": the cover letter miscounted
+      // its own patches, which b4 pairs with it too. The patches say how many there are.
+      above.total = s.total ?? above.total;
+      join(above, mail);
+      return;
+    }
+    if (
       above &&
       s.minorVersion !== undefined &&
       above.version === s.version &&
@@ -541,6 +584,11 @@ export function assembleFromSummaries(
     return root;
   };
   const keyOwner = new Map<string, Draft>();
+  /**
+   * Per generic subject key, the first draft that touched each file: a draft links to those
+   * of its files, so a file in common links two drafts without comparing every pair.
+   */
+  const genericByFile = new Map<string, Map<string, Draft>>();
   for (const draft of live) {
     parent.set(draft, draft);
     const who = emailOf(draft.author);
@@ -548,7 +596,18 @@ export function assembleFromSummaries(
     // revisions of each other: the tree is part of the subject key.
     const head = draft.cover ?? [...draft.patches.values()][0];
     const trees = (head?.subject.tags ?? []).filter((t) => STABLE_TAG.test(t)).sort();
-    const keys = [`s\0${who}\0${trees.join(",")}\0${normalizedStem(subjectOf(draft))}`];
+    const subject = subjectOf(draft);
+    const subjectKey = `s\0${who}\0${trees.join(",")}\0${familyStem(subject)}`;
+    const keys: string[] = [];
+    if (isGenericStem(subject)) {
+      const byFile = genericByFile.get(subjectKey) ?? new Map<string, Draft>();
+      genericByFile.set(subjectKey, byFile);
+      for (const file of new Set([...draft.patches.values()].flatMap((m) => m.files))) {
+        const other = byFile.get(file);
+        if (other) parent.set(find(draft), find(other));
+        else byFile.set(file, draft);
+      }
+    } else keys.push(subjectKey);
     const changeId =
       draft.cover?.changeId ?? [...draft.patches.values()].find((m) => m.changeId)?.changeId;
     if (changeId) keys.push(`c\0${who}\0${changeId}`);
@@ -566,7 +625,7 @@ export function assembleFromSummaries(
   const firstPatchKey = (draft: Draft): string | null => {
     const first = effectiveOf(draft).get(1);
     return first && draft.total > 1
-      ? `p\0${emailOf(draft.author)}\0${normalizedStem(first.subject.stem)}`
+      ? `p\0${emailOf(draft.author)}\0${familyStem(first.subject.stem)}`
       : null;
   };
   const coveredByFirstPatch = new Map<string, Draft>();

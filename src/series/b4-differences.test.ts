@@ -167,6 +167,37 @@ describe("agreements with b4 that took a fix", () => {
 });
 
 describe("revisions across threads (the kvmarm archive)", () => {
+  it("links revisions across a small subject edit ('work-around' then 'workaround')", async () => {
+    const messages = await archiveMessages([
+      "15abf3cb79039030823a0525b76ae18e83162aa5", // [PATCH v2 0/3] ... work-around
+      "8f5b12d63d5deccb0ea2ea6bca6b06495b4ec76f", // [PATCH v3 0/3] ... workaround
+      "cdb82e5cf28cf7f3cfe7666e818821c95e8fdb1a", // [PATCH v4 0/3] ... workaround
+    ]);
+    const all = assembleSeries(messages);
+    expect(all.map((s) => [s.version, s.revisions.length, s.newest])).toEqual([
+      [2, 2, false],
+      [3, 2, false],
+      [4, 2, true],
+    ]);
+  });
+
+  it("does not link two unrelated patches that share a generic subject ('Fix comment typo')", async () => {
+    // Two senders' patches a year apart would never link; these are one sender's, in
+    // different files, 2021 and 2022: only the words of the subject are the same.
+    const messages = await archiveMessages([
+      "8be2b8249e0d24118a4aa75332d7cbe695e4d9fa", // [PATCH] KVM: arm64: fix comment typo
+      "c91f968cdfb9f123e2145023f7be3e81324c55ae", // [PATCH] KVM: arm64: Fix comment typo
+    ]);
+    const all = assembleSeries(messages);
+    expect(all).toHaveLength(2);
+    expect(all[0]?.sender.email).toBe(all[1]?.sender.email);
+    expect(all[0]?.patches[0]?.files).not.toEqual(all[1]?.patches[0]?.files);
+    expect(all.map((s) => [s.revisions, s.newest])).toEqual([
+      [[], true],
+      [[], true],
+    ]);
+  });
+
   it("links v1 and v2 of a patch; AUTOSEL backports of it are bot mail, not revisions", async () => {
     const messages = await archiveMessages([
       "a57b3528187df226aea2254f22371d873a2b0215", // [PATCH] arm64: KVM: Only skip MMIO insn once
