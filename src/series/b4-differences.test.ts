@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { archiveMessages, corpusMbox } from "../../test/series-helpers.js";
 import { assembleSeries } from "./index.js";
+import type { Series } from "./types.js";
 
 /**
  * Where `npm run compare:b4` found b4 0.12 and us apart on real kvmarm threads, and why we
@@ -216,5 +217,52 @@ describe("revisions across threads (the kvmarm archive)", () => {
     // AUTOSEL sends its backports with X-Patchwork-Hint: ignore: not posted for review here.
     expect(all.map((s) => s.id).filter((id) => id.includes("sashal"))).toEqual([]);
     expect(messages.filter((m) => m.botMail?.kind === "patchwork-ignore")).toHaveLength(3);
+  });
+});
+
+describe("two postings of one version (a RESEND)", () => {
+  // "[PATCH 0/2] KVM/arm64: sys_reg_table_init() small improvements", its "[PATCH RESEND ...]"
+  // a day later, then v2: each cover letter with the patches of its own posting.
+  const V1 = [
+    "daa38f541fc36ef7caabf7c62ac57ff110bdf478",
+    "027f2b78985421005ecf64aebb2d8e09fadb63b3",
+    "d9396b8e5c9b7f202055ec5d9e7e8b50b5ae6093",
+  ];
+  const RESEND = [
+    "c7fd4d8ff70dbca0678b40fd665f9b594b172ee6",
+    "3df26d79e5fe107cc9a6a918ebc092f9c33d3487",
+    "81760c31497b2f7c57b241d35c5ae66629308945",
+  ];
+  const V2 = [
+    "9c2a818b40f4234d5e82bd383869dffefd938cbe",
+    "b88fb1255aa9a3016fb22d03aa4ee6844727a517",
+    "44fb49c6b15ecea9bbcd69aaf40ec5f480275552",
+  ];
+  const posting = (id: string): string => id.split("-")[0] ?? id;
+  const postings = (all: Series[]) =>
+    all.map((s) => ({
+      version: s.version,
+      newest: s.newest,
+      resend: s.patches.every((p) => p.subject.includes("RESEND")),
+      // git send-email numbers one posting's mails <stamp>-<n>-<sender>.
+      samePosting: s.patches.every((p) => posting(p.messageId) === posting(s.id)),
+    }));
+
+  it("pairs each cover letter with its own posting's patches; v2 is the newest", async () => {
+    const all = assembleSeries(await archiveMessages([...V1, ...RESEND, ...V2]));
+    expect(postings(all)).toEqual([
+      { version: 1, newest: false, resend: false, samePosting: true },
+      { version: 1, newest: false, resend: true, samePosting: true },
+      { version: 2, newest: true, resend: false, samePosting: true },
+    ]);
+  });
+
+  it("a resend of v1 arriving after v2 does not become the newest, nor take v1's cover", async () => {
+    const all = assembleSeries(await archiveMessages([...V1, ...V2, ...RESEND]));
+    expect(postings(all).sort((a, b) => Number(a.resend) - Number(b.resend))).toEqual([
+      { version: 1, newest: false, resend: false, samePosting: true },
+      { version: 2, newest: true, resend: false, samePosting: true },
+      { version: 1, newest: false, resend: true, samePosting: true },
+    ]);
   });
 });
