@@ -3,7 +3,10 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corpusPath } from "../../test/corpus.js";
 import { freshStore, TEST_REDIS_URL, type TestStore } from "../../test/state.js";
+import { parseOne } from "../intake/parseBatch.js";
+import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { ingestMail } from "../pipeline/ingest.js";
+import type { SeriesMail } from "../series/index.js";
 import { StateSchemaError, StateStore } from "./store.js";
 import type { Verdict } from "./types.js";
 
@@ -84,6 +87,31 @@ describe("the state store (real Redis)", () => {
       expect(mine).toEqual(theirs);
     } finally {
       other.redis.disconnect();
+      await own.drop();
+    }
+  });
+
+  it("reads back the better copy of a message stored twice in one batch", async () => {
+    const own = await freshStore();
+    try {
+      const [mail] = await threadMails();
+      const parsed = await parseOne(mail!, "summary", DEFAULT_MAIL_LIMITS);
+      if (!parsed.ok) throw new Error("the corpus mail did not parse");
+      const summary = parsed.value as SeriesMail;
+      const copy = (parseScore: number, text: string) => ({
+        messageId: summary.messageId,
+        summary: { ...summary, parseScore, subject: { ...summary.subject, raw: text } },
+        raw: null,
+        arrivedAt: 1,
+      });
+      const results = await own.store.putMessages("kvmarm", [
+        copy(1, "worse copy"),
+        copy(summary.parseScore + 10, "better copy"),
+      ]);
+      expect(results.map((r) => r.isNew)).toEqual([true, false]);
+      const [arrived] = await own.store.recentArrivals("kvmarm", 10);
+      expect(arrived?.summary.subject.raw).toBe("better copy");
+    } finally {
       await own.drop();
     }
   });

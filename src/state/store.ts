@@ -1,7 +1,8 @@
-import { gunzipSync, gzipSync } from "node:zlib";
+import { gunzipSync } from "node:zlib";
 import type { Redis } from "ioredis";
 import { HypwatchError } from "../errors.js";
 import type { SeriesMail } from "../series/index.js";
+import { Compressor } from "./compress.js";
 import { SCHEMA_VERSION, keyHash, stateKeys, type StateKeys } from "./keys.js";
 import type {
   ArrivedMail,
@@ -120,6 +121,8 @@ export class StateStore {
   /** Store messages in one round trip, in order (each as `putMessage`). */
   async putMessages(list: string, messages: readonly StoredMessage[]): Promise<PutResult[]> {
     const hashes = messages.map((m) => keyHash(m.messageId));
+    const gzipped = await this.compressor.gzip(messages.flatMap((m) => (m.raw ? [m.raw] : [])));
+    let nextGzipped = 0;
     const pipeline = this.redis.pipeline();
     for (const [i, message] of messages.entries())
       pipeline.eval(
@@ -130,7 +133,7 @@ export class StateStore {
         this.keys.seq(list),
         message.messageId,
         JSON.stringify(message.summary),
-        message.raw ? gzipSync(message.raw) : "",
+        (message.raw && gzipped[nextGzipped++]) || "",
         String(message.summary.parseScore),
         message.summary.baseCommit ?? "",
         String(message.arrivedAt),
@@ -143,13 +146,16 @@ export class StateStore {
       const [seq, isNew, newInList] = reply as [number, number, number];
       const message = messages[i];
       // Stored for the first time: what Redis holds is this summary, so the window read
-      // after this batch need not read it back.
+      // after this batch need not read it back. A copy stored again (later in the same
+      // batch too) may have replaced it: that one is read back.
+      const hash = hashes[i] ?? "";
       if (isNew === 1 && message)
-        this.remember(hashes[i] ?? "", {
+        this.remember(hash, {
           seq: Number(seq),
           arrivedAt: message.arrivedAt,
           summary: message.summary,
         });
+      else this.summaries.delete(hash);
       return { seq: Number(seq), isNew: isNew === 1, newInList: newInList === 1 };
     });
   }
@@ -204,6 +210,8 @@ export class StateStore {
    * parsed copy stored by another process later is seen once this one forgets the first.
    */
   private readonly summaries = new Map<string, ArrivedMail>();
+
+  private readonly compressor = new Compressor();
 
   private remember(hash: string, mail: ArrivedMail): void {
     this.summaries.set(hash, mail);
