@@ -74,25 +74,38 @@ async function service(source: string, workers: number) {
   const total = Number(
     execFileSync("git", ["--git-dir", source, "rev-list", "--count", "HEAD"]).toString(),
   );
-  // Done when the source's checkpoint is its last commit and the revisions were updated after.
+  // Done when the source's checkpoint is its last commit and the revisions were brought up
+  // to date after it: at the time the watcher logs that last update (or, should it change
+  // nothing and log nothing, when the checkpoint was seen).
   const last = execFileSync("git", ["--git-dir", source, "rev-parse", "HEAD"]).toString().trim();
+  const updates = () => serves.flatMap((s) => s.lines()).filter((l) => l.msg === "series updated");
   let lastLog = Date.now();
+  let reached: { at: number; updates: number } | null = null;
+  let finished: number;
   for (;;) {
-    const checkpoints = Object.values(await store.checkpoints());
-    const updated = serves
-      .flatMap((s) => s.lines())
-      .filter((l) => l.msg === "series updated").length;
-    if (checkpoints.some((c) => c.includes(last)) && updated > 0) {
-      const afterCheckpoint = serves.flatMap((s) => s.lines()).at(-1);
-      if (afterCheckpoint?.msg === "series updated" || Date.now() - lastLog > 5000) break;
+    if (!reached) {
+      const checkpoints = Object.values(await store.checkpoints());
+      if (checkpoints.some((c) => c.includes(last)))
+        reached = { at: Date.now(), updates: updates().length };
+    }
+    if (reached) {
+      const after = updates()[reached.updates];
+      if (after) {
+        finished = Date.parse(String(after.time));
+        break;
+      }
+      if (Date.now() - reached.at > 10_000) {
+        finished = reached.at;
+        break;
+      }
     }
     if (Date.now() - lastLog > 5000) {
       say(`${await store.messageCount("kvmarm")} of ${total} messages stored`);
       lastLog = Date.now();
     }
-    await sleep(200);
+    await sleep(100);
   }
-  const seconds = (Date.now() - started) / 1000;
+  const seconds = (finished - started) / 1000;
   const stored = await store.messageCount("kvmarm");
   const counts = await queue.getJobCounts();
   const memory = /used_memory:(\d+)/.exec(await client.info("memory"))?.[1];
