@@ -220,6 +220,33 @@ describe("revisions across threads (the kvmarm archive)", () => {
   });
 });
 
+describe("a second series answering the first one's cover letter", () => {
+  it("leaves the kernel series its own cover letter (b4 takes the kvmtool series' 0/2 for it): ours", async () => {
+    // "[PATCH 0/6] KVM: arm64: Implement PSCI SYSTEM_SUSPEND support" and its 6 patches; a week
+    // later "[RFC kvmtool PATCH 0/2] PSCI SYSTEM_SUSPEND support", sent in reply to that cover.
+    const all = assembleSeries(
+      await archiveMessages([
+        "3f307525b473f6f0fceee75bb5c5b15f68bbedb6",
+        "c8dfdfdeba3e15aa0aad451e3d4f13367c022c84",
+        "666ddcb6ea368320ed3e5946f0c44013f4c1ec64",
+        "55d8012b8b7ce6cee2af718cc28e8eba3ec1dba3",
+        "b9c0d9360f1600af35816186a040a99145c09f8e",
+        "1d46b8014979527fbe72bc42a667788d1d1834f3",
+        "7251e66c32c7a490c1730e5e076ad254be0d2f0f",
+        "e210f057ba55ff2aaf6428b3aaf7a442375947d2",
+      ]),
+    );
+    const kernel = all.find((s) => s.total === 6);
+    expect(kernel).toMatchObject({
+      coverMessageId: "20210819223640.3564975-1-oupton@google.com",
+      complete: true,
+    });
+    expect(all.find((s) => s.total === 2)?.coverMessageId).toBe(
+      "20210827215827.3774670-1-oupton@google.com",
+    );
+  });
+});
+
 describe("two postings of one version (a RESEND)", () => {
   // "[PATCH 0/2] KVM/arm64: sys_reg_table_init() small improvements", its "[PATCH RESEND ...]"
   // a day later, then v2: each cover letter with the patches of its own posting.
