@@ -122,6 +122,10 @@ const EXPLAIN: Record<string, { why: string; fix: string }> = {
     why: "code in .hyp.text refers to data outside the hyp sections, which is not mapped at EL2.",
     fix: "move the data into a hyp section, or pass it in from the host.",
   },
+  [RULES.linkError]: {
+    why: "the kernel's final link rejects the nVHE object against its alias list (an alias whose hyp target no object defines, for one), so the kernel does not build.",
+    fix: "point the alias at a symbol the nVHE objects define (and build the file that defines it), or drop the alias.",
+  },
   [RULES.outlinedInline]: {
     why: "the compiler emitted a static inline helper out of line into .text and hyp code calls it there.",
     fix: "make the helper __always_inline.",
