@@ -234,7 +234,7 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
       "attributes a kfree added by patch 2 and removed by patch 3, at its line",
       async () => {
         const { prepared, request } = await caseRequest("series-fixed-by-3");
-        const result = await checkSeries(request);
+        const result = await checkSeries({ ...request, steps: "every" });
         const e = prepared.expect[0]!;
         expect(result.findings.map(brief)).toEqual([
           {
@@ -247,6 +247,25 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
           },
         ]);
         expect(renderCheckText(result)).toContain("(removed again by patch 3)");
+      },
+      BUILD_TIMEOUT,
+    );
+
+    it(
+      "judges a series on its final state first, and builds no step between when it is clean",
+      async () => {
+        const { request } = await caseRequest("series-fixed-by-3");
+        const built: number[] = [];
+        const onProgress = (e: CheckProgress) => e.phase === "built" && built.push(e.step);
+        const result = await checkSeries({ ...request, onProgress });
+        // The base was stored by an earlier check, or built here; then only patch 3's state.
+        expect(built.filter((step) => step !== 0)).toEqual([3]);
+        expect(result.findings).toEqual([]);
+        expect(result.patches.map((p) => [p.applied, p.changesHypBuild])).toEqual([
+          [true, null],
+          [true, null],
+          [true, null],
+        ]);
       },
       BUILD_TIMEOUT,
     );

@@ -15,6 +15,11 @@ import type {
 /** One built state of the series: the base (`applied` 0) or base + patches 1..`applied`. */
 export interface SeriesBuildStep {
   applied: number;
+  /**
+   * The step this one's builds follow and were compared with: `applied - 1`, or 0 for the
+   * final state built right after the base (`attributeAfter`).
+   */
+  since: number;
   /** The patch applied last (null for the base). */
   patch: PatchApplyResult | null;
   builds: HypBuildResult[];
@@ -51,6 +56,13 @@ export interface SeriesBuildOptions extends BaseOptions {
   onBuild?: (applied: number, config: BuildConfigName) => void;
   /** Build every step, even those whose patch changes nothing the hyp build reads. */
   everyStep?: boolean;
+  /**
+   * Verdict first: build the series' final state right after the base, then ask whether
+   * its steps are wanted (say, only when the final state has findings the base has not).
+   * When it answers false, the patches between are not built: a series that ends clean is
+   * judged on two states whatever its length. Unset: every step, in order.
+   */
+  attributeAfter?: (final: SeriesBuildStep) => boolean | Promise<boolean>;
   /** Epoch ms after which no build starts, and running ones are stopped (`series-time`). */
   deadline?: number;
 }
@@ -110,6 +122,7 @@ async function buildSteps(
   const inputs = new Map<BuildConfigName, ReadonlySet<string>>();
   const step = async (
     applied: number,
+    since: number,
     patch: PatchApplyResult | null,
     configs: readonly BuildConfigName[],
     changed: readonly string[] | null,
@@ -139,7 +152,7 @@ async function buildSteps(
         inputs.delete(config);
       }
     }
-    const done = { applied, patch, builds, unchanged, inputs: read };
+    const done = { applied, since, patch, builds, unchanged, inputs: read };
     steps.push(done);
     if (opts.onStep) await opts.onStep(done, slot);
   };
@@ -148,15 +161,32 @@ async function buildSteps(
   const baseConfigs = opts.configs.filter((c) => !known.has(c));
   if (baseConfigs.length > 0) {
     await checkoutInSlot(slot, base.commit);
-    await step(0, null, baseConfigs, null);
+    await step(0, 0, null, baseConfigs, null);
   }
   // chooseBase applied the series: each step checks out its commit instead of applying again.
+  const failed = apply.patches.findIndex((p) => !p.applied);
+  const good = (failed < 0 ? apply.patches : apply.patches.slice(0, failed)).filter(
+    (p) => p.applied,
+  );
+  const final = good[good.length - 1];
+  let between = good;
+  if (opts.attributeAfter && final && good.length > 1) {
+    const baseInputs = new Map(inputs);
+    await checkoutInSlot(slot, final.commit);
+    const changed = await changedFiles(slot.src, base.commit, final.commit);
+    await step(good.length, 0, final, opts.configs, changed);
+    const finalStep = steps[steps.length - 1];
+    if (finalStep && !(await opts.attributeAfter(finalStep))) return { base, apply, steps };
+    // The steps between, in order, each compared with the one before it (the base first).
+    inputs.clear();
+    for (const [config, files] of baseInputs) inputs.set(config, files);
+    between = good.slice(0, -1);
+  }
   let previous = base.commit;
-  for (const [index, patch] of apply.patches.entries()) {
-    if (!patch.applied) break;
+  for (const [index, patch] of between.entries()) {
     await checkoutInSlot(slot, patch.commit);
     const changed = await changedFiles(slot.src, previous, patch.commit);
-    await step(index + 1, patch, opts.configs, changed);
+    await step(index + 1, index, patch, opts.configs, changed);
     previous = patch.commit;
   }
   return { base, apply, steps };

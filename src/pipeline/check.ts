@@ -57,6 +57,13 @@ export interface CheckRequest {
   limits?: Partial<KbuildLimits>;
   /** Time bound of the whole check; builds after it are not run. */
   seriesTimeoutMs?: number;
+  /**
+   * `final-first` (the default): the verdict comes from the base and the series' final
+   * state; the patches between are built only when the final state has findings the base
+   * has not, or a build failed, to say which patch introduced each. `every`: every step in
+   * order, which also finds a problem one patch brings in and a later one removes.
+   */
+  steps?: "final-first" | "every";
   /** Told what the check is doing, for a progress display; see `CheckProgress`. */
   onProgress?: (event: CheckProgress) => void;
 }
@@ -175,7 +182,8 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     if (entry && step.patch) {
       entry.applied = step.patch.applied;
       entry.failure = step.patch.applied ? null : step.patch.kind;
-      entry.changesHypBuild = step.builds.length > 0;
+      // Known only for a step built after the one before it, not for a final state first.
+      entry.changesHypBuild = step.since === step.applied - 1 ? step.builds.length > 0 : null;
     }
     for (const build of step.builds) {
       timings.buildMs += build.durationMs;
@@ -217,6 +225,9 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
       : {}),
     knownBase,
     onStep,
+    ...(request.steps === "every"
+      ? {}
+      : { attributeAfter: (final: SeriesBuildStep) => needsSteps(final, perConfig) }),
     onBuild: (step, config) =>
       request.onProgress?.({ phase: "building", ...progress(step, config, false) }),
   });
@@ -244,6 +255,21 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
   timings.totalMs = Date.now() - started;
   timings.applyMs = Math.max(0, timings.totalMs - timings.buildMs - timings.analyzeMs);
   return result;
+}
+
+/**
+ * Whether a series' final state needs its steps built to be attributed: a build of it
+ * failed, or in some configuration it has a finding its base has not.
+ */
+function needsSteps(
+  final: SeriesBuildStep,
+  perConfig: ReadonlyMap<BuildConfigName, readonly (Finding[] | undefined)[]>,
+): boolean {
+  if (final.builds.some((b) => !b.ok)) return true;
+  return [...perConfig.values()].some((steps) => {
+    const base = new Set((steps[0] ?? []).map((f) => f.key));
+    return (steps[final.applied] ?? []).some((f) => !base.has(f.key));
+  });
 }
 
 /**

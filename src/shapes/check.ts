@@ -22,7 +22,8 @@ export interface CheckedPatch {
   failure: ApplyFailureKind | null;
   /**
    * False when the patch changes no file the hyp objects were built from (nothing was
-   * rebuilt for it); null when it was not applied.
+   * rebuilt for it); null when it was not applied, or not built on its own (a series judged
+   * on its final state: no patch of it introduced a finding).
    */
   changesHypBuild: boolean | null;
 }

@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:latency [-- --limit N --configs defconfig,instrumented]`
+ *
+ * How long a maintainer waits for a verdict on real series: every series of
+ * bench/latency-series.json (real kvmarm series that apply to linux-source-6.1, found by
+ * `npm run series:applicable`), read from the corpus archive and checked as `hypwatch
+ * check` checks it, on a base already built (the first check builds and stores it, and is
+ * not counted). Each series is checked twice in the same run:
+ *  - final-first (the default): the verdict from the base and the final state; the steps
+ *    between are built only to attribute findings;
+ *  - every step, in order (how checks ran before final-first): what a full per-patch
+ *    attribution costs.
+ * Prints each series' times and verdict, then p50, p95 and max of both, beside the targets
+ * (verdict p95 under 60 s, none over 120 s; per-patch attribution within 5 minutes).
+ */
+import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ensureTree, type BuildConfigName } from "../src/apply/index.js";
+import { readConfig } from "../src/config.js";
+import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
+import { classifyResult } from "../src/pipeline/check-revision.js";
+import { checkRequest, selectSeries } from "../src/pipeline/select.js";
+import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { values } = parseArgs({
+  options: {
+    list: { type: "string", default: path.join(ROOT, "bench", "latency-series.json") },
+    limit: { type: "string" },
+    configs: { type: "string", default: "defconfig,instrumented" },
+  },
+});
+const TARGETS = { verdictP95: 60, verdictMax: 120, attributionMax: 300 };
+const say = (text: string) => process.stdout.write(`${text}\n`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+interface Listed {
+  id: string;
+  subject: string;
+  version: number;
+  coverMessageId: string | null;
+  patches: string[];
+}
+const listed = JSON.parse(await readFile(values.list, "utf8")) as {
+  source: string;
+  series: Listed[];
+};
+const series = listed.series.slice(0, values.limit ? Number(values.limit) : undefined);
+const configs = values.configs.split(",") as BuildConfigName[];
+
+const config = readConfig();
+const repo = await ensureTree({ tree: config.tree });
+const raw = await rawMailsById(
+  corpusPath(listed.source),
+  new Set(series.flatMap((s) => [...(s.coverMessageId ? [s.coverMessageId] : []), ...s.patches])),
+);
+const scratch = await mkdtemp(path.join(tmpdir(), "hypwatch-bench-latency-"));
+
+async function check(s: Listed, steps: "final-first" | "every"): Promise<CheckResult> {
+  const ids = [...(s.coverMessageId ? [s.coverMessageId] : []), ...s.patches];
+  const mails = ids.map((id) => raw.get(id)).filter((m): m is Buffer => m !== undefined);
+  const mbox = path.join(scratch, "series.mbox");
+  await writeFile(mbox, mboxOf(mails));
+  const selected = await selectSeries(mbox, config);
+  return checkSeries({ ...checkRequest(repo, selected, config, { configs }), steps });
+}
+
+interface Row {
+  series: Listed;
+  kind: string;
+  findings: number;
+  finalFirstMs: number;
+  everyMs: number;
+  builtFinalFirst: number;
+}
+const rows: Row[] = [];
+try {
+  // The base, built and stored once (a service has it built long before a series arrives).
+  const first = series[0];
+  if (!first) throw new Error(`${values.list}: no series`);
+  const warm = await check(first, "final-first");
+  say(
+    `base ${warm.tree.baseCommit?.slice(0, 12)} ready (${secs(warm.timings.totalMs)}, not counted)`,
+  );
+  say(
+    `configurations: ${configs.join(", ")}; load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
+  say("");
+  for (const s of series) {
+    const finalFirst = await check(s, "final-first");
+    const every = await check(s, "every");
+    const { kind } = classifyResult(finalFirst);
+    const agree =
+      classifyResult(every).kind === kind ? "" : `  (every step: ${classifyResult(every).kind})`;
+    const built = finalFirst.patches.filter((p) => p.changesHypBuild !== false).length;
+    rows.push({
+      series: s,
+      kind,
+      findings: finalFirst.findings.length,
+      finalFirstMs: finalFirst.timings.totalMs,
+      everyMs: every.timings.totalMs,
+      builtFinalFirst: built,
+    });
+    say(
+      `${secs(finalFirst.timings.totalMs).padStart(8)} ${secs(every.timings.totalMs).padStart(8)}  ` +
+        `${String(s.patches.length).padStart(2)} patches  ${kind}${agree}  v${s.version} ${s.subject.slice(0, 60)}`,
+    );
+  }
+} finally {
+  await rm(scratch, { recursive: true, force: true });
+}
+
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
+function summary(name: string, ms: number[]): string {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return `${name.padEnd(24)} p50 ${secs(quantile(sorted, 0.5)).padStart(8)}  p95 ${secs(quantile(sorted, 0.95)).padStart(8)}  max ${secs(sorted.at(-1) ?? 0).padStart(8)}`;
+}
+say("");
+say(`${rows.length} real kvmarm series on linux 6.1 (${values.list})`);
+say(
+  summary(
+    "final-first (verdict)",
+    rows.map((r) => r.finalFirstMs),
+  ),
+);
+say(
+  summary(
+    "every step (baseline)",
+    rows.map((r) => r.everyMs),
+  ),
+);
+const finalSorted = rows.map((r) => r.finalFirstMs / 1000).sort((a, b) => a - b);
+const everyMax = Math.max(0, ...rows.map((r) => r.everyMs / 1000));
+say(
+  `targets: verdict p95 < ${TARGETS.verdictP95} s: ${quantile(finalSorted, 0.95) < TARGETS.verdictP95 ? "met" : "not met"}; ` +
+    `none over ${TARGETS.verdictMax} s: ${(finalSorted.at(-1) ?? 0) <= TARGETS.verdictMax ? "met" : "not met"}; ` +
+    `attribution of every step within ${TARGETS.attributionMax} s: ${everyMax <= TARGETS.attributionMax ? "met" : "not met"}`,
+);
