@@ -38,6 +38,13 @@ describe("bot mail with a diff is classified, with the reason", () => {
     expect(mail.botMail).toEqual({ kind: "patchwork-ignore", reason: "X-Patchwork-Hint: ignore" });
   });
 
+  it("a reply is never classified: maz's b4 thank-you to the robot's patch is no series anyway", async () => {
+    const mail = await one("7b4648528d42951dd6d47c03b6d6e816045fd926");
+    expect(mail.subject.isReply).toBe(true);
+    expect(mail.messageId).toMatch(/b4-ty@/);
+    expect(mail.botMail).toBeNull();
+  });
+
   it("people's patches are not bot mail", async () => {
     const mail = await one("2eca60f912c0aea059615bd605fafd52960c2ce2", "kvm-ppc-0.git");
     expect(mail.subject.raw).toMatch(/^\[RESEND PATCH v5 1\/6\]/);
@@ -48,7 +55,6 @@ describe("bot mail with a diff is classified, with the reason", () => {
     const input = (subject: string, body: string, from = "someone@example.org") => ({
       header: () => null,
       from: { name: "", email: from },
-      messageId: "x@example.org",
       subject: parseSubject(subject),
       body,
     });

@@ -118,7 +118,6 @@ export interface BotMailInput {
   /** A header's value (the first of its name), or null. */
   header: (name: string) => string | null;
   from: Person;
-  messageId: string;
   subject: ParsedSubject;
   /** The decoded text; only its first lines are read. */
   body: string;
@@ -140,8 +139,9 @@ const APPLIED_BODY =
 
 /** The text before a diff, capped: body shapes are read there only. */
 function head(body: string): string {
-  const diff = body.search(/^(diff --git |---\s*$|Index: )/m);
-  return body.slice(0, Math.min(diff < 0 ? body.length : diff, 4000));
+  const start = body.slice(0, 4000);
+  const diff = start.search(/^(diff --git |---\s*$|Index: )/m);
+  return diff < 0 ? start : start.slice(0, diff);
 }
 
 /** The whole line of `text` at `index`, trimmed. */
@@ -167,9 +167,12 @@ function opening(text: string): string {
 /**
  * Mail sent by a program that quotes a diff but is no patch posted for review: a commit or
  * stable-queue notice, a CI report, an "applied, thanks" answer. Null for mail people
- * post. Each verdict says which header, sender or body line decided it.
+ * post, and for replies and forwards, which are never patches anyway. Each verdict says
+ * which header, sender or body line decided it.
  */
 export function classifyBotMail(mail: BotMailInput): BotMail | null {
+  // A reply or a forward is never a patch posted for review, whoever sent it.
+  if (mail.subject.isReply || mail.subject.isForward) return null;
   const auto = mail.header("auto-submitted")?.trim();
   if (auto && auto.toLowerCase() !== "no") {
     return { kind: "auto-submitted", reason: `Auto-Submitted: ${auto}` };
@@ -185,9 +188,6 @@ export function classifyBotMail(mail: BotMailInput): BotMail | null {
   }
   if (COMMIT_NOTICE_SUBJECT.test(mail.subject.raw)) {
     return { kind: "commit-notice", reason: "subject names the tip branch the commit went to" };
-  }
-  if (/\.b4-ty@/i.test(mail.messageId)) {
-    return { kind: "applied-notice", reason: "a b4 ty thank-you (Message-ID *.b4-ty@)" };
   }
   // Sent by a tool that asks Patchwork not to track it (AUTOSEL's stable backports too).
   if (mail.header("x-patchwork-hint")?.trim().toLowerCase() === "ignore") {

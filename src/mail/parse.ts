@@ -160,7 +160,6 @@ async function parseWithHeaders(
     botMail: classifyBotMail({
       header: (name) => headerValue(headers, name),
       from,
-      messageId,
       subject,
       body: text,
     }),

@@ -162,6 +162,7 @@ export interface MailMessage {
   /**
    * Set when a program sent this mail, not a person posting a patch for review: a commit or
    * stable-queue notice, a CI report, a thank-you (src/mail/bots.ts). Such mail is no series.
+   * Null for replies and forwards, which are no series anyway.
    */
   botMail: BotMail | null;
   listId: string | null;
