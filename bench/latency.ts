@@ -1,5 +1,5 @@
 /**
- * `npm run bench:latency [-- --limit N --configs defconfig,instrumented]`
+ * `npm run bench:latency [-- --skip N --limit N --configs defconfig,instrumented]`
  *
  * How long a maintainer waits for a verdict on real series: every series of
  * bench/latency-series.json (real kvmarm series that apply to linux-source-6.1, found by
@@ -29,6 +29,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
   options: {
     list: { type: "string", default: path.join(ROOT, "bench", "latency-series.json") },
+    skip: { type: "string", default: "0" },
     limit: { type: "string" },
     configs: { type: "string", default: "defconfig,instrumented" },
   },
@@ -48,7 +49,8 @@ const listed = JSON.parse(await readFile(values.list, "utf8")) as {
   source: string;
   series: Listed[];
 };
-const series = listed.series.slice(0, values.limit ? Number(values.limit) : undefined);
+const skip = Number(values.skip);
+const series = listed.series.slice(skip, values.limit ? skip + Number(values.limit) : undefined);
 const configs = values.configs.split(",") as BuildConfigName[];
 
 const config = readConfig();
