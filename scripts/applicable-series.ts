@@ -20,6 +20,7 @@ import { git, gitOk } from "../src/io/git.js";
 import { scanSource } from "../src/pipeline/scan.js";
 import type { Series } from "../src/series/types.js";
 import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+import { writeJsonFile } from "../test/json-file.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -105,10 +106,14 @@ try {
   await rm(scratch, { recursive: true, force: true });
 }
 
-await writeFile(
-  values.out,
-  `${JSON.stringify({ source: path.basename(values.source), base, since: values.since, until: values.until, series: found }, null, 2)}\n`,
-);
+const { since, until } = values;
+await writeJsonFile(values.out, {
+  source: path.basename(values.source),
+  base,
+  since,
+  until,
+  series: found,
+});
 say(
   `${found.length} of ${candidates.length} apply to ${base.slice(0, 12)}; wrote ${path.relative(ROOT, values.out)}`,
 );

@@ -29,6 +29,7 @@ import type { Series } from "../src/series/types.js";
 import type { CheckResult } from "../src/shapes/check.js";
 import type { ReportContext, ReportedRevision } from "../src/shapes/report.js";
 import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+import { writeJsonFile } from "../test/json-file.js";
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const FIXTURES = path.join(ROOT, "test", "fixtures", "digest");
@@ -88,7 +89,7 @@ async function runChecks(todo: Series[]): Promise<void> {
       const selected = await selectSeries(mbox, config);
       say(`checking v${s.version} ${s.subject}`);
       const result = await checkSeries(checkRequest(repo, selected, config, { base: null }));
-      await writeFile(fixtureOf(s), `${JSON.stringify(result, null, 2)}\n`);
+      await writeJsonFile(fixtureOf(s), result);
       say(`  ${classifyResult(result).kind} in ${(result.timings.totalMs / 1000).toFixed(1)} s`);
     }
   } finally {
