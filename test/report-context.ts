@@ -12,31 +12,29 @@ import { corpusPath } from "./corpus.js";
 import { oneShotSeries } from "./series-helpers.js";
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const example = (name: string) => path.join(ROOT, "examples", name);
+const checkOutput = (name: string) => path.join(ROOT, "test", "fixtures", "report", name);
 
 /** A series in `examples/`: a 3-patch series whose patch 2 calls a kernel function from nVHE code. */
-export const GICV2_MBOX = path.join(ROOT, "examples", "gicv2-warn-v1.mbox");
+export const GICV2_MBOX = example("gicv2-warn-v1.mbox");
 
 /**
  * What `hypwatch check --mbox examples/gicv2-warn-v1.mbox --json` printed on linux 6.1
  * with the cross gcc (defconfig and instrumented): real checker output, kept as it was.
  */
-export const GICV2_RESULT = path.join(
-  ROOT,
-  "test",
-  "fixtures",
-  "report",
-  "gicv2-warn-v1.check.json",
-);
+export const GICV2_RESULT = checkOutput("gicv2-warn-v1.check.json");
 
-export async function gicv2Mails(): Promise<RawMail[]> {
+async function mailsOf(mbox: string): Promise<RawMail[]> {
   const mails: RawMail[] = [];
-  for await (const mail of readSource(GICV2_MBOX)) mails.push(mail);
+  for await (const mail of readSource(mbox)) mails.push(mail);
   return mails;
 }
 
-export async function gicv2Result(): Promise<CheckResult> {
-  return JSON.parse(await readFile(GICV2_RESULT, "utf8")) as CheckResult;
-}
+const resultOf = async (file: string): Promise<CheckResult> =>
+  JSON.parse(await readFile(file, "utf8")) as CheckResult;
+
+export const gicv2Mails = (): Promise<RawMail[]> => mailsOf(GICV2_MBOX);
+export const gicv2Result = (): Promise<CheckResult> => resultOf(GICV2_RESULT);
 
 /** A thread's mails as the reporters are given them. */
 export async function threadPosts(mails: readonly RawMail[]): Promise<Map<string, ThreadPost>> {
@@ -73,12 +71,11 @@ export function verdictFor(
 
 /** The report context of an example series with its real check result. */
 async function exampleContext(mbox: string, resultFile: string): Promise<ReportContext> {
-  const mails: RawMail[] = [];
-  for await (const mail of readSource(mbox)) mails.push(mail);
+  const mails = await mailsOf(mbox);
   const { relevant } = await oneShotSeries(mails);
   const series = relevant[0];
   if (!series) throw new Error(`${mbox} holds no relevant series`);
-  const result = JSON.parse(await readFile(resultFile, "utf8")) as CheckResult;
+  const result = await resultOf(resultFile);
   return {
     current: {
       list: "kvmarm",
@@ -99,14 +96,8 @@ export const gicv2Context = (): Promise<ReportContext> => exampleContext(GICV2_M
  * (2022-10-28), with one line of patch 2/2 changed to use the kernel's __va() in nVHE code
  * (examples/README.md), and what `hypwatch check --mbox` printed for it on linux 6.1.
  */
-export const PKVM_MBOX = path.join(ROOT, "examples", "pkvm-transitions-va.mbox");
-export const PKVM_RESULT = path.join(
-  ROOT,
-  "test",
-  "fixtures",
-  "report",
-  "pkvm-transitions-va.check.json",
-);
+export const PKVM_MBOX = example("pkvm-transitions-va.mbox");
+export const PKVM_RESULT = checkOutput("pkvm-transitions-va.check.json");
 export const pkvmContext = (): Promise<ReportContext> => exampleContext(PKVM_MBOX, PKVM_RESULT);
 
 export const GICV2_COVER = "cover.1795632516.git.ada@example.org";
