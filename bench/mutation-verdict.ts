@@ -18,6 +18,9 @@ export interface CaseOutcome {
   problems: string[];
   checkMs: number;
   totalMs: number;
+  /** hypwatch's findings, and the causes they group into (each finding was an item before). */
+  findings: number;
+  causes: number;
 }
 
 interface VerdictItem {
@@ -143,6 +146,7 @@ export function compareCase(
   result: CheckResult,
   times: { checkMs: number; totalMs: number },
 ): CaseOutcome {
+  const findings = result.findings.length;
   const problems: string[] = [];
   const notApplied = result.patches.filter((p) => !p.applied);
   if (result.tree.baseCommit === null || notApplied.length > 0)
@@ -163,5 +167,7 @@ export function compareCase(
     ok: problems.length === 0,
     problems,
     ...times,
+    findings,
+    causes: result.causes?.length ?? findings,
   };
 }

@@ -1,13 +1,15 @@
 /**
- * `npm run bench:mutations -- [--tree DIR] [--cache DIR] [--only a,b] [--json FILE] [--compiler gcc|clang]`
+ * `npm run bench:mutations -- [--tree DIR] [--cache DIR] [--only a,b] [--json FILE] [--results DIR] [--compiler gcc|clang]`
  *
  * The mutation benchmark: every case of `bench/mutations/` is made into real mails on the
  * tree's HEAD, checked by `checkSeries`, and built a second time step by step for the
  * toolchain's own verdict (`bench/toolchain-truth.ts`). A case passes when the toolchain
  * agrees with the case's expectation and hypwatch reports exactly the expected findings:
- * rule, symbol, patch, file and line. Prints a table and totals; exits 1 on any mismatch.
+ * rule, symbol, patch, file and line. Prints a table (with each case's findings and the
+ * causes they group into) and totals; exits 1 on any mismatch. `--results DIR` keeps each
+ * case's check JSON as `<case>.check.json` and its mails as `<case>.<k>.patch`.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     cache: { type: "string", default: path.join(cacheRoot(), "bench-mut") },
     only: { type: "string", default: "" },
     json: { type: "string" },
+    results: { type: "string" },
     // `clang`: every case in the clang configurations instead of the gcc ones.
     compiler: { type: "string", default: "gcc" },
   },
@@ -60,6 +63,14 @@ async function runCase(asWritten: PreparedCase): Promise<CaseOutcome> {
     cacheDir: values.cache,
   });
   const checkMs = Date.now() - started;
+  if (values.results) {
+    await mkdir(values.results, { recursive: true });
+    const file = path.join(values.results, `${prepared.case.name}.check.json`);
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    // The mails too: causes are found in the patches' lines.
+    for (const [i, p] of prepared.patches.entries())
+      await writeFile(path.join(values.results, `${prepared.case.name}.${i + 1}.patch`), p.mail);
+  }
   const evidence = new Map<string, BuildEvidence[]>(prepared.configs.map((c) => [c, []]));
   const built = await buildSeries(repo, prepared.patches, {
     baseCommit: prepared.base,
@@ -106,11 +117,14 @@ try {
         problems: [err instanceof Error ? err.message : String(err)],
         checkMs: 0,
         totalMs: Date.now() - started,
+        findings: 0,
+        causes: 0,
       };
     }
     outcomes.push(outcome);
     console.log(
-      `  ${outcome.ok ? "OK  " : "FAIL"} ${c.name} (check ${(outcome.checkMs / 1000).toFixed(1)} s, ` +
+      `  ${outcome.ok ? "OK  " : "FAIL"} ${c.name} (${outcome.findings} findings / ${outcome.causes} causes, ` +
+        `check ${(outcome.checkMs / 1000).toFixed(1)} s, ` +
         `with truth ${(outcome.totalMs / 1000).toFixed(1)} s, load ${load()})`,
     );
     for (const p of outcome.problems) console.log(`       ${p}`);
@@ -120,23 +134,32 @@ try {
   await workspace.close();
 }
 
+const perCause = (o: CaseOutcome) => `${o.findings} / ${o.causes}`;
 const widths = [
   Math.max(4, ...outcomes.map((o) => o.name.length)),
   Math.max(8, ...outcomes.map((o) => o.expected.length)),
   Math.max(9, ...outcomes.map((o) => o.toolchain.length)),
   Math.max(8, ...outcomes.map((o) => o.hypwatch.length)),
+  Math.max(16, ...outcomes.map((o) => perCause(o).length)),
 ];
 const row = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
-console.log(`\n${row(["case", "expected", "toolchain", "hypwatch", "result"])}`);
+console.log(
+  `\n${row(["case", "expected", "toolchain", "hypwatch", "findings / causes", "result"])}`,
+);
 for (const o of outcomes)
-  console.log(row([o.name, o.expected, o.toolchain, o.hypwatch, o.ok ? "OK" : "FAIL"]));
+  console.log(
+    row([o.name, o.expected, o.toolchain, o.hypwatch, perCause(o), o.ok ? "OK" : "FAIL"]),
+  );
+const findings = outcomes.reduce((n, o) => n + o.findings, 0);
+const causes = outcomes.reduce((n, o) => n + o.causes, 0);
 const failed = outcomes.filter((o) => !o.ok).length;
 const controls = cases.filter((c) => expectationsFor(c, compiler).length === 0).length;
 const checkTimes = outcomes.map((o) => o.checkMs).sort((a, b) => a - b);
 const median = checkTimes[Math.floor(checkTimes.length / 2)] ?? 0;
 console.log(
   `\n${outcomes.length - failed}/${outcomes.length} OK (${controls} clean controls, ` +
-    `${cases.length - controls} violations); ${failed} FAIL; median check ${(median / 1000).toFixed(1)} s`,
+    `${cases.length - controls} violations); ${failed} FAIL; median check ${(median / 1000).toFixed(1)} s; ` +
+    `${findings} findings in ${causes} causes`,
 );
 if (values.json) await writeFile(values.json, JSON.stringify(outcomes, null, 2));
 process.exitCode = failed > 0 ? 1 : 0;

@@ -19,3 +19,11 @@ export { analyzerFingerprint } from "./fingerprint.js";
 export { diffFindings, attributeFindings, findingKeys, baseKey } from "./diff.js";
 export { parseNvheAliases, newAliases, aliasFindings, aliasesAddedByPatch } from "./aliases.js";
 export type { InstrumentationName } from "./instrumentation.js";
+export {
+  groupByCause,
+  changedLines,
+  sectionContents,
+  type CauseGrouping,
+  type ChangedFile,
+  type ChangedLine,
+} from "./causes.js";

@@ -231,6 +231,16 @@ export function makefileGuard(
   }
 }
 
+/**
+ * The word of the Makefile line that keeps an instrumentation out (`KASAN_SANITIZE`,
+ * `CC_FLAGS_SCS`, `-fno-stack-protector`): a patch line holding it is what let it in.
+ */
+export function guardWord(name: string): string | null {
+  const guard = INSTRUMENTATIONS.find((i) => i.name === name)?.guard;
+  if (!guard) return null;
+  return guard.kind === "ccflag" ? guard.flag : guard.variable;
+}
+
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -427,5 +427,6 @@ function sectionDraft(
     object,
     section,
     occurrences: symbols.length,
+    contents: names,
   };
 }

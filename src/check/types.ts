@@ -84,6 +84,8 @@ export interface Finding {
   makefile?: MakefileGuard;
   /** How many sites (functions, relocations) the finding groups. */
   occurrences?: number;
+  /** Sections: the named functions and data objects placed in it (`_rs.1`). */
+  contents?: string[];
 }
 
 /** A finding attributed to the patch of a series that introduced it. */
@@ -92,6 +94,54 @@ export interface AttributedFinding extends Finding {
   introducedBy: number;
   /** Index of a later patch after which it is gone, or null when the series leaves it. */
   fixedBy: number | null;
+  /** The `id` of the cause it belongs to (results stored before causes existed: absent). */
+  cause?: string;
+}
+
+/**
+ * What a cause is: a line of a patch (or, without one, the line where the finding is
+ * written), a Makefile line, a `KVM_NVHE_ALIAS` line of image-vars.h, or a linker-script line.
+ */
+export type CauseKind = "line" | "makefile" | "alias" | "linker-script";
+
+/** A section a cause puts into the nVHE object that hyp.lds does not map. */
+export interface CauseSection {
+  name: string;
+  /** The object holding it, relative to the build dir. */
+  object: string | null;
+  /** The named functions and data objects in it; empty when compiler-generated. */
+  contents: string[];
+}
+
+/** One cause and every finding it brings in, with what they affect. */
+export interface Cause {
+  /** Unique in one check result: `<patch>:<file>:<line>`, `:-<line>` for a removed line. */
+  id: string;
+  kind: CauseKind;
+  /** The patch that brought the cause in (0 in an audit). */
+  introducedBy: number;
+  /** The patch after which all its findings are gone; null while one is left. */
+  fixedBy: number | null;
+  /** `error` when any of its findings is one. */
+  severity: Severity;
+  file: string | null;
+  /** In the file after the patch for an added line, before it for a removed one. */
+  line: number | null;
+  /** `added`/`removed`: the patch's own line; null: where the findings are written. */
+  change: "added" | "removed" | null;
+  /** The line as written, when known. */
+  text: string | null;
+  /** The function the line is in, when a finding says. */
+  function: string | null;
+  rules: RuleId[];
+  objects: string[];
+  /** Kernel symbols referenced, and symbols aliases expose. */
+  symbols: string[];
+  /** Instrumentation names (`kasan`). */
+  instrumentation: string[];
+  sections: CauseSection[];
+  /** The `key`s of its findings. */
+  findings: string[];
 }
 
 export interface FindingDiff {

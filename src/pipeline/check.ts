@@ -17,7 +17,9 @@ import {
   analyzeLegacyObjects,
   analyzeModernBuild,
   attributeFindings,
+  groupByCause,
   readNvheAliases,
+  type ChangedFile,
   type AttributedFinding,
   type Finding,
   ObjectMemo,
@@ -25,6 +27,7 @@ import {
 } from "../check/index.js";
 import { compilerVersion, type KbuildLimits } from "../io/kbuild.js";
 import { sandboxHost } from "../io/sandbox.js";
+import { parseMail } from "../mail/index.js";
 import type { BuildProblem, CheckResult } from "../shapes/check.js";
 import { BaseCache } from "./base-cache.js";
 
@@ -91,7 +94,7 @@ export interface CheckStepProgress {
   total: number;
 }
 
-const DEFAULT_CONFIGS: readonly BuildConfigName[] = ["defconfig", "instrumented"];
+export const DEFAULT_CONFIGS: readonly BuildConfigName[] = ["defconfig", "instrumented"];
 
 async function objectsUnder(root: string, dirs: readonly string[]): Promise<string[]> {
   const out: string[] = [];
@@ -248,10 +251,15 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
       entry.failure = patch.applied ? null : patch.kind;
     }
   }
-  result.findings = mergeConfigs(
-    configs.map((c) => carryForward(perConfig.get(c) ?? [])),
-    request.patches.length === 0,
+  const grouped = groupByCause(
+    mergeConfigs(
+      configs.map((c) => carryForward(perConfig.get(c) ?? [])),
+      request.patches.length === 0,
+    ),
+    await patchDiffs(request.patches),
   );
+  result.findings = grouped.findings;
+  result.causes = grouped.causes;
   timings.totalMs = Date.now() - started;
   timings.applyMs = Math.max(0, timings.totalMs - timings.buildMs - timings.analyzeMs);
   return result;
@@ -280,6 +288,17 @@ function carryForward(steps: readonly (Finding[] | undefined)[]): Finding[][] {
   const out: Finding[][] = [];
   for (let i = 0; i < steps.length; i++) out.push(steps[i] ?? out[i - 1] ?? []);
   return out;
+}
+
+/** Each patch's diff, for the lines that caused findings; undefined for one that does not parse. */
+async function patchDiffs(patches: readonly CheckPatch[]): Promise<(ChangedFile[] | undefined)[]> {
+  return Promise.all(
+    patches.map(async (p) => {
+      const raw = typeof p.mail === "string" ? Buffer.from(p.mail) : p.mail;
+      const mail = await parseMail({ raw, origin: p.id }).catch(() => null);
+      return mail?.patch?.files;
+    }),
+  );
 }
 
 function problem(build: HypBuildResult, step: number): BuildProblem {

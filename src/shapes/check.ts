@@ -5,7 +5,7 @@ import type {
   Era,
   HypBuildResult,
 } from "../apply/index.js";
-import type { AttributedFinding } from "../check/index.js";
+import type { AttributedFinding, Cause } from "../check/index.js";
 
 /*
  * The `hypwatch check --json` shape (docs/json.md): what the checker produces and every
@@ -55,6 +55,11 @@ export interface CheckResult {
   patches: CheckedPatch[];
   /** Audits report every finding of the tree (`introducedBy` 0); series checks only new ones. */
   findings: AttributedFinding[];
+  /**
+   * The findings grouped by what caused them (a patch line, a Makefile line, an alias, a
+   * linker-script line); each finding's `cause` names its entry. Older results: absent.
+   */
+  causes?: Cause[];
   configs: BuildConfigName[];
   /** Each configuration's compiler, as its `--version` names it (older results: absent). */
   compilers?: Partial<Record<BuildConfigName, string>>;
