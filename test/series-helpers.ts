@@ -31,11 +31,13 @@ export function seriesById(all: Series[], id: string): Series {
 
 /**
  * Messages of a corpus archive (kvmarm unless named), by the commits that added them, in
- * that order.
+ * that order. `edit` may change a message's text before it is parsed (a test that moves
+ * real mail into another thread says so).
  */
 export async function archiveMessages(
   commits: string[],
   archiveName = "kvmarm-0.git",
+  edit?: (text: string, commit: string) => string,
 ): Promise<MailMessage[]> {
   const archive = await openGitDir(corpusPath(archiveName));
   async function* requests(): AsyncGenerator<string> {
@@ -46,9 +48,10 @@ export async function archiveMessages(
     for await (const object of catFileBatch(archive.gitDir, requests())) {
       if (!object.found) throw new Error(`${object.request} is not in ${archiveName}`);
       const commit = object.request.slice(0, -2);
-      messages.push(
-        await parseMail({ raw: object.content, origin: `${archiveName}@${commit}`, commit }),
-      );
+      const raw = edit
+        ? Buffer.from(edit(object.content.toString("latin1"), commit), "latin1")
+        : object.content;
+      messages.push(await parseMail({ raw, origin: `${archiveName}@${commit}`, commit }));
     }
   } finally {
     await archive.close();

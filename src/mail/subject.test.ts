@@ -5,7 +5,7 @@ import type { ParsedSubject } from "./types.js";
 type Expected = Partial<ParsedSubject>;
 
 // Real subjects: the kvmarm archive, the threads/ corpus and Patchwork's test mail.
-// The few forms neither holds (`PATCH1/8`, `Aw:`, `[PATCH] [v2]`, net-next) come from
+// The few forms neither holds (`PATCH1/8`, `Aw:`, `[PATCH] [v2]`, net-next, PATCH-next) come from
 // other kernel lists and are written out here.
 const cases: [string, Expected][] = [
   [
@@ -47,6 +47,11 @@ const cases: [string, Expected][] = [
     { tags: ["stable", "4.19.y"], isPatch: true, version: 1 },
   ],
   ["[PATCH 5.10.y] KVM: arm64: fix something", { tags: ["5.10.y"], isPatch: true }],
+  [
+    "[PATCH-next v5 2/6] KVM: arm64: a resend for a tree",
+    { isPatch: true, tags: ["next"], version: 5, index: 2, total: 6 },
+  ],
+  ["[RFC-net-next 1/2] net: x", { isPatch: true, isRfc: true, tags: ["net-next"], index: 1 }],
   [
     "PATCH1/8 KVM: arm64: bare counter",
     { isPatch: true, index: 1, total: 8, stem: "KVM: arm64: bare counter" },

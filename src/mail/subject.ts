@@ -140,6 +140,14 @@ function readTags(group: string, t: Tokens): void {
       if (compound[3] !== undefined) t.version ??= Number(compound[3]);
       continue;
     }
+    // `PATCH-next`, `PATCH-net-next`: a patch for that tree; the tree is a tag.
+    const forTree = /^(patch|rfc)[-_/]([a-z][\w.-]*)$/i.exec(word);
+    if (forTree?.[2]) {
+      t.isPatch = true;
+      if (forTree[1]?.toLowerCase() === "rfc") t.isRfc = true;
+      t.tags.push(forTree[2]);
+      continue;
+    }
     // `v2.5`: a fractional re-roll of v2 (b4 reads it as v2 too).
     const version = /^v(\d+)(?:\.(\d+))?$/i.exec(word);
     if (version) {

@@ -134,6 +134,41 @@ function familyStem(stem: string): string {
   return stem.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
 }
 
+/**
+ * What one posting's mails share in their subject prefix: "[RESEND PATCH v5 …]",
+ * "[PATCH-next v5 …]" and "[PATCH v5 …]" are three postings of one version.
+ */
+function prefixKey(mail: SeriesMail): string {
+  const s = mail.subject;
+  const tags = s.tags.map((t) => t.toLowerCase()).sort();
+  return [s.isRfc ? "rfc" : "", s.isResend ? "resend" : "", ...tags].join(" ");
+}
+
+/**
+ * The Message-ID without its mail number: one posting's mails share it, as git send-email
+ * (`<stamp>-<n>-<sender>`, the cover letter 1) and b4 (`<date>-<topic>-v<N>-<n>-<hash>`)
+ * number them. Null when the id carries no such number.
+ */
+function postingStamp(mail: SeriesMail): string | null {
+  const id = mail.messageId;
+  const last = [...id.matchAll(/-\d+-/g)].pop();
+  if (last?.index === undefined) return null;
+  return `${id.slice(0, last.index)}-*-${id.slice(last.index + last[0].length)}`;
+}
+
+/**
+ * How surely a patch below a cover letter is of that cover's posting: 2 for its Message-ID
+ * stamp, 1 for its subject prefix. A series sent in chunks has a stamp per chunk, so only
+ * the prefix may hold for some of its patches.
+ */
+function postingRank(cover: SeriesMail, mail: SeriesMail): number {
+  const stamp = postingStamp(cover);
+  return (
+    (stamp !== null && postingStamp(mail) === stamp ? 2 : 0) +
+    (prefixKey(mail) === prefixKey(cover) ? 1 : 0)
+  );
+}
+
 /** Words of subjects that say nothing about which series they are. */
 const GENERIC_WORDS = new Set(
   (
@@ -396,11 +431,19 @@ export function assembleFromSummaries(
     }
     const stop = node.parent ? (draftAbove.get(node.parent) ?? null) : null;
     const above = stop ? draftOf.get(stop.messageId) : undefined;
-    if (above && fits(above, mail)) {
+    const cover = node.parent ? coverAbove.get(node.parent) : undefined;
+    // Another posting of the version (a resend into the original's thread) under the cover:
+    // a patch of that number below it is more surely the cover's own.
+    const foreign =
+      above?.cover != null &&
+      cover?.messageId === above.cover.messageId &&
+      (bestBelow.get(cover.messageId)?.get(s.index) ?? 0) > postingRank(above.cover, mail);
+    if (above && !foreign && fits(above, mail)) {
       join(above, mail);
       return;
     }
     if (
+      !foreign &&
       above?.cover &&
       stop?.messageId === above.cover.messageId &&
       above.patches.size === 0 &&
@@ -445,10 +488,29 @@ export function assembleFromSummaries(
       });
       return;
     }
-    joinGroup(`under\0${node.parent.messageId}\0${who}`, mail, () => start(mail, false));
+    const posting = foreign ? `\0${postingStamp(mail) ?? prefixKey(mail)}` : "";
+    joinGroup(`under\0${node.parent.messageId}\0${who}${posting}`, mail, () => start(mail, false));
   };
 
-  for (const node of inThreadOrder(roots)) {
+  // Which cover letter each mail is threaded below, and per cover and patch number how
+  // surely a patch below it is the cover's own, before any patch is placed: the first patch
+  // to arrive may be a resend's.
+  const order = [...inThreadOrder(roots)];
+  const coverAbove = new Map<ThreadNode<SeriesMail>, ThreadNode<SeriesMail> | null>();
+  const bestBelow = new Map<string, Map<number, number>>();
+  for (const node of order) {
+    const mail = node.message;
+    const kind = mail ? kindOf(mail) : "other";
+    const up = node.parent ? (coverAbove.get(node.parent) ?? null) : null;
+    coverAbove.set(node, kind === "cover" ? node : up);
+    if (kind !== "patch" || !up?.message || !mail || mail.subject.index === null) continue;
+    const best = bestBelow.get(up.messageId) ?? new Map<number, number>();
+    bestBelow.set(up.messageId, best);
+    const rank = postingRank(up.message, mail);
+    best.set(mail.subject.index, Math.max(best.get(mail.subject.index) ?? 0, rank));
+  }
+
+  for (const node of order) {
     if (!node.parent) thread = node.messageId;
     const mail = node.message;
     if (mail) {
@@ -489,9 +551,24 @@ export function assembleFromSummaries(
         emailOf(d.author) === emailOf(draft.author) &&
         d.version === draft.version &&
         d.total === draft.total &&
-        normalizedStem(d.cover.subject.stem) === stem,
+        normalizedStem(d.cover.subject.stem) === stem &&
+        // A cover letter sent twice has one prefix; a RESEND or a tree-tagged copy is
+        // another posting, whose cover is its own.
+        prefixKey(d.cover) === prefixKey(cover),
+    );
+    // Patches of the cover's own posting (its Message-ID stamp), threaded somewhere else.
+    const stamp = postingStamp(cover);
+    const sibling = candidates.find(
+      (d) =>
+        d !== draft &&
+        !d.dropped &&
+        d.cover === null &&
+        stamp !== null &&
+        (d.version === draft.version || draft.version === 1) &&
+        [...d.patches.values()].every((p) => postingStamp(p) === stamp),
     );
     const host =
+      sibling ??
       twin ??
       candidates.find(
         (d) =>
@@ -510,7 +587,7 @@ export function assembleFromSummaries(
       );
     if (!host) continue;
     draft.dropped = true;
-    if (twin && host.cover) {
+    if (host === twin && host.cover) {
       movedTo.set(cover.messageId, host.cover.messageId);
     } else {
       host.cover = cover;
