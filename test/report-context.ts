@@ -36,6 +36,20 @@ const resultOf = async (file: string): Promise<CheckResult> =>
 export const gicv2Mails = (): Promise<RawMail[]> => mailsOf(GICV2_MBOX);
 export const gicv2Result = (): Promise<CheckResult> => resultOf(GICV2_RESULT);
 
+/** The GICv2 example, as its author would post it again as v2 a day later. */
+export async function gicv2AsV2(): Promise<RawMail[]> {
+  return (await gicv2Mails()).map((mail) => ({
+    ...mail,
+    raw: Buffer.from(
+      mail.raw
+        .toString("utf8")
+        .replaceAll("1795632516", "1795719000")
+        .replaceAll("[PATCH ", "[PATCH v2 ")
+        .replaceAll("25 Nov 2026", "26 Nov 2026"),
+    ),
+  }));
+}
+
 /** A thread's mails as the reporters are given them. */
 export async function threadPosts(mails: readonly RawMail[]): Promise<Map<string, ThreadPost>> {
   const posts = new Map<string, ThreadPost>();

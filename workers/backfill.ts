@@ -57,7 +57,7 @@ export async function runBackfill(config: Config, request: BackfillRequest): Pro
     const result = await backfill(
       {
         store,
-        scheduler: checks ? queueScheduler(checks) : RECORD_ONLY,
+        scheduler: checks ? queueScheduler(checks, store.redis) : RECORD_ONLY,
         onProgress: (p) => progress.update(p.read),
         onError: report,
       },

@@ -5,11 +5,19 @@ import { ensureTree, type BuildConfigName } from "../src/apply/index.js";
 import { refreshTree } from "../src/apply/refresh.js";
 import { analyzerFingerprint } from "../src/check/fingerprint.js";
 import { listBaseCandidates, listTree, type Config } from "../src/config.js";
-import { checkRevision, type ListTree } from "../src/pipeline/check-revision.js";
+import {
+  checkRevision,
+  recordStoppedCheck,
+  type CheckedRevision,
+  type CheckRevisionDeps,
+  type ListTree,
+} from "../src/pipeline/check-revision.js";
 import type { CheckJobData, CheckScheduler } from "../src/pipeline/revisions.js";
 import { StateStore } from "../src/state/store.js";
-import type { Verdict } from "../src/state/types.js";
+import type { Superseder, Verdict } from "../src/state/types.js";
 import { redisConnection } from "./connection.js";
+import type { ChildJob } from "./isolated.js";
+import { requestStop } from "./stop.js";
 
 export const CHECK_QUEUE = "hypwatch-check";
 
@@ -51,32 +59,61 @@ export interface CheckJobResult {
   recordedAt: number;
 }
 
+function jobResult({ verdict, recorded }: CheckedRevision): CheckJobResult {
+  return {
+    kind: verdict.kind,
+    checkKey: verdict.checkKey,
+    findings: verdict.result?.findings.length ?? 0,
+    recorded,
+    lastArrivedAt: verdict.recordedAt - verdict.latencyMs,
+    recordedAt: verdict.recordedAt,
+  };
+}
+
+/** What a test of the queues may stand in for: the compiler, and the kernel tree. */
+export type CheckStandIns = Partial<Pick<CheckRevisionDeps, "check" | "treeFor">>;
+
 /**
  * Check the revision a job names (its patches are in the store, so any machine can) and
  * store the verdict once. Runs in a child process of its own (workers/isolated.ts).
  */
-export function checkProcessor(config: Config) {
+export function checkProcessor(config: Config, standIns: CheckStandIns = {}) {
   return async (job: Pick<Job<CheckJobData>, "data">): Promise<CheckJobResult> => {
     const store = openStore(config);
     try {
-      const { verdict, recorded } = await checkRevision(
+      const checked = await checkRevision(
         {
           store,
           config,
           configs: SERVICE_CONFIGS,
           analyzer: await analyzerFingerprint(),
           treeFor: (list) => treeOfList(config, list),
+          ...standIns,
         },
         job.data,
       );
-      return {
-        kind: verdict.kind,
-        checkKey: verdict.checkKey,
-        findings: verdict.result?.findings.length ?? 0,
-        recorded,
-        lastArrivedAt: verdict.recordedAt - verdict.latencyMs,
-        recordedAt: verdict.recordedAt,
-      };
+      return jobResult(checked);
+    } finally {
+      store.redis.disconnect();
+    }
+  };
+}
+
+/**
+ * A check stopped while it ran (its revision superseded, `reason` naming by what, as
+ * `queueScheduler` asks): its process and builds are gone; store its `superseded` verdict.
+ */
+export function checkStopped(config: Config) {
+  return async (job: ChildJob, reason: string): Promise<CheckJobResult> => {
+    const store = openStore(config);
+    try {
+      const by = JSON.parse(reason) as Superseder;
+      const stopped = await recordStoppedCheck(
+        { store, analyzer: await analyzerFingerprint() },
+        job.data as CheckJobData,
+        by,
+      );
+      return jobResult(stopped);
     } finally {
       store.redis.disconnect();
     }
@@ -88,9 +125,10 @@ export const checkJobId = (checkKey: string): string => `check-${checkKey}`;
 
 /**
  * Checks as BullMQ jobs: one job id per check key, so scheduling a check twice queues it
- * once; transient failures retry with exponential backoff and jitter.
+ * once; transient failures retry with exponential backoff and jitter. A running check taken
+ * back is asked to stop through `publisher` (`requestStop`).
  */
-export function queueScheduler(queue: Queue<CheckJobData>): CheckScheduler {
+export function queueScheduler(queue: Queue<CheckJobData>, publisher: Redis): CheckScheduler {
   return {
     async schedule(job, delayMs) {
       await queue.add("check", job, {
@@ -102,13 +140,24 @@ export function queueScheduler(queue: Queue<CheckJobData>): CheckScheduler {
         removeOnFail: { age: 30 * 24 * 3600 },
       });
     },
-    async cancel(checkKey) {
+    async cancel(checkKey, by) {
       const job = await queue.getJob(checkJobId(checkKey));
       if (!job) return;
       const state = await job.getState();
-      // A running check sees the superseded mark when it ends; a queued one goes now.
-      if (state === "waiting" || state === "delayed" || state === "prioritized")
-        await job.remove().catch(() => undefined);
+      if (state === "waiting" || state === "delayed" || state === "prioritized") {
+        const removed = await job.remove().then(
+          () => true,
+          () => false,
+        );
+        if (removed) return;
+      }
+      // Running (or started since): stopped by the worker running it, which stores its
+      // `superseded` verdict. A stop that is not heard leaves the check to find the mark
+      // when it ends.
+      await requestStop(publisher, queue, {
+        jobId: checkJobId(checkKey),
+        reason: JSON.stringify(by),
+      });
     },
   };
 }

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { WaitingError, type Job } from "bullmq";
+import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { Config } from "../src/config.js";
 import { runInChild, type ChildOutcome } from "../src/io/child.js";
 import { redact, redactError, type Logger } from "../src/log.js";
@@ -46,6 +46,11 @@ export interface IsolatedQueue {
   name: string;
   processor: ProcessorRef;
   timeLimitMs: number;
+  /**
+   * What a job stopped on request (`requestStop`) ends with, once its process is killed:
+   * the job's result. Without it such a job fails for good.
+   */
+  stopped?: (job: ChildJob, reason: string) => Promise<unknown>;
 }
 
 /** What every running job of a service shares: its log, and a way to stop them all. */
@@ -66,7 +71,8 @@ export interface RunningJobs {
  * limit, while this worker and the others go on.
  */
 export function isolatedProcessor(queue: IsolatedQueue, config: Config, running: RunningJobs) {
-  return async (job: Job, token?: string): Promise<unknown> => {
+  // Three parameters: BullMQ then hands each job a signal that `worker.cancelJob` aborts.
+  return async (job: Job, token?: string, stop?: AbortSignal): Promise<unknown> => {
     const log = running.log.child({ queue: queue.name, jobId: job.id });
     const started = Date.now();
     log.info("job started");
@@ -78,10 +84,10 @@ export function isolatedProcessor(queue: IsolatedQueue, config: Config, running:
         job: { id: job.id, name: job.name, data: job.data },
       } satisfies ChildJobMessage,
       timeoutMs: queue.timeLimitMs,
-      signal: running.handBack,
+      signal: stop ? AbortSignal.any([running.handBack, stop]) : running.handBack,
     });
     const durationMs = Date.now() - started;
-    return settle(outcome, { job, token, queue, log, durationMs, running });
+    return settle(outcome, { job, token, queue, log, durationMs, running, stop });
   };
 }
 
@@ -92,6 +98,7 @@ interface Settling {
   log: Logger;
   durationMs: number;
   running: RunningJobs;
+  stop: AbortSignal | undefined;
 }
 
 function observe(s: Settling, outcome: JobOutcome, error?: unknown): void {
@@ -125,6 +132,7 @@ async function settle(outcome: ChildOutcome, s: Settling): Promise<unknown> {
       throw toJobFailure(error);
     }
     case "aborted":
+      if (!s.running.handBack.aborted && s.stop?.aborted) return stopped(s);
       observe(s, "handed-back");
       return handBack(s);
     case "crashed": {
@@ -138,6 +146,20 @@ async function settle(outcome: ChildOutcome, s: Settling): Promise<unknown> {
       throw toJobFailure(error);
     }
   }
+}
+
+/**
+ * A job stopped on request: its process group is killed already; the queue's `stopped`
+ * gives its result, and the job completes (a stopped job is not retried).
+ */
+async function stopped(s: Settling): Promise<unknown> {
+  const reason = String(s.stop?.reason ?? "");
+  s.log.info({ durationMs: s.durationMs, reason }, "job stopped");
+  observe(s, "stopped");
+  if (!s.queue.stopped) throw new UnrecoverableError(`stopped: ${reason}`);
+  const value = await s.queue.stopped({ id: s.job.id, name: s.job.name, data: s.job.data }, reason);
+  s.running.onCompleted?.(s.queue.name, value);
+  return value;
 }
 
 /** How long handing a job back may wait for Redis, inside the shutdown deadline (30 s). */

@@ -4,7 +4,7 @@ import type { Logger } from "../src/log.js";
 import { isConnectionError } from "./redis-health.js";
 
 /** How a job left its worker (`settle` in isolated.ts). */
-export type JobOutcome = "completed" | "failed" | "timed-out" | "died" | "handed-back";
+export type JobOutcome = "completed" | "failed" | "timed-out" | "died" | "handed-back" | "stopped";
 
 /** Why a job failed: its error's kind, or how its process was stopped. */
 export type JobFailureKind = ErrorKind | "timed-out" | "died";
@@ -219,6 +219,7 @@ function failureKind(outcome: JobOutcome, error: unknown): JobFailureKind | null
       return outcome;
     case "completed":
     case "handed-back":
+    case "stopped":
       return null;
   }
 }

@@ -6,7 +6,7 @@ import { Queue } from "bullmq";
 import { simpleParser } from "mailparser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { captureLog } from "../test/log-capture.js";
-import { gicv2Mails, gicv2Result, reviewReply } from "../test/report-context.js";
+import { gicv2AsV2, gicv2Mails, gicv2Result, reviewReply } from "../test/report-context.js";
 import { startGitHubStandIn } from "../test/github-standin.js";
 import { startSmtpServer, type TestSmtpServer } from "../test/smtp-server.js";
 import { freshStore, TEST_REDIS_URL, type TestStore } from "../test/state.js";
@@ -44,20 +44,6 @@ async function checkWithGicv2Result(
     },
     job,
   );
-}
-
-/** The GICv2 example, as its author would post it again as v2 a day later. */
-async function gicv2AsV2(): Promise<RawMail[]> {
-  return (await gicv2Mails()).map((mail) => ({
-    ...mail,
-    raw: Buffer.from(
-      mail.raw
-        .toString("utf8")
-        .replaceAll("1795632516", "1795719000")
-        .replaceAll("[PATCH ", "[PATCH v2 ")
-        .replaceAll("25 Nov 2026", "26 Nov 2026"),
-    ),
-  }));
 }
 
 /**

@@ -6,7 +6,13 @@ import { emailOf, type BotIdentity } from "../src/mail/index.js";
 import type { CheckJobData } from "../src/pipeline/revisions.js";
 import { DEFAULT_BOT_ADDRESSES } from "../src/series/index.js";
 import type { StateStore } from "../src/state/store.js";
-import { CHECK_QUEUE, openStore, queueScheduler, type CheckJobResult } from "./check.js";
+import {
+  CHECK_QUEUE,
+  checkStopped,
+  openStore,
+  queueScheduler,
+  type CheckJobResult,
+} from "./check.js";
 import { configuredSources } from "./lists.js";
 import { createMetrics, QUEUE_STATES, type Metrics } from "./metrics.js";
 import { dashboardRoutes } from "./dashboard.js";
@@ -17,6 +23,7 @@ import { isConnectionError, watchRedis, type RedisHealth } from "./redis-health.
 import { startDigests, type Digests } from "./digest.js";
 import { startReporting, type Reporting } from "./report.js";
 import { SCAN_QUEUE } from "./scan.js";
+import { listenForStops } from "./stop.js";
 import { watchSources, type WatchedSource } from "./watch.js";
 
 export interface ServiceQueue extends IsolatedQueue {
@@ -72,6 +79,7 @@ export function serviceQueues(config: Config, opts: ServeOptions = {}): ServiceQ
       processor: { module: siblingModule("check", import.meta.url), exportName: "checkProcessor" },
       timeLimitMs: config.service.checkTimeLimitSeconds * 1000,
       concurrency: opts.checkConcurrency ?? 1,
+      stopped: checkStopped(config),
     },
   ];
 }
@@ -123,6 +131,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     worker.on("error", workerErrorLogger(log.child({ queue: queue.name }), redis));
     return worker;
   });
+  const stops = listenForStops({ connection, workers, log });
   const checks = new Queue<CheckJobData>(CHECK_QUEUE, { connection, prefix });
   checks.on("error", workerErrorLogger(log.child({ queue: CHECK_QUEUE }), redis));
   // Depths are read at scrape time, one Queue handle per queue this machine works on.
@@ -171,7 +180,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     watching = watchSources(
       {
         store,
-        scheduler: queueScheduler(checks),
+        scheduler: queueScheduler(checks, store.redis),
         log,
         onIngested: (list, count) => metrics.messagesIngested.inc({ list }, count),
         bot: botIdentity(effective),
@@ -191,7 +200,12 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
     metrics,
     web: () => web,
     ready: async () => {
-      await Promise.all([started, webStarted, ...workers.map((w) => w.waitUntilReady())]);
+      await Promise.all([
+        started,
+        webStarted,
+        stops.ready,
+        ...workers.map((w) => w.waitUntilReady()),
+      ]);
     },
     handBackRunningJobs: () => handBack.abort(),
     close: async () => {
@@ -221,6 +235,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
           ]),
         ),
       );
+      await stops.close();
       store.redis.disconnect();
       redis.close();
     },

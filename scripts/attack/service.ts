@@ -73,7 +73,7 @@ async function queueThreadCheck(store: StateStore, queue: Queue, thread: string)
   await store.ensureSchema();
   for await (const mail of readSource(thread)) await ingestMail({ store }, "kvmarm", mail);
   const keys: string[] = [];
-  const scheduler = queueScheduler(queue);
+  const scheduler = queueScheduler(queue, store.redis);
   const policy = revisionPolicy(
     configSchema.parse({}),
     { name: "kvmarm", sources: [{ type: "mbox", path: thread }] },

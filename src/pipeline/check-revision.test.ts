@@ -165,10 +165,16 @@ describe("checking a stored revision (real Redis, real mail)", () => {
     expect(await t.store.runs()).toEqual({ [job.checkKey]: "1" });
   });
 
-  it("stores a superseded check without reporting it", async () => {
-    await t.store.markSuperseded("other");
+  it("stores a superseded check without reporting it, naming what superseded it", async () => {
+    await t.store.markSuperseded([
+      { checkKey: "other", by: { seriesId: "v2@example.org", version: 2 } },
+    ]);
     const { verdict } = await checkRevision(deps(), { ...job, checkKey: "other" });
-    expect(verdict).toMatchObject({ kind: "superseded", result: null });
+    expect(verdict).toMatchObject({
+      kind: "superseded",
+      reason: "superseded by <v2@example.org> v2",
+      result: null,
+    });
     expect(requests).toHaveLength(1);
     expect((await t.store.outbox()).map((e) => e.checkKey)).toEqual([job.checkKey]);
   });

@@ -3,7 +3,7 @@ import type { Config } from "../config.js";
 import { HypwatchError } from "../errors.js";
 import type { CheckResult } from "../shapes/check.js";
 import type { StateStore } from "../state/store.js";
-import type { RequestedBy, Revision, Verdict, VerdictKind } from "../state/types.js";
+import type { RequestedBy, Revision, Superseder, Verdict, VerdictKind } from "../state/types.js";
 import { checkSeries, type CheckPatch, type CheckRequest } from "./check.js";
 import type { CheckJobData } from "./revisions.js";
 import { checkRequest } from "./select.js";
@@ -88,18 +88,54 @@ export function classifyResult(result: CheckResult): { kind: VerdictKind; reason
   return { kind: "clean", reason: null };
 }
 
+/** What a superseded check's verdict says: which revision took its place. */
+export function supersededReason(by: Superseder): string {
+  return `superseded by <${by.seriesId}> v${by.version}`;
+}
+
 export interface CheckedRevision {
   verdict: Verdict;
   /** This run stored the verdict (false: another run of the same check had). */
   recorded: boolean;
 }
 
+/** The verdict of a check its revision is no longer checked for, stored once. */
+async function recordSuperseded(
+  deps: Pick<CheckRevisionDeps, "store" | "analyzer" | "clock">,
+  job: CheckJobData,
+  revision: Revision,
+  by: Superseder,
+): Promise<CheckedRevision> {
+  const verdict = newVerdict(
+    { ...job, revision, analyzer: deps.analyzer, recordedAt: (deps.clock ?? Date.now)() },
+    "superseded",
+    supersededReason(by),
+    null,
+  );
+  if (await deps.store.recordVerdict(verdict)) return { verdict, recorded: true };
+  return { verdict: (await deps.store.verdict(job.checkKey)) ?? verdict, recorded: false };
+}
+
+/**
+ * Store the `superseded` verdict of a check stopped while it ran (its process and builds
+ * killed): never reported, and a run of the same check later finds it and does nothing.
+ */
+export async function recordStoppedCheck(
+  deps: Pick<CheckRevisionDeps, "store" | "analyzer" | "clock">,
+  job: CheckJobData,
+  by: Superseder,
+): Promise<CheckedRevision> {
+  const revision = await deps.store.revision(job.revision);
+  if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
+  return recordSuperseded(deps, job, revision, (await deps.store.supersededBy(job.checkKey)) ?? by);
+}
+
 /**
  * Check one revision, given only its check key and revision key: its patches come from the
  * store, so any worker machine can run it. The verdict is stored once per check key with
  * its outbox entry; running the job again returns the stored verdict and does nothing else.
- * A check whose revision was superseded while it was queued or running stores a
- * `superseded` verdict, which is never reported.
+ * A check whose revision was superseded before it started or while it ran stores a
+ * `superseded` verdict naming the newer revision, which is never reported.
  */
 export async function checkRevision(
   deps: CheckRevisionDeps,
@@ -113,20 +149,10 @@ export async function checkRevision(
   const revision = await store.revision(job.revision);
   if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
   const { series } = revision;
-  const verdictOf = (kind: VerdictKind, reason: string | null, result: CheckResult | null) =>
-    newVerdict(
-      { ...job, revision, analyzer: deps.analyzer, recordedAt: now() },
-      kind,
-      reason,
-      result,
-    );
-  const record = async (verdict: Verdict): Promise<CheckedRevision> => {
-    if (await store.recordVerdict(verdict)) return { verdict, recorded: true };
-    return { verdict: (await store.verdict(job.checkKey)) ?? verdict, recorded: false };
-  };
+  const superseded = () => store.supersededBy(job.checkKey);
 
-  if (await store.isSuperseded(job.checkKey))
-    return record(verdictOf("superseded", "a newer revision arrived", null));
+  const before = await superseded();
+  if (before) return recordSuperseded(deps, job, revision, before);
   const patches: CheckPatch[] = [];
   for (const patch of series.patches) {
     const mail = await store.rawMail(patch.messageId);
@@ -144,8 +170,15 @@ export async function checkRevision(
     { configs: deps.configs, base: job.base ?? null },
   );
   const result = await (deps.check ?? checkSeries)(request);
-  if (await store.isSuperseded(job.checkKey))
-    return record(verdictOf("superseded", "a newer revision arrived", null));
+  const after = await superseded();
+  if (after) return recordSuperseded(deps, job, revision, after);
   const { kind, reason } = classifyResult(result);
-  return record(verdictOf(kind, reason, result));
+  const verdict = newVerdict(
+    { ...job, revision, analyzer: deps.analyzer, recordedAt: now() },
+    kind,
+    reason,
+    result,
+  );
+  if (await store.recordVerdict(verdict)) return { verdict, recorded: true };
+  return { verdict: (await store.verdict(job.checkKey)) ?? verdict, recorded: false };
 }

@@ -3,7 +3,7 @@ import type { MailLimits } from "../mail/limits.js";
 import { assembleFromSummaries, type ThreadLimitError } from "../series/index.js";
 import type { Series } from "../series/types.js";
 import type { StateStore } from "../state/store.js";
-import type { ArrivedMail, RequestedBy, Revision, SeriesHead } from "../state/types.js";
+import type { ArrivedMail, RequestedBy, Revision, SeriesHead, Superseder } from "../state/types.js";
 import { assemblyLimits } from "./scan.js";
 
 /** A check to run: all a worker on any machine needs, since the rest is in the store. */
@@ -20,8 +20,11 @@ export interface CheckJobData {
 export interface CheckScheduler {
   /** Queue a check (a no-op if one with this key is queued), after `delayMs`. */
   schedule(job: CheckJobData, delayMs: number): Promise<void>;
-  /** Take a queued check out; a running one is left to see `isSuperseded` when it ends. */
-  cancel(checkKey: string): Promise<void>;
+  /**
+   * Take a check back because `by` superseded it: out of the queue if it waits there,
+   * stopped (its process and builds killed) if it runs.
+   */
+  cancel(checkKey: string, by: Superseder): Promise<void>;
 }
 
 /** What decides whether and when a list's revisions are checked. */
@@ -80,6 +83,17 @@ export function checkKey(
   extra: Record<string, string | null> = {},
 ): string {
   return sha({ revision, baseCommit, ...check, ...extra });
+}
+
+/**
+ * What supersedes the check of a revision that changed: its own newer patches when it is
+ * still the newest, else the newest revision of its series.
+ */
+function supersederOf(series: Series): Superseder {
+  const newest = series.newest ? undefined : series.revisions.at(-1);
+  return newest
+    ? { seriesId: newest.id, version: newest.version }
+    : { seriesId: series.id, version: series.version };
 }
 
 function mailsOf(series: Series): string[] {
@@ -162,11 +176,14 @@ export async function updateRevisions(
     policy.list,
     decided.map((d) => d.revision),
   );
-  const cancelled = decided.flatMap(({ before, wanted }) =>
-    before?.check && before.check !== wanted ? [before.check] : [],
+  const cancelled = decided.flatMap(({ series, before, wanted }) =>
+    before?.check && before.check !== wanted
+      ? [{ checkKey: before.check, by: supersederOf(series) }]
+      : [],
   );
-  await Promise.all(cancelled.map((check) => scheduler.cancel(check)));
+  // Marked first: a check stopped now, or starting now, finds what superseded it.
   await store.markSuperseded(cancelled);
+  await Promise.all(cancelled.map(({ checkKey, by }) => scheduler.cancel(checkKey, by)));
   update.cancelled = cancelled.length;
   const scheduled = decided.filter(({ before, wanted }) => wanted && before?.check !== wanted);
   await Promise.all(

@@ -41,8 +41,8 @@ export function stateKeys(prefix: string) {
     verdicts: `${p}:verdicts`,
     /** Hash: check key -> times a check of it started. */
     runs: `${p}:runs`,
-    /** Set: check keys a newer revision superseded while they were queued or running. */
-    superseded: `${p}:superseded`,
+    /** Hash: check key a newer revision superseded -> that revision (Superseder, JSON). */
+    superseded: `${p}:superseded-by`,
     /** Stream: what must be reported (idempotency key, and a check key or a command's answer). */
     outbox: `${p}:outbox`,
     /** String: what a side effect did, under its idempotency key; written once. */

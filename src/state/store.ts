@@ -11,6 +11,7 @@ import type {
   Revision,
   SeriesHead,
   StoredMessage,
+  Superseder,
   Verdict,
 } from "./types.js";
 
@@ -294,13 +295,19 @@ export class StateStore {
     return this.redis.hgetall(this.keys.runs);
   }
 
-  async markSuperseded(checkKeys: string | readonly string[]): Promise<void> {
-    const keys = typeof checkKeys === "string" ? [checkKeys] : checkKeys;
-    if (keys.length > 0) await this.redis.sadd(this.keys.superseded, ...keys);
+  /** Mark checks superseded, each with the revision that superseded it (the first mark stays). */
+  async markSuperseded(marks: readonly { checkKey: string; by: Superseder }[]): Promise<void> {
+    if (marks.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const { checkKey, by } of marks)
+      pipeline.hsetnx(this.keys.superseded, checkKey, JSON.stringify(by));
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
 
-  async isSuperseded(checkKey: string): Promise<boolean> {
-    return (await this.redis.sismember(this.keys.superseded, checkKey)) === 1;
+  /** The revision that superseded a check, or null while it is not superseded. */
+  async supersededBy(checkKey: string): Promise<Superseder | null> {
+    const json = await this.redis.hget(this.keys.superseded, checkKey);
+    return json ? (JSON.parse(json) as Superseder) : null;
   }
 
   /**

@@ -51,6 +51,12 @@ export interface SeriesHead {
   lastCheck?: string | null;
 }
 
+/** The revision that superseded a check: the series and version a reader names it by. */
+export interface Superseder {
+  seriesId: string;
+  version: number;
+}
+
 /** What must be reported: read by the reporters, each send recorded under its own key. */
 export interface OutboxEntry {
   /** Stream id in Redis: where a reader resumes. */
