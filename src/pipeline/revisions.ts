@@ -5,6 +5,7 @@ import type { Series } from "../series/types.js";
 import type { StateStore } from "../state/store.js";
 import type { ArrivedMail, RequestedBy, Revision, SeriesHead, Superseder } from "../state/types.js";
 import { assemblyLimits } from "./scan.js";
+import { identityMails, mailsOf, storedIdentity } from "./series-identity.js";
 
 /** A check to run: all a worker on any machine needs, since the rest is in the store. */
 export interface CheckJobData {
@@ -96,11 +97,6 @@ function supersederOf(series: Series): Superseder {
     : { seriesId: series.id, version: series.version };
 }
 
-function mailsOf(series: Series): string[] {
-  const ids = series.patches.map((p) => p.messageId);
-  return series.coverMessageId ? [series.coverMessageId, ...ids] : ids;
-}
-
 /**
  * Bring a list's series up to date after mail arrived: assemble the most recent window of
  * its messages with the one series assembler `scan` uses, and for each revision touching
@@ -132,11 +128,23 @@ export async function updateRevisions(
     },
   );
   const update: RevisionUpdate = { series: all.length, changed: 0, scheduled: 0, cancelled: 0 };
-  const actionable = all.filter((series) => {
+  const assembled = all.filter((series) => {
     if (!series.relevant || series.patches.length === 0) return false;
     const firstSeq = Math.min(...mailsOf(series).map((id) => byId.get(id)?.seq ?? Infinity));
     return firstSeq >= firstActionable;
   });
+  // Each series under the id it was first stored with (a late cover letter renames none).
+  const stored = await store.revisionsOfMails(policy.list, assembled.flatMap(identityMails));
+  const actionable = assembled.map((series) => storedIdentity(series, stored));
+  // A cover letter that came after its series was stored leads to it from now on.
+  const lateCovers = actionable.filter(
+    (s, i) => s.coverMessageId && s.id !== assembled[i]?.id && !stored.has(s.coverMessageId),
+  );
+  if (lateCovers.length > 0)
+    await store.putRevisionMails(
+      policy.list,
+      lateCovers.map((series) => ({ series })),
+    );
   const heads = await store.heads(policy.list, actionable);
   // What changed, decided first; then written in a few round trips, in the order a crash
   // must find them: revisions, then checks taken back and queued, and each head last (a

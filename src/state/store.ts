@@ -90,6 +90,11 @@ const SUMMARY_CACHE = 50_000;
 
 const headField = (seriesId: string, version: number): string => `${seriesId}\0${version}`;
 
+function parseHeadField(value: string): { seriesId: string; version: number } {
+  const at = value.lastIndexOf("\0");
+  return { seriesId: value.slice(0, at), version: Number(value.slice(at + 1)) };
+}
+
 /**
  * The service's durable state in Redis (run with AOF): messages, each list's arrivals,
  * source checkpoints, series heads, revisions, verdicts, the outbox and the ledger of side
@@ -370,7 +375,7 @@ export class StateStore {
    * The `mails` fields and values of a revision: which revision each of its mails belongs to
    * (commands name a mail).
    */
-  private revisionMailFields({ series }: Revision): string[] {
+  private revisionMailFields({ series }: Pick<Revision, "series">): string[] {
     const ids = [
       ...(series.coverMessageId ? [series.coverMessageId] : []),
       ...series.patches.map((p) => p.messageId),
@@ -379,15 +384,41 @@ export class StateStore {
     return ids.flatMap((id) => [keyHash(id), value]);
   }
 
+  /**
+   * Which (series id, version) each of `messageIds` was stored in, for those that were, in
+   * one round trip.
+   */
+  async revisionsOfMails(
+    list: string,
+    messageIds: readonly string[],
+  ): Promise<Map<string, { seriesId: string; version: number }>> {
+    const found = new Map<string, { seriesId: string; version: number }>();
+    const ids = [...new Set(messageIds)];
+    if (ids.length === 0) return found;
+    const values = await this.redis.hmget(this.keys.mails(list), ...ids.map((id) => keyHash(id)));
+    values.forEach((value, i) => {
+      const id = ids[i];
+      if (value && id !== undefined) found.set(id, parseHeadField(value));
+    });
+    return found;
+  }
+
+  /** Record which revision a revision's mails are in, without storing the revision again. */
+  async putRevisionMails(
+    list: string,
+    revisions: readonly Pick<Revision, "series">[],
+  ): Promise<void> {
+    const mails = revisions.flatMap((r) => this.revisionMailFields(r));
+    if (mails.length > 0) await this.redis.hset(this.keys.mails(list), ...mails);
+  }
+
   /** The (series id, version) whose cover letter or patch `messageId` is, if any. */
   async revisionOfMail(
     list: string,
     messageId: string,
   ): Promise<{ seriesId: string; version: number } | null> {
     const value = await this.redis.hget(this.keys.mails(list), keyHash(messageId));
-    if (!value) return null;
-    const at = value.lastIndexOf("\0");
-    return { seriesId: value.slice(0, at), version: Number(value.slice(at + 1)) };
+    return value ? parseHeadField(value) : null;
   }
 
   async ignoreRule(list: string, seriesId: string, rule: string): Promise<void> {
