@@ -1,5 +1,5 @@
 /**
- * `npm run bench:mutations -- [--tree DIR] [--cache DIR] [--only a,b] [--json FILE] [--results DIR] [--compiler gcc|clang]`
+ * `npm run bench:mutations -- [--cases DIR] [--tree DIR] [--cache DIR] [--only a,b] [--json FILE] [--results DIR] [--compiler gcc|clang]`
  *
  * The mutation benchmark: every case of `bench/mutations/` is made into real mails on the
  * tree's HEAD, checked by `checkSeries`, and built a second time step by step for the
@@ -8,6 +8,11 @@
  * rule, symbol, patch, file and line. Prints a table (with each case's findings and the
  * causes they group into) and totals; exits 1 on any mismatch. `--results DIR` keeps each
  * case's check JSON as `<case>.check.json` and its mails as `<case>.<k>.patch`.
+ *
+ * `npm run bench:real-bugs` runs the cases of `bench/real-bugs/` the same way: bugs taken
+ * from kernel history, each re-introduced on linux 6.1, and real clean changes as controls.
+ * Each case is judged found, wrong place, missed or unseen (its option off in every
+ * configuration built), each control clean or false alarm.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
@@ -28,6 +33,7 @@ import { readBuildEvidence, truthOfSteps, type BuildEvidence } from "./toolchain
 
 const { values } = parseArgs({
   options: {
+    cases: { type: "string" },
     tree: { type: "string" },
     cache: { type: "string", default: path.join(cacheRoot(), "bench-mut") },
     only: { type: "string", default: "" },
@@ -47,7 +53,7 @@ const inCompiler = (configs: readonly BuildConfigName[]): BuildConfigName[] =>
 
 const repo = await ensureTree({ tree: values.tree ?? readConfig().tree, cacheDir: values.cache });
 const cases = await loadMutationCases(
-  undefined,
+  values.cases,
   values.only ? values.only.split(",").map((s) => s.trim()) : [],
 );
 const workspace = await PatchWorkspace.open(repo, editedFiles(cases));
@@ -119,11 +125,12 @@ try {
         totalMs: Date.now() - started,
         findings: 0,
         causes: 0,
+        judgement: "missed",
       };
     }
     outcomes.push(outcome);
     console.log(
-      `  ${outcome.ok ? "OK  " : "FAIL"} ${c.name} (${outcome.findings} findings / ${outcome.causes} causes, ` +
+      `  ${outcome.ok ? "OK  " : "FAIL"} ${c.name}: ${outcome.judgement} (${outcome.findings} findings / ${outcome.causes} cause${outcome.causes === 1 ? "" : "s"}, ` +
         `check ${(outcome.checkMs / 1000).toFixed(1)} s, ` +
         `with truth ${(outcome.totalMs / 1000).toFixed(1)} s, load ${load()})`,
     );
@@ -141,14 +148,23 @@ const widths = [
   Math.max(9, ...outcomes.map((o) => o.toolchain.length)),
   Math.max(8, ...outcomes.map((o) => o.hypwatch.length)),
   Math.max(16, ...outcomes.map((o) => perCause(o).length)),
+  Math.max(7, ...outcomes.map((o) => o.judgement.length)),
 ];
 const row = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
 console.log(
-  `\n${row(["case", "expected", "toolchain", "hypwatch", "findings / causes", "result"])}`,
+  `\n${row(["case", "expected", "toolchain", "hypwatch", "findings / causes", "judged", "result"])}`,
 );
 for (const o of outcomes)
   console.log(
-    row([o.name, o.expected, o.toolchain, o.hypwatch, perCause(o), o.ok ? "OK" : "FAIL"]),
+    row([
+      o.name,
+      o.expected,
+      o.toolchain,
+      o.hypwatch,
+      perCause(o),
+      o.judgement,
+      o.ok ? "OK" : "FAIL",
+    ]),
   );
 const findings = outcomes.reduce((n, o) => n + o.findings, 0);
 const causes = outcomes.reduce((n, o) => n + o.causes, 0);
@@ -156,8 +172,11 @@ const failed = outcomes.filter((o) => !o.ok).length;
 const controls = cases.filter((c) => expectationsFor(c, compiler).length === 0).length;
 const checkTimes = outcomes.map((o) => o.checkMs).sort((a, b) => a - b);
 const median = checkTimes[Math.floor(checkTimes.length / 2)] ?? 0;
+const judged = new Map<string, number>();
+for (const o of outcomes) judged.set(o.judgement, (judged.get(o.judgement) ?? 0) + 1);
 console.log(
-  `\n${outcomes.length - failed}/${outcomes.length} OK (${controls} clean controls, ` +
+  `\njudged: ${[...judged].map(([j, n]) => `${n} ${j}`).join(", ")}` +
+    `\n${outcomes.length - failed}/${outcomes.length} OK (${controls} clean controls, ` +
     `${cases.length - controls} violations); ${failed} FAIL; median check ${(median / 1000).toFixed(1)} s; ` +
     `${findings} findings in ${causes} causes`,
 );

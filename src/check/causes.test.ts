@@ -1,5 +1,10 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { gicv2Context, gicv2Result, pkvmContext } from "../../test/report-context.js";
+import { parseMail } from "../mail/index.js";
+import type { CheckResult } from "../shapes/check.js";
 import type { ReportContext } from "../shapes/report.js";
 import { changedLines, groupByCause, type ChangedFile } from "./causes.js";
 import { RULES, type AttributedFinding } from "./types.js";
@@ -94,6 +99,68 @@ describe("groupByCause on real check output", () => {
       change: "added",
       function: "hyp_complete_share",
       symbols: ["memstart_addr"],
+    });
+  });
+});
+
+const FIXTURES = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../test/fixtures/causes",
+);
+
+/**
+ * A mutation case as `bench:mutations --results` kept it: the check JSON hypwatch printed
+ * on linux 6.1 (its `causes` left out: they are what is tested) and the case's one patch.
+ */
+async function benchCase(name: string): Promise<{ result: CheckResult; diff: ChangedFile[] }> {
+  const text = await readFile(path.join(FIXTURES, `${name}.check.json`), "utf8");
+  const raw = await readFile(path.join(FIXTURES, `${name}.patch`));
+  const mail = await parseMail({ raw, origin: name });
+  return { result: JSON.parse(text) as CheckResult, diff: mail.patch?.files ?? [] };
+}
+
+describe("groupByCause on the mutation benchmark's real check output", () => {
+  it("makes the dropped KASAN_SANITIZE line one cause of 20 objects and 11 sections", async () => {
+    const { result, diff } = await benchCase("instr-kasan");
+    expect(result.findings).toHaveLength(31);
+    const { causes } = groupByCause(result.findings, [diff]);
+    expect(causes).toHaveLength(1);
+    expect(causes[0]).toMatchObject({
+      id: "1:arch/arm64/kvm/hyp/nvhe/Makefile:-104",
+      kind: "makefile",
+      change: "removed",
+      text: "KASAN_SANITIZE\t:= n",
+      rules: ["hyp/instrumentation", "hyp/unmapped-section"],
+      instrumentation: ["kasan"],
+    });
+    expect(causes[0]?.objects).toHaveLength(20);
+    expect(causes[0]?.sections).toHaveLength(11);
+  });
+
+  it("makes a reverted alias one cause of every reference it leaves and the ld error", async () => {
+    const { result, diff } = await benchCase("alias-revert-vgic-global-state");
+    const { causes } = groupByCause(result.findings, [diff]);
+    expect(causes).toHaveLength(1);
+    expect(causes[0]).toMatchObject({
+      kind: "alias",
+      file: "arch/arm64/kernel/image-vars.h",
+      change: "removed",
+      text: "KVM_NVHE_ALIAS(kvm_vgic_global_state);",
+      symbols: ["kvm_vgic_global_state"],
+      rules: ["hyp/link-error", "hyp/undefined-symbol"],
+    });
+    expect(causes[0]?.findings).toHaveLength(4);
+  });
+
+  it("makes the pr_warn_ratelimited() line one cause of both symbols and its state", async () => {
+    const { result, diff } = await benchCase("nvhe-ratelimited");
+    const { causes } = groupByCause(result.findings, [diff]);
+    expect(causes).toHaveLength(1);
+    expect(causes[0]).toMatchObject({
+      file: "arch/arm64/kvm/hyp/nvhe/tlb.c",
+      change: "added",
+      symbols: ["___ratelimit", "_printk"],
+      sections: [{ name: ".data", object: "arch/arm64/kvm/hyp/nvhe/tlb.nvhe.o" }],
     });
   });
 });

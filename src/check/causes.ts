@@ -174,6 +174,8 @@ function anchorOf(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor |
     return hit ? fromLine("alias", hit) : { ...written(f), kind: "alias" };
   }
   if (f.kind === "section") return linkerScriptLine(f, lines) ?? declaringLine(f, lines) ?? null;
+  // An ld error hypwatch does not classify names no place: see `sideEffectOwner`.
+  if (f.kind === "link" && !f.file) return null;
   return removedAlias(f, lines) ?? addedPlace(f, lines) ?? addedObject(f, lines) ?? written(f);
 }
 
@@ -230,6 +232,29 @@ function buildCause(id: string, a: Anchor, patch: number, own: AttributedFinding
   };
 }
 
+interface Group {
+  anchor: Anchor;
+  patch: number;
+  own: AttributedFinding[];
+}
+
+/**
+ * The cause a side effect belongs to. A section: a cause of the same patch with a finding in
+ * the same object, an instrumentation first (it adds sections to every object it reaches).
+ * An unclassified ld error: the patch's cause when it has exactly one.
+ */
+function sideEffectOwner(
+  f: AttributedFinding,
+  groups: readonly (readonly [string, Group])[],
+): readonly [string, Group] | undefined {
+  const same = groups.filter(([, g]) => g.patch === f.introducedBy);
+  if (f.kind === "link") return same.length === 1 ? same[0] : undefined;
+  const owners = same.filter(([, g]) =>
+    g.own.some((o) => o.kind !== "section" && objectOf(o) === objectOf(f)),
+  );
+  return owners.find(([, g]) => g.own.some((o) => o.rule === RULES.instrumentation)) ?? owners[0];
+}
+
 export interface CauseGrouping {
   causes: Cause[];
   /** The findings as given, each with its `cause`. */
@@ -239,16 +264,16 @@ export interface CauseGrouping {
 /**
  * Group a check's findings by cause. `patches[k - 1]` is the diff of patch k; without it
  * (an audit, or a stored result rendered again) a cause is where its findings are written
- * and the Makefile guard an instrumentation lacks. A section no line explains belongs to
- * a cause of the same patch in the same object (an instrumentation first, else the first
- * one), and is a cause of its own only when there is none.
+ * and the Makefile guard an instrumentation lacks. A side effect (a section no line
+ * explains, an ld error with no place) belongs to another cause (`sideEffectOwner`), and is
+ * a cause of its own only when there is none.
  */
 export function groupByCause(
   findings: readonly AttributedFinding[],
   patches: readonly (readonly ChangedFile[] | undefined)[] = [],
 ): CauseGrouping {
   const lines = patches.map((files) => changedLines(files ?? []));
-  const groups = new Map<string, { anchor: Anchor; patch: number; own: AttributedFinding[] }>();
+  const groups = new Map<string, Group>();
   const idOf = new Map<AttributedFinding, string>();
   const sideEffects: AttributedFinding[] = [];
   const add = (f: AttributedFinding, anchor: Anchor) => {
@@ -263,14 +288,9 @@ export function groupByCause(
     if (anchor) add(f, anchor);
     else sideEffects.push(f);
   }
+  const placed = [...groups.entries()];
   for (const f of sideEffects) {
-    const owners = [...groups.entries()].filter(
-      ([, g]) =>
-        g.patch === f.introducedBy &&
-        g.own.some((o) => o.kind !== "section" && objectOf(o) === objectOf(f)),
-    );
-    const owner =
-      owners.find(([, g]) => g.own.some((o) => o.rule === RULES.instrumentation)) ?? owners[0];
+    const owner = sideEffectOwner(f, placed);
     if (owner) {
       owner[1].own.push(f);
       idOf.set(f, owner[0]);

@@ -1,5 +1,6 @@
 import type { AttributedFinding } from "../check/index.js";
 import type { BuildProblem, CheckResult } from "../shapes/check.js";
+import { causeCount, causeEffects, causeGroups, causePlace, type CauseGroup } from "./causes.js";
 import { escapeText as e } from "./escape.js";
 
 const short = (commit: string | null) => (commit ? commit.slice(0, 12) : "none");
@@ -27,6 +28,21 @@ function where(f: AttributedFinding): string {
   return f.function ? `${place} in ${e(f.function)}()` : place;
 }
 
+const CHANGE_TEXT = { added: "a line this patch adds", removed: "a line this patch removes" };
+
+/** A cause, what it affects, then each of its findings. */
+function renderCause(group: CauseGroup): string[] {
+  const { cause, findings } = group;
+  const change = cause.change ? ` (${CHANGE_TEXT[cause.change]})` : "";
+  const lines = [`  ${cause.severity} ${cause.rules.join(", ")}: ${e(causePlace(cause))}${change}`];
+  if (cause.change === "added" && cause.text) lines.push(`    + ${e(cause.text.trim())}`);
+  lines.push(...causeEffects(group).map((effect) => `    ${e(effect)}`));
+  if (cause.fixedBy !== null) lines.push(`    (removed again by patch ${cause.fixedBy})`);
+  lines.push(`    ${findings.length === 1 ? "1 finding" : `${findings.length} findings`}:`);
+  for (const f of findings) lines.push(...renderFinding(f).map((l) => `    ${l}`));
+  return lines;
+}
+
 function renderFinding(f: AttributedFinding): string[] {
   // Paths, functions and messages come from the patches, which come from mail.
   const lines = [`  ${f.severity} ${f.rule}: ${where(f)}`, `    ${e(f.message)}`];
@@ -45,12 +61,14 @@ function renderFinding(f: AttributedFinding): string[] {
   return lines;
 }
 
-/** What a kernel developer reads after `hypwatch check` (no raw tool output). */
+/**
+ * What a kernel developer reads after `hypwatch check` (no raw tool output): per patch, each
+ * cause (docs/json.md) with what it affects and its findings under it.
+ */
 export function renderCheckText(result: CheckResult): string {
   const { tree, patches, findings } = result;
   const audit = patches.length === 0;
-  const errors = findings.filter((f) => f.severity === "error").length;
-  const warnings = findings.length - errors;
+  const causes = causeGroups(result);
   const out: string[] = [];
 
   const subject = result.series ? `v${result.series.version} "${e(result.series.subject)}"` : null;
@@ -63,8 +81,9 @@ export function renderCheckText(result: CheckResult): string {
         : `hypwatch: ${subject ?? "the series"} introduces no hyp problems.`,
     );
   } else {
+    const counted = `${causeCount(causes)} (${findings.length === 1 ? "1 finding" : `${findings.length} findings`})`;
     out.push(
-      `hypwatch: ${errors} error(s), ${warnings} warning(s) ${audit ? "in this tree" : `introduced by ${subject ?? "the series"}`}.`,
+      `hypwatch: ${counted} ${audit ? "in this tree" : `introduced by ${subject ?? "the series"}`}.`,
     );
   }
   out.push(
@@ -97,10 +116,10 @@ export function renderCheckText(result: CheckResult): string {
         ? `not applied (${e(p.failure)})`
         : "not tried";
     out.push("", `[${p.index}/${patches.length}] ${e(p.subject)}  -- ${state}`);
-    for (const f of findings.filter((x) => x.introducedBy === p.index))
-      out.push(...renderFinding(f));
+    for (const group of causes.filter((g) => g.cause.introducedBy === p.index))
+      out.push(...renderCause(group));
   }
-  if (audit) for (const f of findings) out.push(...renderFinding(f));
+  if (audit) for (const group of causes) out.push(...renderCause(group));
   for (const b of result.buildProblems)
     out.push(
       "",

@@ -3,6 +3,14 @@ import type { AttributedFinding } from "../check/index.js";
 import type { CheckResult } from "../shapes/check.js";
 import type { ReportContext, ReportedRevision } from "../shapes/report.js";
 import type { Verdict, VerdictKind } from "../shapes/verdict.js";
+import {
+  causeCount,
+  causeEffects,
+  causeGroups,
+  causePlace,
+  patchDiffs,
+  type CauseGroup,
+} from "./causes.js";
 import { escapeText } from "./escape.js";
 import { withoutIgnored } from "./ignored.js";
 
@@ -118,27 +126,13 @@ export function loreLink(loreUrl: string, messageId: string): string {
   return `${loreUrl.replace(/\/+$/, "")}/${id}/`;
 }
 
-const counts = (findings: readonly AttributedFinding[]) => {
-  const errors = findings.filter((f) => f.severity === "error").length;
-  return { errors, warnings: findings.length - errors };
-};
-
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 
-function countText(findings: readonly AttributedFinding[]): string {
-  const { errors, warnings } = counts(findings);
-  const parts = [];
-  if (errors > 0) parts.push(plural(errors, "error"));
-  if (warnings > 0) parts.push(plural(warnings, "warning"));
-  return parts.join(", ") || "no findings";
-}
-
-/** What a verdict says in a few words, for titles and comments. */
+/** What a verdict says in a few words, for titles and comments: causes, not findings. */
 function verdictWords(verdict: Verdict): string {
-  const findings = verdict.result?.findings ?? [];
   switch (verdict.kind) {
     case "findings":
-      return countText(findings);
+      return causeCount(causeGroups(verdict.result));
     case "clean":
       return "clean";
     case "does-not-apply":
@@ -238,9 +232,35 @@ function findingItem(f: AttributedFinding): string {
   return lines.join("\n");
 }
 
-/** A finding in one line: for the comments that say what changed. */
-function findingLine(f: AttributedFinding): string {
-  return `- ${code(f.rule)} ${code(f.symbol)}${f.function ? ` in ${code(`${f.function}()`)}` : ""} at ${place(f)}, patch ${f.introducedBy}`;
+/**
+ * A cause as a Markdown list item: where, what it affects, then each of its findings
+ * `shown` (the body's size bound may leave some out) as a nested item.
+ */
+function causeItem(group: CauseGroup, shown: readonly AttributedFinding[]): string {
+  const { cause, findings } = group;
+  const rules = cause.rules.map((r) => code(r)).join(", ");
+  const change = cause.change
+    ? `, a line patch ${cause.introducedBy} ${cause.change === "added" ? "adds" : "removes"}`
+    : "";
+  const fixed = cause.fixedBy !== null ? `, removed again by patch ${cause.fixedBy}` : "";
+  const lines = [
+    `- **${cause.severity}** ${rules} at ${code(causePlace(cause), 300)}${change}${fixed}: ${plural(findings.length, "finding")}`,
+    ...causeEffects(group).map((effect) => `  ${code(effect, 300)}`),
+  ];
+  if (cause.change === "added" && cause.text) lines.push(`  ${code(`+${cause.text}`, 300)}`);
+  for (const f of shown)
+    lines.push(
+      ...findingItem(f)
+        .split("\n")
+        .map((l) => `  ${l}`),
+    );
+  return lines.join("\n");
+}
+
+/** A cause in one line: for the comments that say what changed. */
+function causeLine(group: CauseGroup): string {
+  const { cause, findings } = group;
+  return `- ${cause.rules.map((r) => code(r)).join(", ")} at ${code(causePlace(cause), 300)}, patch ${cause.introducedBy}: ${plural(findings.length, "finding")}`;
 }
 
 function patchSubject(current: ReportedRevision, index: number): string {
@@ -251,17 +271,29 @@ function patchSubject(current: ReportedRevision, index: number): string {
   );
 }
 
-function findingSections(current: ReportedRevision, shown: readonly AttributedFinding[]): string[] {
+/** Causes by the patch that introduced them, each with those of its findings `shown`. */
+function causeSections(
+  current: ReportedRevision,
+  groups: readonly CauseGroup[],
+  shown: readonly AttributedFinding[],
+): string[] {
   const out: string[] = [];
-  const byPatch = new Map<number, AttributedFinding[]>();
-  for (const f of shown) byPatch.set(f.introducedBy, [...(byPatch.get(f.introducedBy) ?? []), f]);
-  for (const [index, findings] of [...byPatch].sort((a, b) => a[0] - b[0])) {
+  const id = (f: AttributedFinding) => `${f.key}@${f.introducedBy}`;
+  const visible = new Set(shown.map(id));
+  const byPatch = new Map<number, string[]>();
+  for (const group of groups) {
+    const own = group.findings.filter((f) => visible.has(id(f)));
+    if (own.length === 0) continue;
+    const index = group.cause.introducedBy;
+    byPatch.set(index, [...(byPatch.get(index) ?? []), causeItem(group, own)]);
+  }
+  for (const [index, items] of [...byPatch].sort((a, b) => a[0] - b[0])) {
     const messageId = current.series.patches.find((p) => p.index === index)?.messageId;
     out.push(
       `#### Patch ${index}/${current.series.total}: ${code(patchSubject(current, index), 150)}`,
     );
     if (messageId) out.push(`Message-ID: ${code(messageId)}`);
-    out.push("", ...findings.map(findingItem), "");
+    out.push("", ...items, "");
   }
   return out;
 }
@@ -285,14 +317,14 @@ function otherNotes(verdict: Verdict): string[] {
   return out;
 }
 
-function summaryLine(context: ReportContext): string {
+function summaryLine(context: ReportContext, groups: readonly CauseGroup[]): string {
   const { verdict, series } = context.current;
   const findings = verdict.result?.findings ?? [];
   const subject = code(verdict.subject, 200);
   const head = `hypwatch checked **v${verdict.version}** of ${subject} (${plural(series.total, "patch", "patches")}${verdict.partial ? ", partial: not every patch had arrived" : ""})`;
   switch (verdict.kind) {
     case "findings":
-      return `${head}: it introduces **${countText(findings)}** in arm64 KVM hyp code.`;
+      return `${head}: it introduces **${causeCount(groups)}** (${plural(findings.length, "finding")}) in arm64 KVM hyp code.`;
     case "clean":
       return `${head}: it introduces no hyp problem.`;
     case "does-not-apply":
@@ -335,9 +367,9 @@ function detailLines(context: ReportContext, loreUrl: string): string[] {
 }
 
 /**
- * The issue body: summary, findings grouped by the patch that introduced them, the check
- * JSON (docs/json.md) and, last, the hidden marker. Within `bodyLimit`: findings are left out
- * from the end (the counts stay whole) until it fits.
+ * The issue body: summary, causes (docs/json.md) grouped by the patch that introduced them
+ * with their findings under each, the check JSON and, last, the hidden marker. Within
+ * `bodyLimit`: findings are left out from the end (the counts stay whole) until it fits.
  */
 export function issueBody(
   context: ReportContext,
@@ -346,11 +378,17 @@ export function issueBody(
 ): string {
   const limit = options.bodyLimit ?? GITHUB_BODY_LIMIT;
   const findings = context.current.verdict.result?.findings ?? [];
+  const groups = causeGroups(
+    context.current.verdict.result,
+    patchDiffs(context.current, context.posts),
+  );
+  const summary = summaryLine(context, groups);
   const render = (shown: number, withJson: boolean): string => {
     const { verdict } = context.current;
-    const out = [summaryLine(context), "", ...detailLines(context, options.loreUrl), ""];
+    const out = [summary, "", ...detailLines(context, options.loreUrl), ""];
     if (findings.length > 0) {
-      out.push("### Findings", "", ...findingSections(context.current, findings.slice(0, shown)));
+      const listed = causeSections(context.current, groups, findings.slice(0, shown));
+      out.push("### Findings by cause", "", ...listed);
       if (shown < findings.length) {
         out.push(
           `${findings.length - shown} more not shown here (the issue body has a size bound).`,
@@ -391,20 +429,26 @@ export function issueBody(
   body = render(low, true);
   if (body.length <= limit) return body;
   body = render(0, false);
-  return body.length <= limit ? body : `${summaryLine(context)}\n\n${renderMarker(marker)}`;
+  return body.length <= limit ? body : `${summary}\n\n${renderMarker(marker)}`;
 }
 
-/** What changed between the findings of two revisions, by finding key. */
-export function findingChanges(
-  previous: readonly AttributedFinding[],
-  current: readonly AttributedFinding[],
-): { added: AttributedFinding[]; removed: AttributedFinding[]; kept: AttributedFinding[] } {
-  const before = new Set(previous.map((f) => f.key));
-  const now = new Set(current.map((f) => f.key));
+/**
+ * What changed between the causes of two revisions, by their findings' keys: a cause is
+ * removed when none of its findings is left, added when one of its findings is new.
+ */
+export function causeChanges(
+  previous: readonly CauseGroup[],
+  current: readonly CauseGroup[],
+): { added: CauseGroup[]; removed: CauseGroup[]; kept: CauseGroup[] } {
+  const keys = (groups: readonly CauseGroup[]) =>
+    new Set(groups.flatMap((g) => g.findings.map((f) => f.key)));
+  const before = keys(previous);
+  const now = keys(current);
+  const isNew = (g: CauseGroup) => g.findings.some((f) => !before.has(f.key));
   return {
-    added: current.filter((f) => !before.has(f.key)),
-    removed: previous.filter((f) => !now.has(f.key)),
-    kept: current.filter((f) => before.has(f.key)),
+    added: current.filter(isNew),
+    removed: previous.filter((g) => g.findings.every((f) => !now.has(f.key))),
+    kept: current.filter((g) => !isNew(g)),
   };
 }
 
@@ -445,22 +489,24 @@ function changeComment(
   const { verdict } = context.current;
   const reported = issue.marker?.version ?? 0;
   const newVersion = verdict.version > reported;
-  const findings = verdict.result?.findings ?? [];
-  const previousFindings = context.previous?.verdict.result?.findings ?? [];
+  const groups = causeGroups(verdict.result, patchDiffs(context.current, context.posts));
   const since = context.previous ? ` since v${context.previous.verdict.version}` : "";
-  const { added, removed, kept } = findingChanges(previousFindings, findings);
+  const { added, removed, kept } = causeChanges(
+    causeGroups(context.previous?.verdict.result),
+    groups,
+  );
   const closing = CLOSING[verdict.kind];
   const lines: string[] = [];
-  const list = (title: string, items: AttributedFinding[]) => {
+  const list = (title: string, items: CauseGroup[]) => {
     if (items.length === 0) return;
-    lines.push("", `${title}:`, ...items.slice(0, 50).map(findingLine));
+    lines.push("", `${title}:`, ...items.slice(0, 50).map(causeLine));
     if (items.length > 50) lines.push(`- … and ${items.length - 50} more`);
   };
   if (verdict.kind === "findings") {
     if (issue.state === "closed") {
-      lines.push(`Reopening: **v${verdict.version}** introduces ${countText(findings)} again.`);
+      lines.push(`Reopening: **v${verdict.version}** introduces ${causeCount(groups)} again.`);
     } else if (newVersion) {
-      lines.push(`**v${verdict.version}** introduces ${countText(findings)}.`);
+      lines.push(`**v${verdict.version}** introduces ${causeCount(groups)}.`);
     } else {
       return null;
     }

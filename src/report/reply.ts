@@ -1,10 +1,11 @@
-import { RULES, type AttributedFinding } from "../check/index.js";
+import { RULES, type AttributedFinding, type Cause } from "../check/index.js";
 import type { ReplyPolicy } from "../config.js";
 import { emailOf, isBotMail } from "../mail/index.js";
 import type { Hunk, Person } from "../mail/types.js";
 import type { CommandAck, ReportContext, RequestedBy, ThreadPost } from "../shapes/report.js";
+import { causeEffects, causeGroups, causePlace, patchDiffs, type CauseGroup } from "./causes.js";
 import { escapeText } from "./escape.js";
-import { findingPlace, findingWhat } from "./finding-text.js";
+import { findingPlace } from "./finding-text.js";
 import { withoutIgnored } from "./ignored.js";
 
 /*
@@ -156,21 +157,37 @@ export function quoteHunk(post: ThreadPost | undefined, f: AttributedFinding): s
   for (const { file, line } of places) {
     const diff = post.files.find((d) => d.newPath === file);
     const hunk = diff?.hunks.find((h) => line >= h.newStart && line < h.newStart + h.newLines);
-    if (diff && hunk) return quoteLines(file, hunk, line);
+    if (diff && hunk) return quoteLines(file, hunk, line, "new");
   }
   return [];
 }
 
-function quoteLines(file: string, hunk: Hunk, line: number): string[] {
+/** The patch's lines around the line of a cause it added or removed. */
+function quoteCause(post: ThreadPost | undefined, cause: Cause): string[] {
+  const { file, line, change } = cause;
+  if (!post || !file || !line || !change) return [];
+  const side = change === "removed" ? "old" : "new";
+  const diff = post.files.find((d) => (side === "old" ? d.oldPath : d.newPath) === file);
+  const hunk = diff?.hunks.find((h) =>
+    side === "old"
+      ? line >= h.oldStart && line < h.oldStart + h.oldLines
+      : line >= h.newStart && line < h.newStart + h.newLines,
+  );
+  return hunk ? quoteLines(file, hunk, line, side) : [];
+}
+
+/** Up to ~7 lines of a hunk around `line`, numbered on the `side` it is on. */
+function quoteLines(file: string, hunk: Hunk, line: number, side: "old" | "new"): string[] {
   const out = [
     `> ${plain(file)}`,
     `> @@ +${hunk.newStart},${hunk.newLines} @@ ${plain(hunk.section)}`.trimEnd(),
   ];
-  let at = hunk.newStart;
+  const counted = side === "old" ? "-" : "+";
+  let at = side === "old" ? hunk.oldStart : hunk.newStart;
   for (const text of hunk.lines) {
     const mark = text[0];
     const here = at;
-    if (mark === " " || mark === "+") at += 1;
+    if (mark === " " || mark === counted) at += 1;
     if (mark === "\\") continue;
     if (here < line - 3 || here > line + 2) continue;
     out.push(`> ${plain(text)}`.trimEnd());
@@ -178,60 +195,92 @@ function quoteLines(file: string, hunk: Hunk, line: number): string[] {
   return out;
 }
 
-/**
- * Findings at one place (rule, file, line, function): one cause, however many symbols it
- * brings in (a `pr_warn_ratelimited()` references `_printk` and `___ratelimit`).
- */
-export function byPlace(findings: readonly AttributedFinding[]): AttributedFinding[][] {
-  const groups = new Map<string, AttributedFinding[]>();
-  for (const f of findings) {
-    const at = [f.rule, f.file ?? f.object ?? "", f.line ?? "", f.function ?? ""].join("\0");
-    groups.set(at, [...(groups.get(at) ?? []), f]);
-  }
-  return [...groups.values()];
-}
+/** Places listed under a cause before the rest are only counted. */
+const PLACES_SHOWN = 10;
 
-function findingLines(
-  n: number,
-  group: AttributedFinding[],
-  post: ThreadPost | undefined,
-  compared: Set<string> | null,
-): string[] {
-  const [f] = group;
-  if (!f) return [];
-  const explain = EXPLAIN[f.rule] ?? { why: plain(f.message), fix: "" };
-  const status =
-    compared === null
-      ? ""
-      : group.every((g) => compared.has(g.key))
-        ? " (also in the last version)"
-        : " (new in this version)";
-  const out = [`${n}. ${f.rule}${status}`, ...wrap(place(f), WIDTH, "   ")];
-  out.push(...wrap(plain(findingWhat(group)), WIDTH, "   "));
-  if (f.inlineChain.length > 1)
-    out.push(...wrap(`inline chain: ${inlineChain(f)}`, WIDTH, "   ", "     "));
-  if (f.flags?.length) out.push(...wrap(`let in by: ${plain(f.flags.join(" "))}`, WIDTH, "   "));
-  if (f.makefile) out.push(...wrap(plain(f.makefile.note), WIDTH, "   "));
-  out.push(...wrap(`Why: ${explain.why}`, WIDTH, "   "));
-  if (explain.fix) out.push(...wrap(`Usual fix: ${explain.fix}`, WIDTH, "   "));
-  const quoted = quoteHunk(post, f);
-  if (quoted.length > 0) out.push("", ...quoted.map((l) => `   ${l}`));
-  if (f.fixedBy !== null) out.push(`   (removed again by patch ${f.fixedBy} of the series)`);
+/**
+ * Where a cause's findings are: one place, named as the author wrote it (with the function
+ * it is inlined into), or the cause's line and then each place its findings are written.
+ */
+function placeLines(group: CauseGroup): string[] {
+  const located = group.findings.filter((f) => f.kind !== "section");
+  const places = [...new Set((located.length > 0 ? located : group.findings).map(place))];
+  const [only] = places;
+  const sameLine = group.cause.change === null || group.cause.kind === "line";
+  if (places.length === 1 && only && sameLine) return wrap(only, WIDTH, "   ");
+  const out = wrap(plain(causePlace(group.cause)), WIDTH, "   ");
+  if (located.length === 0) return out;
+  out.push(`   in ${places.length === 1 ? "1 place" : `${places.length} places`}:`);
+  for (const p of places.slice(0, PLACES_SHOWN)) out.push(...wrap(p, WIDTH, "     ", "       "));
+  if (places.length > PLACES_SHOWN)
+    out.push(`     and ${places.length - PLACES_SHOWN} more (the check JSON lists them all)`);
   return out;
 }
 
-/** Findings of the current and previous revisions, by key. */
-function comparison(context: ReportContext) {
-  const before = context.previous?.verdict.result?.findings ?? null;
-  if (before === null) return null;
-  const now = context.current.verdict.result?.findings ?? [];
-  const nowKeys = new Set(now.map((f) => f.key));
-  const beforeKeys = new Set(before.map((f) => f.key));
+/** The rules a cause breaks itself; the sections it adds are its side effects. */
+function ownRules(group: CauseGroup): string[] {
+  const own = group.findings.filter((f) => f.kind !== "section");
+  return [...new Set((own.length > 0 ? own : group.findings).map((f) => f.rule))];
+}
+
+function causeLines(
+  n: number,
+  group: CauseGroup,
+  post: ThreadPost | undefined,
+  compared: Set<string> | null,
+): string[] {
+  const { cause, findings } = group;
+  const [f] = findings;
+  if (!f) return [];
+  const status =
+    compared === null
+      ? ""
+      : findings.every((g) => compared.has(g.key))
+        ? " (also in the last version)"
+        : " (new in this version)";
+  const out = [`${n}. ${cause.rules.join(", ")}${status}`, ...placeLines(group)];
+  for (const effect of causeEffects(group)) out.push(...wrap(plain(effect), WIDTH, "   "));
+  const single = findings.filter((g) => g.kind !== "section");
+  const [first] = single;
+  if (single.length === 1 && first && first.inlineChain.length > 1)
+    out.push(...wrap(`inline chain: ${inlineChain(first)}`, WIDTH, "   ", "     "));
+  const instrumented = findings.find((g) => g.flags?.length || g.makefile);
+  if (instrumented?.flags?.length)
+    out.push(...wrap(`let in by: ${plain(instrumented.flags.join(" "))}`, WIDTH, "   "));
+  if (instrumented?.makefile && cause.change === null)
+    out.push(...wrap(plain(instrumented.makefile.note), WIDTH, "   "));
+  for (const rule of ownRules(group)) {
+    const explain = EXPLAIN[rule] ?? { why: plain(f.message), fix: "" };
+    out.push(...wrap(`Why: ${explain.why}`, WIDTH, "   "));
+    if (explain.fix) out.push(...wrap(`Usual fix: ${explain.fix}`, WIDTH, "   "));
+  }
+  const quoted = quoteCause(post, cause);
+  const lines = quoted.length > 0 ? quoted : quoteHunk(post, first ?? f);
+  if (lines.length > 0) out.push("", ...lines.map((l) => `   ${l}`));
+  if (cause.fixedBy !== null)
+    out.push(`   (removed again by patch ${cause.fixedBy} of the series)`);
+  return out;
+}
+
+/** A cause in one line, for the summary under the cover letter. */
+const causeLine = (group: CauseGroup): string =>
+  `    ${group.cause.rules.join(", ")}: ${plain(causePlace(group.cause))}`;
+
+/**
+ * Causes of the current and previous revisions compared by their findings' keys: a cause is
+ * fixed when none of its findings is left, new when one of its findings was not there.
+ */
+function comparison(context: ReportContext, now: readonly CauseGroup[]) {
+  const previous = context.previous?.verdict.result ?? null;
+  if (previous === null) return null;
+  const before = causeGroups(previous);
+  const nowKeys = new Set(now.flatMap((g) => g.findings.map((f) => f.key)));
+  const beforeKeys = new Set(previous.findings.map((f) => f.key));
   return {
     version: context.previous?.verdict.version ?? 0,
     beforeKeys,
-    fixed: before.filter((f) => !nowKeys.has(f.key)),
-    added: now.filter((f) => !beforeKeys.has(f.key)),
+    fixed: before.filter((g) => g.findings.every((f) => !nowKeys.has(f.key))),
+    added: now.filter((g) => g.findings.some((f) => !beforeKeys.has(f.key))),
   };
 }
 
@@ -339,7 +388,8 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
   const first = series.patches[0] ? context.posts.get(series.patches[0].messageId) : undefined;
   const top = cover ?? first;
   if (!top || isFromBot(top, settings)) return [];
-  const compared = comparison(context);
+  const groups = causeGroups(verdict.result, patchDiffs(context.current, context.posts));
+  const compared = comparison(context, groups);
   const hello = firstName(top.author);
   const greeting = hello ? [`Hi ${hello},`, ""] : [];
 
@@ -393,16 +443,14 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
   }
   if (verdict.kind !== "findings" || !verdict.result) return [];
 
-  const findings = verdict.result.findings;
-  const byPatch = new Map<number, AttributedFinding[]>();
-  for (const f of findings)
-    byPatch.set(f.introducedBy, [...(byPatch.get(f.introducedBy) ?? []), f]);
+  const byPatch = new Map<number, CauseGroup[]>();
+  for (const g of groups)
+    byPatch.set(g.cause.introducedBy, [...(byPatch.get(g.cause.introducedBy) ?? []), g]);
   const replies: PlannedReply[] = [];
-  for (const [index, own] of [...byPatch].sort(([a], [b]) => a - b)) {
+  for (const [index, causes] of [...byPatch].sort(([a], [b]) => a - b)) {
     const patch = series.patches[index - 1];
     const post = patch ? context.posts.get(patch.messageId) : undefined;
     if (!post || isFromBot(post, settings)) continue;
-    const causes = byPlace(own);
     const counted = `${causes.length} problem${causes.length === 1 ? "" : "s"}`;
     const name = firstName(post.author);
     const body = [
@@ -414,7 +462,7 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
       ...header(context),
     ];
     causes.forEach((group, i) => {
-      body.push("", ...findingLines(i + 1, group, post, compared?.beforeKeys ?? null));
+      body.push("", ...causeLines(i + 1, group, post, compared?.beforeKeys ?? null));
     });
     body.push(...tags(settings, settings.messageIdFor(post.messageId)));
     replies.push(replyTo(post, "findings", body, settings));
@@ -423,7 +471,7 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
     const body = [
       ...greeting,
       ...wrap(
-        `hypwatch found ${findings.length} hyp problem${findings.length === 1 ? "" : "s"} introduced by this series; each is answered under its patch.`,
+        `hypwatch found ${groups.length} hyp problem${groups.length === 1 ? "" : "s"} introduced by this series; each is answered under its patch.`,
       ),
       "",
       ...header(context),
@@ -431,21 +479,12 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
     ];
     for (const [index, own] of [...byPatch].sort(([a], [b]) => a - b)) {
       const subject = series.patches[index - 1]?.subject ?? "";
-      body.push(
-        ...wrap(`[${index}/${series.total}] ${plain(subject)}`),
-        ...own.map((f) => `    ${f.rule}: ${place(f)}`),
-      );
+      body.push(...wrap(`[${index}/${series.total}] ${plain(subject)}`), ...own.map(causeLine));
     }
     if (compared) {
       body.push("", `Compared with v${compared.version}:`);
-      body.push(
-        `  fixed: ${compared.fixed.length}`,
-        ...compared.fixed.map((f) => `    ${f.rule}: ${place(f)}`),
-      );
-      body.push(
-        `  new:   ${compared.added.length}`,
-        ...compared.added.map((f) => `    ${f.rule}: ${place(f)}`),
-      );
+      body.push(`  fixed: ${compared.fixed.length}`, ...compared.fixed.map(causeLine));
+      body.push(`  new:   ${compared.added.length}`, ...compared.added.map(causeLine));
     }
     replies.push(replyTo(cover, "summary", body, settings));
   }
@@ -490,17 +529,16 @@ function answerRequest(
       `hypwatch checked v${verdict.version} of this series as asked ("${plain(asker.command)}").`,
     ),
   ];
-  const findings = verdict.result?.findings ?? [];
-  if (verdict.kind === "findings" && findings.length > 0) {
-    const causes = byPlace(findings);
+  const causes = causeGroups(verdict.result, patchDiffs(context.current, context.posts));
+  if (verdict.kind === "findings" && causes.length > 0) {
     body.push(...wrap(`It found ${causes.length} problem${causes.length === 1 ? "" : "s"}:`));
     body.push("", ...header(context));
     causes.forEach((group, i) => {
-      const index = group[0]?.introducedBy ?? 0;
+      const index = group.cause.introducedBy;
       const patch = series.patches[index - 1];
       const post = patch ? context.posts.get(patch.messageId) : undefined;
       body.push("", `[${index}/${series.total}] ${plain(patch?.subject ?? "")}`.trimEnd());
-      body.push(...findingLines(i + 1, group, post, null));
+      body.push(...causeLines(i + 1, group, post, null));
     });
   } else {
     body.push(...wrap(KIND_TEXT[verdict.kind] ?? ""), "", ...header(context));
