@@ -1,7 +1,8 @@
 /**
  * Mutation cases: small series made by editing real linux-source-6.1 hyp code, each with
- * the verdict it must get. Cases are JSON files in `bench/mutations/`; this module reads
- * them and turns their edits into real `git format-patch` mails.
+ * the verdict it must get. Cases are JSON files in `bench/mutations/` (and, for bugs from
+ * kernel history, `bench/real-bugs/`); this module reads them and turns their edits into
+ * real `git format-patch` mails.
  */
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,11 +10,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { gitOk } from "../src/io/git.js";
-import type { BuildConfigName } from "../src/apply/index.js";
+import { BUILD_CONFIGS, type BuildConfigName } from "../src/apply/index.js";
 import { patchesFromFiles } from "../src/pipeline/select.js";
 import type { CheckPatch } from "../src/pipeline/check.js";
 
 export const MUTATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "mutations");
+/** Bugs from kernel history, re-introduced on linux 6.1, and real clean changes as controls. */
+export const REAL_BUGS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "real-bugs");
 
 const edit = z.object({
   /** Path in the kernel tree. */
@@ -61,8 +64,15 @@ const expectation = z.object({
 
 export const mutationCaseSchema = z.object({
   description: z.string().min(1),
+  /**
+   * For a bug taken from kernel history (`bench/real-bugs/`): the posting in the kvmarm
+   * archive whose line the case takes away, and what went wrong without it.
+   */
+  history: z.string().min(1).optional(),
   /** Configurations to check in; instrumentation shows only in `instrumented`. */
-  configs: z.array(z.enum(["defconfig", "instrumented"])).min(1),
+  configs: z
+    .array(z.enum(Object.keys(BUILD_CONFIGS) as [BuildConfigName, ...BuildConfigName[]]))
+    .min(1),
   patches: z.array(patch).min(1).max(3),
   /** Empty: a clean control, no finding allowed. */
   expect: z.array(expectation),

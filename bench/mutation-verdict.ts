@@ -21,6 +21,38 @@ export interface CaseOutcome {
   /** hypwatch's findings, and the causes they group into (each finding was an item before). */
   findings: number;
   causes: number;
+  /** What a reviewer would see, in one word: see `judgement`. */
+  judgement: Judgement;
+}
+
+/**
+ * `found`: every expected finding, at its place; `wrong place`: reported, elsewhere;
+ * `missed`: some or all not reported; `unseen`: the toolchain does not show it in the
+ * configurations built (the option it needs is off); `clean` / `false alarm` for controls.
+ */
+export type Judgement = "found" | "wrong place" | "missed" | "unseen" | "clean" | "false alarm";
+
+const atExpectedPlace = (e: ResolvedExpectation, f: AttributedFinding): boolean => {
+  const at = location(f, e.rule);
+  return e.anyLocation || (at.file === e.file && at.line === e.line);
+};
+
+/** The one-word judgement of a case (see `Judgement`). */
+export function judge(
+  expect: readonly ResolvedExpectation[],
+  findings: readonly AttributedFinding[],
+  truth: ReadonlyMap<string, readonly TruthItem[]>,
+): Judgement {
+  if (expect.length === 0) return findings.length === 0 ? "clean" : "false alarm";
+  const shown = [...truth.values()].flat();
+  if (expect.some((e) => !shown.some((t) => itemKey(t) === itemKey(e)))) return "unseen";
+  const reported = expect.map((e) =>
+    findings.filter((f) => itemKey(f) === itemKey(e) && f.introducedBy === e.patch),
+  );
+  if (reported.some((r) => r.length === 0)) return "missed";
+  return expect.every((e, i) => reported[i]?.some((f) => atExpectedPlace(e, f)))
+    ? "found"
+    : "wrong place";
 }
 
 interface VerdictItem {
@@ -169,5 +201,6 @@ export function compareCase(
     ...times,
     findings,
     causes: result.causes?.length ?? findings,
+    judgement: judge(prepared.expect, result.findings, truth),
   };
 }
