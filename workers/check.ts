@@ -16,6 +16,7 @@ import type { CheckJobData, CheckScheduler } from "../src/pipeline/revisions.js"
 import { StateStore } from "../src/state/store.js";
 import type { Superseder, Verdict } from "../src/state/types.js";
 import { redisConnection } from "./connection.js";
+import { FINISHED_JOBS } from "./retention.js";
 import type { ChildJob } from "./isolated.js";
 import { requestStop } from "./stop.js";
 
@@ -136,8 +137,7 @@ export function queueScheduler(queue: Queue<CheckJobData>, publisher: Redis): Ch
         delay: delayMs,
         attempts: 5,
         backoff: { type: "exponential", delay: 60_000, jitter: 0.5 },
-        removeOnComplete: { age: 30 * 24 * 3600 },
-        removeOnFail: { age: 30 * 24 * 3600 },
+        ...FINISHED_JOBS,
       });
     },
     async cancel(checkKey, by) {

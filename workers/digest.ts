@@ -11,6 +11,7 @@ import type { MailSender } from "../src/notify/mail.js";
 import type { StateStore } from "../src/state/store.js";
 import { toJobFailure } from "./job-error.js";
 import { mailSenders } from "./mail.js";
+import { FINISHED_JOBS } from "./retention.js";
 
 export const DIGEST_QUEUE = "hypwatch-digest";
 
@@ -184,8 +185,7 @@ export interface Digests {
 const JOB_OPTIONS = {
   attempts: 6,
   backoff: { type: "exponential", delay: 60_000 },
-  removeOnComplete: { age: 30 * 24 * 3600 },
-  removeOnFail: { age: 30 * 24 * 3600 },
+  ...FINISHED_JOBS,
 };
 
 /**

@@ -13,6 +13,7 @@ import { keyHash } from "../src/state/keys.js";
 import type { CommandAck, Verdict } from "../src/state/types.js";
 import { toJobFailure } from "./job-error.js";
 import { mailSenders } from "./mail.js";
+import { FINISHED_JOBS } from "./retention.js";
 
 export const REPORT_QUEUE = "hypwatch-report";
 
@@ -75,8 +76,7 @@ export async function dispatchOutbox(
               delay,
               attempts: 8,
               backoff: { type: "exponential", delay: 30_000, jitter: 0.5 },
-              removeOnComplete: { age: 30 * 24 * 3600 },
-              removeOnFail: { age: 90 * 24 * 3600 },
+              ...FINISHED_JOBS,
             },
           );
           await store.setCheckpoint(OUTBOX_CURSOR, entry.id);
