@@ -37,6 +37,8 @@ import {
   type ObjectInfo,
 } from "./objects.js";
 import { CheckInputError, RULES, type Finding, type NvheAlias } from "./types.js";
+import { codePlaceOf } from "./tables.js";
+import type { Relocation } from "./elf.js";
 
 export const NVHE_DIR = "arch/arm64/kvm/hyp/nvhe";
 export const NVHE_OBJECT = `${NVHE_DIR}/kvm_nvhe.o`;
@@ -212,15 +214,20 @@ async function symbolFindings(
       );
     });
     if (relocs.length === 0) continue;
+    // A reference held in a table entry (a static key's, an alternative callback's) is
+    // written at the code the entry points to.
+    const placeOf = (r: Relocation) =>
+      codePlaceOf(r, obj.info.relocations, obj.info.sections, obj.info.symbols) ?? r;
     const sites = await resolveSites(
       obj.info,
-      relocs,
+      relocs.map(placeOf),
       { srcDir: ctx.srcDir, buildDir: ctx.buildDir, fallbackFile: obj.source },
       opts,
     );
     const seen = new Set<string>();
     for (const r of relocs) {
-      const site = sites.find((s) => s.section === r.section && s.offset === r.offset);
+      const at = placeOf(r);
+      const site = sites.find((s) => s.section === at.section && s.offset === at.offset);
       if (!site) continue;
       // An adrp/add pair or a repeated call on one line is one reference.
       const identity = `${r.symbol}@${JSON.stringify(site.chain)}@${site.function}`;
@@ -232,6 +239,7 @@ async function symbolFindings(
         site.chain.length > 1
           ? ` (inlined from ${site.chain[0]?.function} into ${site.function})`
           : "";
+      const through = at === r ? "" : ` through its ${r.section} entry`;
       drafts.push({
         rule: RULES.undefinedSymbol,
         severity: "error",
@@ -242,7 +250,7 @@ async function symbolFindings(
         function: site.function,
         inlineChain: site.chain,
         config: ctx.config,
-        message: `nVHE function ${site.function ?? "?"} references kernel symbol ${r.symbol} at ${where}${inlined}; nothing aliases __kvm_nvhe_${r.symbol}, so it cannot link (and must not run at EL2)`,
+        message: `nVHE function ${site.function ?? "?"} references kernel symbol ${r.symbol}${through} at ${where}${inlined}; nothing aliases __kvm_nvhe_${r.symbol}, so it cannot link (and must not run at EL2)`,
         object: obj.path,
         section: r.section,
       });
