@@ -6,6 +6,7 @@ import {
   threadSeries,
   verdictOf,
 } from "../../test/digest-fixtures.js";
+import { gicv2Context } from "../../test/report-context.js";
 import type { Series } from "../series/types.js";
 import { digestModel, escapeHtml, patchRanges, renderDigest, wrap } from "./digest.js";
 
@@ -31,7 +32,7 @@ describe("digestModel", () => {
   it("tells new, fixed and still failing findings apart by their key against the previous version", () => {
     const { older, newer } = earlierVersion(scs, 6);
     const kept = finding({ symbol: "scs_alloc" });
-    const gone = finding({ symbol: "printk" });
+    const gone = finding({ symbol: "printk", line: 250 });
     const added = finding({ symbol: "kfree", introducedBy: 9 });
     const previous = verdictOf(older, { kind: "findings", findings: [kept, gone], recordedAt: 1 });
     const current = verdictOf(newer, {
@@ -48,9 +49,11 @@ describe("digestModel", () => {
     });
     const [s] = model.series;
     expect(s?.previousVersion).toBe(6);
-    expect(s?.newFindings.map((f) => f.symbol)).toEqual(["kfree"]);
-    expect(s?.fixedFindings.map((f) => f.symbol)).toEqual(["printk"]);
-    expect(s?.stillFailing.map((f) => f.symbol)).toEqual(["scs_alloc"]);
+    const symbols = (groups: { cause: { symbols: string[] } }[] = []) =>
+      groups.flatMap((g) => g.cause.symbols);
+    expect(symbols(s?.newCauses)).toEqual(["kfree"]);
+    expect(symbols(s?.fixedCauses)).toEqual(["printk"]);
+    expect(symbols(s?.stillFailing)).toEqual(["scs_alloc"]);
   });
 
   it("counts each series once, by its newest version checked in the period", () => {
@@ -70,7 +73,7 @@ describe("digestModel", () => {
     });
     expect(model.series.map((s) => [s.version, s.kind])).toEqual([[2, "clean"]]);
     expect(model.counts).toEqual({ clean: 1 });
-    expect(model.series[0]?.fixedFindings).toHaveLength(1);
+    expect(model.series[0]?.fixedCauses).toHaveLength(1);
   });
 
   it("does not call findings fixed when the new version could not be checked", () => {
@@ -84,7 +87,7 @@ describe("digestModel", () => {
       contexts: [contextOf(newer, v4, { series: older, verdict: v3 })],
       loreUrl: LORE,
     }).series;
-    expect(s?.fixedFindings).toEqual([]);
+    expect(s?.fixedCauses).toEqual([]);
   });
 
   it("collects the review trailers of a real thread per reviewer, with the patches they cover", () => {
@@ -103,11 +106,29 @@ describe("digestModel", () => {
 });
 
 describe("renderDigest", () => {
+  it("lists a cause once, with its findings counted and what it affects (GICv2, real output)", async () => {
+    const digest = renderDigest({
+      name: "kvmarm",
+      lists: ["kvmarm"],
+      period,
+      contexts: [await gicv2Context()],
+      loreUrl: LORE,
+    });
+    expect(digest.text).toContain(
+      "    error hyp/undefined-symbol, hyp/unmapped-section (patch 2),\n" +
+        "      3 findings\n" +
+        "      arch/arm64/kvm/hyp/include/hyp/switch.h:448 in\n" +
+        "        kvm_hyp_handle_dabt_low()\n" +
+        "      symbols: ___ratelimit, _printk\n" +
+        "      section: .data (_rs.1) in switch.nvhe.o, not mapped at EL2\n",
+    );
+  });
+
   it("writes every section in plain text of at most 72 columns and links each series to lore", () => {
     const { older, newer } = earlierVersion(scs, 6);
     const v6 = verdictOf(older, {
       kind: "findings",
-      findings: [finding({ symbol: "printk" }), finding({ symbol: "scs_alloc" })],
+      findings: [finding({ symbol: "printk", line: 250 }), finding({ symbol: "scs_alloc" })],
       recordedAt: 1,
     });
     const contexts = [
@@ -115,7 +136,7 @@ describe("renderDigest", () => {
         newer,
         verdictOf(newer, {
           kind: "findings",
-          findings: [finding({ symbol: "scs_alloc" }), finding({ symbol: "kfree" })],
+          findings: [finding({ symbol: "scs_alloc" }), finding({ symbol: "kfree", line: 260 })],
           recordedAt: at(1),
         }),
         { series: older, verdict: v6 },

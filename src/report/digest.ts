@@ -1,9 +1,9 @@
-import type { AttributedFinding, Finding } from "../check/index.js";
 import type { Person } from "../mail/types.js";
 import type { ReportContext } from "../shapes/report.js";
 import type { VerdictKind } from "../shapes/verdict.js";
+import { causeEffects, causeGroups, causePlace, patchDiffs, type CauseGroup } from "./causes.js";
 import { escapeText } from "./escape.js";
-import { findingPlace, findingWhat } from "./finding-text.js";
+import { findingPlace } from "./finding-text.js";
 
 /*
  * The digest: what a list (or a subscriber) reads once a day about the series checked in a
@@ -74,12 +74,15 @@ export interface DigestSeries {
   previousVersion: number | null;
   lore: string;
   issue: string | null;
-  /** Findings this revision has that the previous one did not (all of them without one). */
-  newFindings: AttributedFinding[];
-  /** Findings of the previous revision that this one, checked, no longer has. */
-  fixedFindings: Finding[];
-  /** Findings of the previous revision this one still has. */
-  stillFailing: AttributedFinding[];
+  /**
+   * Causes (docs/json.md) with a finding the previous revision did not have (all of them
+   * without one).
+   */
+  newCauses: CauseGroup[];
+  /** Causes of the previous revision none of whose findings this one, checked, still has. */
+  fixedCauses: CauseGroup[];
+  /** Causes whose findings the previous revision had too. */
+  stillFailing: CauseGroup[];
   /** For `no-base` and `does-not-apply`: the bases tried, one line each. */
   bases: string[];
   trailers: CollectedTrailer[];
@@ -177,11 +180,14 @@ export function digestModel(input: DigestInput): DigestModel {
     const verdict = current.verdict;
     const kind = verdict.kind as DigestSeries["kind"];
     counts[kind] = (counts[kind] ?? 0) + 1;
-    const findings = verdict.result?.findings ?? [];
+    const causes = causeGroups(verdict.result, patchDiffs(current, context.posts));
     const comparable = previous !== null && checked(previous.verdict.kind);
-    const before = comparable ? (previous.verdict.result?.findings ?? []) : [];
-    const beforeKeys = new Set(before.map((f) => f.key));
-    const nowKeys = new Set(findings.map((f) => f.key));
+    const before = comparable ? causeGroups(previous.verdict.result) : [];
+    const keys = (groups: readonly CauseGroup[]) =>
+      new Set(groups.flatMap((g) => g.findings.map((f) => f.key)));
+    const beforeKeys = keys(before);
+    const nowKeys = keys(causes);
+    const isNew = (g: CauseGroup) => g.findings.some((f) => !beforeKeys.has(f.key));
     const issue = input.issues?.get(verdict.checkKey);
     series.push({
       list: current.list,
@@ -195,9 +201,11 @@ export function digestModel(input: DigestInput): DigestModel {
       previousVersion: comparable ? previous.series.version : null,
       lore: loreLink(input.loreUrl, current.series.id),
       issue: issue && isHttp(issue) ? issue : null,
-      newFindings: findings.filter((f) => !beforeKeys.has(f.key)),
-      fixedFindings: checked(kind) ? before.filter((f) => !nowKeys.has(f.key)) : [],
-      stillFailing: findings.filter((f) => beforeKeys.has(f.key)),
+      newCauses: causes.filter(isNew),
+      fixedCauses: checked(kind)
+        ? before.filter((g) => g.findings.every((f) => !nowKeys.has(f.key)))
+        : [],
+      stillFailing: causes.filter((g) => !isNew(g)),
       bases: kind === "no-base" || kind === "does-not-apply" ? basesTried(context) : [],
       trailers: collectTrailers(context),
     });
@@ -237,12 +245,21 @@ function countLine(model: DigestModel): string {
   return `${total} series checked: ${parts.join(", ")}.`;
 }
 
-/** A finding in two lines: what (and the patch that brought it, if asked), then where. */
-function findingLines(f: Finding, withPatch = true): string[] {
-  const attributed = f as Partial<AttributedFinding>;
-  const patch =
-    withPatch && attributed.introducedBy ? ` (patch\u00a0${attributed.introducedBy})` : "";
-  return [`${f.severity} ${f.rule}${patch}`, `  ${findingPlace(f)}`];
+/**
+ * A cause in a few lines: what (and the patch that brought it, if asked), where (its one
+ * place as the author wrote it, or its line), then, if asked, what it affects.
+ */
+function causeLines(group: CauseGroup, withPatch = true, withEffects = false): string[] {
+  const { cause, findings } = group;
+  const patch = withPatch && cause.introducedBy ? ` (patch\u00a0${cause.introducedBy})` : "";
+  const counted = findings.length > 1 ? `, ${findings.length}\u00a0findings` : "";
+  const places = [...new Set(findings.filter((f) => f.kind !== "section").map(findingPlace))];
+  const [only] = places;
+  const where =
+    places.length === 1 && only && cause.change !== "removed" ? only : causePlace(cause);
+  const lines = [`${cause.severity} ${cause.rules.join(", ")}${patch}${counted}`, `  ${where}`];
+  if (withEffects) lines.push(...causeEffects(group).map((effect) => `  ${effect}`));
+  return lines;
 }
 
 /** `1-3, 5` for patches 1, 2, 3 and 5. */
@@ -284,21 +301,20 @@ function sections(model: DigestModel): Section[] {
   const all: Section[] = [
     {
       title: "New findings",
-      series: model.series.filter((s) => s.newFindings.length > 0),
+      series: model.series.filter((s) => s.newCauses.length > 0),
       items: (s) =>
-        s.newFindings.flatMap((f) => [
-          ...findingLines(f),
-          `  ${findingWhat([f])}`,
-          ...(f.fixedBy ? [`  (removed again by patch\u00a0${f.fixedBy})`] : []),
+        s.newCauses.flatMap((g) => [
+          ...causeLines(g, true, true),
+          ...(g.cause.fixedBy ? [`  (removed again by patch\u00a0${g.cause.fixedBy})`] : []),
         ]),
     },
     {
       title: "Fixed findings",
-      series: model.series.filter((s) => s.fixedFindings.length > 0),
+      series: model.series.filter((s) => s.fixedCauses.length > 0),
       items: (s) => [
         `fixed since v${s.previousVersion}:`,
         // Their patch numbers are the previous version's: left out.
-        ...s.fixedFindings.flatMap((f) => findingLines(f, false)),
+        ...s.fixedCauses.flatMap((g) => causeLines(g, false)),
       ],
     },
     {
@@ -306,7 +322,7 @@ function sections(model: DigestModel): Section[] {
       series: model.series.filter((s) => s.stillFailing.length > 0),
       items: (s) => [
         `still there since v${s.previousVersion}:`,
-        ...s.stillFailing.flatMap((f) => findingLines(f)),
+        ...s.stillFailing.flatMap((g) => causeLines(g)),
       ],
     },
     {
@@ -471,8 +487,8 @@ function renderHtml(input: DigestInput, model: DigestModel, subject: string): st
 }
 
 function renderSubject(input: DigestInput, model: DigestModel): string {
-  const newFindings = model.series.filter((s) => s.newFindings.length > 0).length;
-  const fixed = model.series.filter((s) => s.fixedFindings.length > 0).length;
+  const newFindings = model.series.filter((s) => s.newCauses.length > 0).length;
+  const fixed = model.series.filter((s) => s.fixedCauses.length > 0).length;
   const parts = [`${model.series.length} series checked`];
   if (newFindings > 0) parts.push(`${newFindings} with new findings`);
   if (fixed > 0) parts.push(`${fixed} with fixes`);
