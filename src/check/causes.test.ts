@@ -292,3 +292,34 @@ describe("groupByCause", () => {
     ]);
   });
 });
+
+describe("outlined helpers", () => {
+  it("a reference in an outlined header helper is caused by the call the patch added", () => {
+    // gcc emitted the header's static inline helper once in the object; the patch changed
+    // none of its lines, but added a call to it in switch.c.
+    const SWITCH = "arch/arm64/kvm/hyp/nvhe/switch.c";
+    const helper = finding({
+      symbol: "dump_stack",
+      file: "arch/arm64/kvm/hyp/include/hyp/fault.h",
+      line: 70,
+      function: "__get_fault_info",
+      inlineChain: [
+        { function: "__get_fault_info", file: "arch/arm64/kvm/hyp/include/hyp/fault.h", line: 70 },
+      ],
+      callers: [
+        [{ function: "kvm_hyp_handle_dabt_low", file: SWITCH, line: 200 }],
+        [{ function: "kvm_hyp_handle_iabt_low", file: SWITCH, line: 230 }],
+      ],
+    });
+    const { causes } = groupByCause(
+      [helper],
+      [[diff(SWITCH, 230, ["+\tif (!__get_fault_info(esr, &f))"])]],
+    );
+    expect(causes).toHaveLength(1);
+    expect(causes[0]).toMatchObject({
+      file: SWITCH,
+      line: 230,
+      function: "kvm_hyp_handle_iabt_low",
+    });
+  });
+});

@@ -14,6 +14,7 @@ import {
   type Cause,
   type CauseKind,
   type CauseSection,
+  type InlineFrame,
 } from "./types.js";
 
 /** What of a patch's diff the grouping reads (a `FileDiff`). */
@@ -96,12 +97,16 @@ function removedAlias(f: AttributedFinding, lines: readonly ChangedLine[]): Anch
 
 /**
  * The first place of the finding (where it is written, then each function it is inlined
- * into) that is a line the patch adds.
+ * into, then the calls to it when it was outlined) that is a line the patch adds.
  */
 function addedPlace(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor | null {
+  const frames = (chain: readonly InlineFrame[]) =>
+    chain.map((frame) => ({ file: frame.file, line: frame.line, fn: frame.function }));
   const places = [
     ...(f.file && f.line ? [{ file: f.file, line: f.line, fn: f.inlineChain[0]?.function }] : []),
-    ...f.inlineChain.map((frame) => ({ file: frame.file, line: frame.line, fn: frame.function })),
+    ...frames(f.inlineChain),
+    // An outlined helper: the calls to it, where the patch may have added one.
+    ...(f.callers ?? []).flatMap(frames),
   ];
   for (const p of places) {
     const hit = lines.find((l) => l.change === "added" && l.file === p.file && l.line === p.line);

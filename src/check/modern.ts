@@ -36,7 +36,7 @@ import {
   resolveSites,
   type ObjectInfo,
 } from "./objects.js";
-import { CheckInputError, RULES, type Finding, type NvheAlias } from "./types.js";
+import { CheckInputError, RULES, type Finding, type InlineFrame, type NvheAlias } from "./types.js";
 import { codePlaceOf } from "./tables.js";
 import type { Relocation } from "./elf.js";
 
@@ -161,7 +161,9 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
   );
 
   const drafts: Draft[] = [];
-  drafts.push(...(await symbolFindings(objects, forbidden, { srcDir, buildDir, config }, opts)));
+  drafts.push(
+    ...(await symbolFindings(objects, forbidden, { srcDir, buildDir, config }, opts, memo)),
+  );
   // Sections an instrumentation explains (`object|section`) are reported with it.
   const claimed = new Set<string>();
   drafts.push(
@@ -198,11 +200,54 @@ interface Ctx {
   config: string;
 }
 
+/** A direct call or tail call to a function of the same object: `bl 0 <__get_fault_info>`. */
+const CALL = /^bl?\s+[0-9a-f]+ <([^+>]+)>$/;
+
+/**
+ * The calls in `obj` to each of `functions` that the compiler emitted out of line (local
+ * functions: a header's `static inline` helper or a static function of the file), each
+ * resolved to its inline chain.
+ */
+async function callersOf(
+  obj: NvheObject,
+  functions: ReadonlySet<string>,
+  ctx: Ctx,
+  opts: BinutilsOptions,
+  memo: ObjectMemo,
+): Promise<Map<string, InlineFrame[][]>> {
+  const local = new Set(
+    obj.info.symbols
+      .filter((s) => s.type === "FUNC" && s.bind === "LOCAL" && functions.has(s.name))
+      .map((s) => s.name),
+  );
+  const out = new Map<string, InlineFrame[][]>();
+  if (local.size === 0) return out;
+  const calls = (
+    await memo.get("calls", obj.path, opts, async (p) =>
+      (await readInstructions(p, opts)).filter((insn) => CALL.test(insn.text)),
+    )
+  ).filter((insn) => local.has(CALL.exec(insn.text)?.[1] ?? ""));
+  const sites = await resolveSites(
+    obj.info,
+    calls,
+    { srcDir: ctx.srcDir, buildDir: ctx.buildDir, fallbackFile: obj.source },
+    opts,
+  );
+  for (const call of calls) {
+    const callee = CALL.exec(call.text)?.[1] ?? "";
+    const site = sites.find((s) => s.section === call.section && s.offset === call.offset);
+    if (!site || site.chain.length === 0) continue;
+    out.set(callee, [...(out.get(callee) ?? []), site.chain]);
+  }
+  return out;
+}
+
 async function symbolFindings(
   objects: readonly NvheObject[],
   forbidden: ReadonlySet<string>,
   ctx: Ctx,
   opts: BinutilsOptions,
+  memo: ObjectMemo,
 ): Promise<Draft[]> {
   const drafts: Draft[] = [];
   const located = new Set<string>();
@@ -225,6 +270,7 @@ async function symbolFindings(
       opts,
     );
     const seen = new Set<string>();
+    const own: Draft[] = [];
     for (const r of relocs) {
       const at = placeOf(r);
       const site = sites.find((s) => s.section === at.section && s.offset === at.offset);
@@ -240,7 +286,7 @@ async function symbolFindings(
           ? ` (inlined from ${site.chain[0]?.function} into ${site.function})`
           : "";
       const through = at === r ? "" : ` through its ${r.section} entry`;
-      drafts.push({
+      own.push({
         rule: RULES.undefinedSymbol,
         severity: "error",
         kind: "symbol",
@@ -254,6 +300,17 @@ async function symbolFindings(
         object: obj.path,
         section: r.section,
       });
+    }
+    const outlined = await callersOf(
+      obj,
+      new Set(own.flatMap((d) => (d.function ? [d.function] : []))),
+      ctx,
+      opts,
+      memo,
+    );
+    for (const d of own) {
+      const callers = d.function ? outlined.get(d.function) : undefined;
+      drafts.push(callers ? { ...d, callers } : d);
     }
   }
   for (const symbol of forbidden) {

@@ -86,6 +86,12 @@ export interface Finding {
   occurrences?: number;
   /** Sections: the named functions and data objects placed in it (`_rs.1`). */
   contents?: string[];
+  /**
+   * When the compiler outlined the function the reference is in (a header's `static
+   * inline` helper emitted once in the object), the calls to it: each call's inline chain,
+   * innermost first. A patch's line among them is where the author wrote the problem.
+   */
+  callers?: InlineFrame[][];
 }
 
 /** A finding attributed to the patch of a series that introduced it. */
