@@ -1,6 +1,6 @@
 import { XMLBuilder } from "fast-xml-parser";
 import type { Verdict } from "../shapes/verdict.js";
-import { findingCounts, httpUrl, loreMessageUrl, seriesPagePath, showUnsafe } from "./html.js";
+import { problemCounts, httpUrl, loreMessageUrl, seriesPagePath, showUnsafe } from "./html.js";
 
 /*
  * The Atom 1.0 feed of verdicts (RFC 4287, docs/dashboard.md) for other trackers. Entry ids
@@ -41,7 +41,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function summaryOf(v: Verdict): string {
   const lines: string[] = [];
   if (v.result) {
-    const { errors, warnings } = findingCounts(v);
+    const { errors, warnings } = problemCounts(v);
     lines.push(`${v.kind}: ${errors} error(s), ${warnings} warning(s)`);
     for (const f of v.result.findings.slice(0, 10)) {
       const where = f.file ? `${f.file}${f.line !== null ? `:${f.line}` : ""}` : (f.object ?? "?");

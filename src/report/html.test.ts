@@ -288,7 +288,8 @@ describe("the index page", () => {
     );
     expect(html).toContain(">v1<");
     expect(html).toContain(`<span class="kind kind-findings">findings</span>`);
-    expect(html).toContain("3 errors");
+    // One pr_warn_ratelimited() line, three findings: one error.
+    expect(html).toContain("1 error<");
     expect(html).toContain(">3 h ago</time>");
     expect(hrefsOf(html)).toContain(
       "https://lore.kernel.org/all/cover.1795632516.git.ada%40example.org/",
@@ -382,7 +383,7 @@ describe("the series page", () => {
     expect(html).toContain(
       "<h1>KVM: arm64: Say more about GICv2 CPU interface traps and VHE panics",
     );
-    expect(html).toContain("3 errors, 0 warnings");
+    expect(html).toContain("1 error, 0 warnings");
     expect(html).toContain(
       `<div class="where">${SWITCH_H}:448 in <code>kvm_hyp_handle_dabt_low()</code></div>`,
     );

@@ -5,6 +5,7 @@ import type { Series } from "../series/types.js";
 import type { CheckedPatch } from "../shapes/check.js";
 import type { ReportContext, ThreadPost } from "../shapes/report.js";
 import type { Verdict, VerdictKind } from "../shapes/verdict.js";
+import { causeGroups } from "./causes.js";
 
 /*
  * The dashboard's pages (docs/dashboard.md), rendered from data the service reads. Every
@@ -186,16 +187,19 @@ function kindBadge(kind: VerdictKind, partial = false): string {
   return `<span class="kind kind-${kind}">${KIND_TEXT[kind]}${partial ? " (partial)" : ""}</span>`;
 }
 
-/** Errors and warnings a verdict reports (none without a check result). */
-export function findingCounts(verdict: Verdict): { errors: number; warnings: number } {
-  const findings = verdict.result?.findings ?? [];
-  const errors = findings.filter((f) => f.severity === "error").length;
-  return { errors, warnings: findings.length - errors };
+/**
+ * Errors and warnings a verdict reports, counted by cause as every text counts them
+ * (docs/json.md; none without a check result).
+ */
+export function problemCounts(verdict: Verdict): { errors: number; warnings: number } {
+  const causes = causeGroups(verdict.result);
+  const errors = causes.filter((g) => g.cause.severity === "error").length;
+  return { errors, warnings: causes.length - errors };
 }
 
 function countsCell(verdict: Verdict): string {
   if (!verdict.result) return `<span class="muted">–</span>`;
-  const { errors, warnings } = findingCounts(verdict);
+  const { errors, warnings } = problemCounts(verdict);
   const part = (n: number, word: string, cls: string) =>
     n > 0 ? `<span class="kind-${cls}">${n} ${word}${n === 1 ? "" : "s"}</span>` : "";
   return (
@@ -480,10 +484,10 @@ export function renderSeriesPage(input: SeriesPageInput): string {
   ];
 
   if (result && result.findings.length > 0) {
-    const { errors, warnings } = findingCounts(v);
+    const { errors, warnings } = problemCounts(v);
     const quoted = new Set<string>();
     sections.push(
-      `<h2>Findings <span class="muted">(${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"})</span></h2>`,
+      `<h2>Findings <span class="muted">(${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"} by cause; ${result.findings.length} finding${result.findings.length === 1 ? "" : "s"})</span></h2>`,
       ...result.findings.map((f) => renderFinding(f, series, context.posts, loreUrl, quoted)),
     );
   }
