@@ -1,4 +1,5 @@
 import type { Verdict } from "../shapes/verdict.js";
+import { causeGroups } from "./causes.js";
 import { escapeText } from "./escape.js";
 
 /** What `hypwatch status` shows: read from Redis by the service side, rendered here. */
@@ -43,7 +44,9 @@ export function renderStatus(data: StatusData): string {
   if (data.verdicts.length === 0) out.push("  none yet");
   for (const v of data.verdicts) {
     const kind = `${v.kind}${v.partial ? " (partial)" : ""}`;
-    const findings = v.result?.findings.length ? ` ${v.result.findings.length} findings` : "";
+    const n = v.result?.findings.length ?? 0;
+    const causes = causeGroups(v.result).length;
+    const findings = n ? ` ${causes} ${causes === 1 ? "cause" : "causes"} (${n} findings)` : "";
     out.push(
       `  ${when(v.recordedAt)}  ${kind.padEnd(16)} ${v.list}  v${v.version} ${escapeText(shorten(v.subject, 60))}${findings}`,
     );
