@@ -144,6 +144,7 @@ export function queueScheduler(queue: Queue<CheckJobData>, publisher: Redis): Ch
       const job = await queue.getJob(checkJobId(checkKey));
       if (!job) return;
       const state = await job.getState();
+      if (state === "completed" || state === "failed") return;
       if (state === "waiting" || state === "delayed" || state === "prioritized") {
         const removed = await job.remove().then(
           () => true,
