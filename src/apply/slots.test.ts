@@ -71,6 +71,18 @@ describe("worktree slots", () => {
     await slot.release();
   });
 
+  it("resets a worktree whose git was killed holding its index lock (a check stopped)", async () => {
+    const { repo, cacheDir, base } = await setup();
+    const slot = await acquireSlot(repo, base, { cacheDir });
+    await resetSlot(slot, base);
+    await writeFile(path.join(slot.src, "a.c"), "int changed;\n");
+    const lock = (await gitOk(slot.src, ["rev-parse", "--git-path", "index.lock"])).trim();
+    await writeFile(path.resolve(slot.src, lock), "");
+    await resetSlot(slot, base);
+    expect(await gitOk(slot.src, ["status", "--porcelain", "--ignored"])).toBe("");
+    await slot.release();
+  });
+
   it("recreates a worktree a crash left broken", async () => {
     const { repo, cacheDir, base } = await setup();
     const slot = await acquireSlot(repo, base, { cacheDir });

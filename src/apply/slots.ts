@@ -123,7 +123,8 @@ async function worktreeUsable(src: string): Promise<boolean> {
 /**
  * Put the slot's worktree at `commit`, as a fresh checkout would be, but touching only the
  * files that differ (`git checkout --detach -f` + `git clean -fdx`), so untouched files keep
- * their mtimes and the build directories stay valid. A missing or broken worktree (first
+ * their mtimes and the build directories stay valid; an am session or index lock left by a
+ * killed git is cleared first. A missing or broken worktree (first
  * use, or a crash while creating it) is (re)created with `git worktree add`.
  */
 export async function resetSlot(slot: Slot, commit: string): Promise<void> {
@@ -136,8 +137,12 @@ export async function resetSlot(slot: Slot, commit: string): Promise<void> {
       });
     });
   } else {
-    const amDir = (await gitOk(slot.src, ["rev-parse", "--git-path", "rebase-apply"])).trim();
-    await rm(path.resolve(slot.src, amDir), { recursive: true, force: true });
+    // What a git killed mid-way leaves (a check stopped or past its time limit): an am
+    // session, and its index lock. Nothing else uses this worktree while the slot is held.
+    for (const left of ["rebase-apply", "index.lock"]) {
+      const leftPath = (await gitOk(slot.src, ["rev-parse", "--git-path", left])).trim();
+      await rm(path.resolve(slot.src, leftPath), { recursive: true, force: true });
+    }
     await gitOk(slot.src, ["checkout", "--detach", "-f", "-q", commit], {
       timeoutMs: 30 * 60_000,
     });
