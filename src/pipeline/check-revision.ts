@@ -99,21 +99,26 @@ export interface CheckedRevision {
   recorded: boolean;
 }
 
-/** The verdict of a check its revision is no longer checked for, stored once. */
-async function recordSuperseded(
-  deps: Pick<CheckRevisionDeps, "store" | "analyzer" | "clock">,
+/** Store a verdict once: this one, or the one another run of the same check stored first. */
+async function record(store: StateStore, verdict: Verdict): Promise<CheckedRevision> {
+  if (await store.recordVerdict(verdict)) return { verdict, recorded: true };
+  return { verdict: (await store.verdict(verdict.checkKey)) ?? verdict, recorded: false };
+}
+
+/** The verdict of a check its revision is no longer checked for, naming what superseded it. */
+function supersededVerdict(
+  deps: Pick<CheckRevisionDeps, "analyzer" | "clock">,
   job: CheckJobData,
   revision: Revision,
   by: Superseder,
-): Promise<CheckedRevision> {
-  const verdict = newVerdict(
-    { ...job, revision, analyzer: deps.analyzer, recordedAt: (deps.clock ?? Date.now)() },
+): Verdict {
+  const recordedAt = (deps.clock ?? Date.now)();
+  return newVerdict(
+    { ...job, revision, analyzer: deps.analyzer, recordedAt },
     "superseded",
     supersededReason(by),
     null,
   );
-  if (await deps.store.recordVerdict(verdict)) return { verdict, recorded: true };
-  return { verdict: (await deps.store.verdict(job.checkKey)) ?? verdict, recorded: false };
 }
 
 /**
@@ -127,7 +132,8 @@ export async function recordStoppedCheck(
 ): Promise<CheckedRevision> {
   const revision = await deps.store.revision(job.revision);
   if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
-  return recordSuperseded(deps, job, revision, (await deps.store.supersededBy(job.checkKey)) ?? by);
+  const marked = await deps.store.supersededBy(job.checkKey);
+  return record(deps.store, supersededVerdict(deps, job, revision, marked ?? by));
 }
 
 /**
@@ -152,7 +158,7 @@ export async function checkRevision(
   const superseded = () => store.supersededBy(job.checkKey);
 
   const before = await superseded();
-  if (before) return recordSuperseded(deps, job, revision, before);
+  if (before) return record(store, supersededVerdict(deps, job, revision, before));
   const patches: CheckPatch[] = [];
   for (const patch of series.patches) {
     const mail = await store.rawMail(patch.messageId);
@@ -171,14 +177,15 @@ export async function checkRevision(
   );
   const result = await (deps.check ?? checkSeries)(request);
   const after = await superseded();
-  if (after) return recordSuperseded(deps, job, revision, after);
+  if (after) return record(store, supersededVerdict(deps, job, revision, after));
   const { kind, reason } = classifyResult(result);
-  const verdict = newVerdict(
-    { ...job, revision, analyzer: deps.analyzer, recordedAt: now() },
-    kind,
-    reason,
-    result,
+  return record(
+    store,
+    newVerdict(
+      { ...job, revision, analyzer: deps.analyzer, recordedAt: now() },
+      kind,
+      reason,
+      result,
+    ),
   );
-  if (await store.recordVerdict(verdict)) return { verdict, recorded: true };
-  return { verdict: (await store.verdict(job.checkKey)) ?? verdict, recorded: false };
 }
