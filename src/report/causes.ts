@@ -72,8 +72,8 @@ export function causeCount(groups: readonly CauseGroup[]): string {
 export function causePlace(cause: Cause): string {
   const at = `${cause.file ?? "?"}${cause.line ? `:${cause.line}` : ""}`;
   const fn = cause.function && cause.kind === "line" ? ` in ${cause.function}()` : "";
-  const removed =
-    cause.change === "removed" && cause.text ? ` (removed: ${cause.text.trim()})` : "";
+  const text = cause.text?.trim().replace(/\s+/g, " ");
+  const removed = cause.change === "removed" && text ? ` (removed: ${text})` : "";
   return `${at}${fn}${removed}`;
 }
 

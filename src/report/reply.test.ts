@@ -1,5 +1,16 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { gicv2Context, pkvmContext, scsContext, verdictFor } from "../../test/report-context.js";
+import {
+  gicv2Context,
+  pkvmContext,
+  scsContext,
+  threadPosts,
+  verdictFor,
+} from "../../test/report-context.js";
+import { oneShotSeries } from "../../test/series-helpers.js";
+import type { CheckResult } from "../shapes/check.js";
 import { replyPolicySchema } from "../config.js";
 import type { ReportContext, ThreadPost } from "../shapes/report.js";
 import { formatAddress, planReplies, wrap, type ReplySettings } from "./reply.js";
@@ -250,5 +261,61 @@ describe("text helpers", () => {
     expect(formatAddress({ name: "Doe, John", email: "j@x.org" })).toBe('"Doe, John" <j@x.org>');
     expect(formatAddress({ name: "x", email: "a@b>, evil@c" })).toBeNull();
     expect(formatAddress({ name: "", email: "ada@example.org" })).toBe("ada@example.org");
+  });
+});
+
+const CAUSES = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../test/fixtures/causes",
+);
+
+/** A mutation case's one-patch series with the check JSON bench:mutations kept for it. */
+async function benchContext(name: string): Promise<ReportContext> {
+  const mail = { raw: await readFile(path.join(CAUSES, `${name}.patch`)), origin: name };
+  const { relevant } = await oneShotSeries([mail]);
+  const series = relevant[0];
+  if (!series) throw new Error(`${name}: no relevant series`);
+  const text = await readFile(path.join(CAUSES, `${name}.check.json`), "utf8");
+  const result = JSON.parse(text) as CheckResult;
+  return {
+    current: {
+      list: "kvmarm",
+      revision: "r",
+      series,
+      verdict: verdictFor(series, "findings", result),
+    },
+    previous: null,
+    posts: await threadPosts([mail]),
+  };
+}
+
+describe("one item per cause on the mutation benchmark's real check output", () => {
+  it("answers a dropped KASAN_SANITIZE line once, with the objects and sections it reaches", async () => {
+    const [reply] = planReplies(await benchContext("instr-kasan"), settings());
+    const text = reply?.text ?? "";
+    expect(text).toContain("hypwatch found 1 problem");
+    expect(text).toContain(
+      "1. hyp/instrumentation, hyp/unmapped-section\n" +
+        "   arch/arm64/kvm/hyp/nvhe/Makefile:104 (removed: KASAN_SANITIZE := n)\n" +
+        "   instrumentation: kasan in 20 objects: aarch32.nvhe.o,\n",
+    );
+    expect(text).toContain("   section: .data in 11 objects: ");
+    expect(text).toContain("   > -KASAN_SANITIZE\t:= n\n");
+    expect(text).not.toContain("2. ");
+    expect(overlong(text)).toEqual([]);
+  });
+
+  it("answers a reverted alias once, naming every place it leaves undefined", async () => {
+    const [reply] = planReplies(await benchContext("alias-revert-vgic-global-state"), settings());
+    const text = reply?.text ?? "";
+    expect(text).toContain("hypwatch found 1 problem");
+    expect(text).toContain(
+      "   arch/arm64/kernel/image-vars.h:66 (removed:\n" +
+        "   KVM_NVHE_ALIAS(kvm_vgic_global_state);)\n" +
+        "   in 3 places:\n" +
+        "     arch/arm64/kvm/hyp/vgic-v2-cpuif-proxy.c:67 in\n",
+    );
+    expect(text).toContain("   > -KVM_NVHE_ALIAS(kvm_vgic_global_state);\n");
+    expect(text).not.toContain("2. ");
   });
 });

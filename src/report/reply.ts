@@ -203,24 +203,35 @@ const PLACES_SHOWN = 10;
  * it is inlined into), or the cause's line and then each place its findings are written.
  */
 function placeLines(group: CauseGroup): string[] {
-  const located = group.findings.filter((f) => f.kind !== "section");
-  const places = [...new Set((located.length > 0 ? located : group.findings).map(place))];
+  const own = primary(group);
+  const places = [...new Set(own.map(place))];
   const [only] = places;
   const sameLine = group.cause.change === null || group.cause.kind === "line";
   if (places.length === 1 && only && sameLine) return wrap(only, WIDTH, "   ");
   const out = wrap(plain(causePlace(group.cause)), WIDTH, "   ");
+  // An instrumentation is in whole objects, which its effects line names.
+  const located = own.filter((f) => f.kind !== "instrumentation");
   if (located.length === 0) return out;
-  out.push(`   in ${places.length === 1 ? "1 place" : `${places.length} places`}:`);
-  for (const p of places.slice(0, PLACES_SHOWN)) out.push(...wrap(p, WIDTH, "     ", "       "));
-  if (places.length > PLACES_SHOWN)
-    out.push(`     and ${places.length - PLACES_SHOWN} more (the check JSON lists them all)`);
+  const listed = [...new Set(located.map(place))];
+  out.push(`   in ${listed.length === 1 ? "1 place" : `${listed.length} places`}:`);
+  for (const p of listed.slice(0, PLACES_SHOWN)) out.push(...wrap(p, WIDTH, "     ", "       "));
+  if (listed.length > PLACES_SHOWN)
+    out.push(`     and ${listed.length - PLACES_SHOWN} more (the check JSON lists them all)`);
   return out;
 }
 
-/** The rules a cause breaks itself; the sections it adds are its side effects. */
+/**
+ * The findings a cause brings in itself, without its side effects (the sections it adds,
+ * an ld error that names no place); all of them when it has nothing else.
+ */
+function primary(group: CauseGroup): AttributedFinding[] {
+  const own = group.findings.filter((f) => f.kind !== "section" && !(f.kind === "link" && !f.file));
+  return own.length > 0 ? own : group.findings;
+}
+
+/** The rules a cause breaks itself, whose why and usual fix the reply gives. */
 function ownRules(group: CauseGroup): string[] {
-  const own = group.findings.filter((f) => f.kind !== "section");
-  return [...new Set((own.length > 0 ? own : group.findings).map((f) => f.rule))];
+  return [...new Set(primary(group).map((f) => f.rule))];
 }
 
 function causeLines(
@@ -240,7 +251,7 @@ function causeLines(
         : " (new in this version)";
   const out = [`${n}. ${cause.rules.join(", ")}${status}`, ...placeLines(group)];
   for (const effect of causeEffects(group)) out.push(...wrap(plain(effect), WIDTH, "   "));
-  const single = findings.filter((g) => g.kind !== "section");
+  const single = primary(group);
   const [first] = single;
   if (single.length === 1 && first && first.inlineChain.length > 1)
     out.push(...wrap(`inline chain: ${inlineChain(first)}`, WIDTH, "   ", "     "));
