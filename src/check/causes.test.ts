@@ -149,7 +149,20 @@ describe("groupByCause on the mutation benchmark's real check output", () => {
       symbols: ["kvm_vgic_global_state"],
       rules: ["hyp/link-error", "hyp/undefined-symbol"],
     });
-    expect(causes[0]?.findings).toHaveLength(4);
+    expect(causes[0]?.findings).toHaveLength(5);
+  });
+
+  it("makes an added alias that ld rejects one cause at its image-vars.h line", async () => {
+    const { result, diff } = await benchCase("alias-hyp-undefined-target");
+    expect(result.findings.map((f) => f.rule)).toEqual(["hyp/link-error", "hyp/new-alias"]);
+    const { causes } = groupByCause(result.findings, [diff]);
+    expect(causes).toHaveLength(1);
+    expect(causes[0]).toMatchObject({
+      kind: "alias",
+      change: "added",
+      text: "KVM_NVHE_ALIAS_HYP(memchr, __pi_memchr);",
+      symbols: ["__pi_memchr"],
+    });
   });
 
   it("makes the pr_warn_ratelimited() line one cause of both symbols and its state", async () => {

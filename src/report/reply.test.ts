@@ -313,6 +313,8 @@ describe("one item per cause on the mutation benchmark's real check output", () 
       "   arch/arm64/kernel/image-vars.h:66 (removed:\n" +
         "   KVM_NVHE_ALIAS(kvm_vgic_global_state);)\n" +
         "   in 3 places:\n" +
+        "     arch/arm64/include/asm/jump_label.h:22 in arch_static_branch(),\n" +
+        "       inlined into __kvm_vcpu_run()\n" +
         "     arch/arm64/kvm/hyp/vgic-v2-cpuif-proxy.c:67 in\n",
     );
     expect(text).toContain("   > -KVM_NVHE_ALIAS(kvm_vgic_global_state);\n");
