@@ -1,6 +1,10 @@
-import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { gitOk } from "../io/git.js";
 import { MAILS, readMail, SCS_MAKEFILE_PREIMAGE, smallRepo } from "../../test/git-fixtures.js";
@@ -81,6 +85,41 @@ describe("worktree slots", () => {
     await resetSlot(slot, base);
     expect(await gitOk(slot.src, ["status", "--porcelain", "--ignored"])).toBe("");
     await slot.release();
+  });
+
+  it("throws away the build directories of a slot whose holder was killed, and only then", async () => {
+    const { repo, cacheDir, base } = await setup();
+    const built = (slot: { buildRoot: string }) => path.join(slot.buildRoot, "defconfig", "a.o");
+    const released = await acquireSlot(repo, base, { cacheDir, maxSlots: 1 });
+    await mkdir(path.dirname(built(released)), { recursive: true });
+    await writeFile(built(released), "ELF");
+    await released.release();
+    const next = await acquireSlot(repo, base, { cacheDir, maxSlots: 1 });
+    expect(existsSync(built(next))).toBe(true);
+    await next.release();
+
+    // A process holding the slot, killed mid-build with an object half written.
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+    const slots = new URL("./slots.ts", import.meta.url).href;
+    const script = `
+      const { acquireSlot } = await import(${JSON.stringify(slots)});
+      const { writeFile } = await import("node:fs/promises");
+      const slot = await acquireSlot(${JSON.stringify(repo)}, null, { cacheDir: ${JSON.stringify(cacheDir)}, maxSlots: 1 });
+      await writeFile(slot.buildRoot + "/defconfig/a.o", "EL");
+      console.log("building");
+      setInterval(() => {}, 1000);`;
+    const holder = spawn(process.execPath, ["--import", tsx, "--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.on("data", (chunk: Buffer) => chunk.includes("building") && resolve());
+      holder.on("exit", () => reject(new Error("the holder exited before building")));
+    });
+    holder.kill("SIGKILL");
+    const after = await acquireSlot(repo, base, { cacheDir, maxSlots: 1, waitTimeoutMs: 10_000 });
+    expect(after.dir).toBe(next.dir);
+    expect(existsSync(built(after))).toBe(false);
+    await after.release();
   });
 
   it("recreates a worktree a crash left broken", async () => {

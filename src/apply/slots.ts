@@ -55,15 +55,33 @@ async function readState(dir: string): Promise<SlotState> {
   }
 }
 
-function makeSlot(repo: string, dir: string, index: number, lock: FileLock): Slot {
+/**
+ * Take a slot whose lock is held: marked held until released, so that the next holder knows
+ * whether the last one let it go. One killed mid-check (stopped for a newer revision, past
+ * its time limit, out of memory) may have left objects half written and newer than their
+ * sources, which an incremental build would take as built: its build directories are
+ * thrown away, and the next build starts afresh.
+ */
+async function takeSlot(repo: string, dir: string, index: number, lock: FileLock): Promise<Slot> {
+  const buildRoot = path.join(dir, "build");
+  const held = path.join(dir, "held");
+  const abandoned = await stat(held).then(
+    () => true,
+    () => false,
+  );
+  if (abandoned) await rm(buildRoot, { recursive: true, force: true });
+  await writeFile(held, String(process.pid));
   return {
     repo,
     index,
     dir,
     src: path.join(dir, "src"),
-    buildRoot: path.join(dir, "build"),
+    buildRoot,
     logDir: path.join(dir, "logs"),
-    release: () => lock.release(),
+    release: async () => {
+      await rm(held, { force: true });
+      await lock.release();
+    },
   };
 }
 
@@ -95,14 +113,14 @@ export async function acquireSlot(
       for (const { i } of order) {
         const dir = path.join(pool, `slot-${i}`);
         const lock = await lockFile(path.join(dir, "lock"), { wait: false });
-        if (lock) return makeSlot(repo, dir, i, lock);
+        if (lock) return takeSlot(repo, dir, i, lock);
       }
       if (indices.length < maxSlots) {
         const i = indices.length === 0 ? 0 : Math.max(...indices) + 1;
         const dir = path.join(pool, `slot-${i}`);
         await mkdir(dir, { recursive: true });
         const lock = await lockFile(path.join(dir, "lock"), { wait: false });
-        if (lock) return makeSlot(repo, dir, i, lock);
+        if (lock) return takeSlot(repo, dir, i, lock);
       }
       return null;
     });
