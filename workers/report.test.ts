@@ -188,7 +188,7 @@ describe("reporting a verdict by mail", () => {
       expect(smtp.received).toHaveLength(1);
       expect(github.issues().map((i) => [i.title, i.state])).toEqual([
         [
-          "[PATCH v1] KVM: arm64: Say more about GICv2 CPU interface traps and VHE panics: 3 errors",
+          "[PATCH v1] KVM: arm64: Say more about GICv2 CPU interface traps and VHE panics: 1 error",
           "open",
         ],
       ]);

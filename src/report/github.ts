@@ -260,7 +260,9 @@ function causeItem(group: CauseGroup, shown: readonly AttributedFinding[]): stri
 /** A cause in one line: for the comments that say what changed. */
 function causeLine(group: CauseGroup): string {
   const { cause, findings } = group;
-  return `- ${cause.rules.map((r) => code(r)).join(", ")} at ${code(causePlace(cause), 300)}, patch ${cause.introducedBy}: ${plural(findings.length, "finding")}`;
+  const what = [...cause.symbols, ...cause.instrumentation];
+  const named = what.length > 0 ? ` ${code(what.join(", "), 200)}` : "";
+  return `- ${cause.rules.map((r) => code(r)).join(", ")}${named} at ${code(causePlace(cause), 300)}, patch ${cause.introducedBy}: ${plural(findings.length, "finding")}`;
 }
 
 function patchSubject(current: ReportedRevision, index: number): string {
