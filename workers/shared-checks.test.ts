@@ -54,7 +54,7 @@ describe("two services on one Redis share the checks (real Redis, a process per 
           {
             name: CHECK_QUEUE,
             processor: {
-              module: siblingModule("fixtures/processors", import.meta.url),
+              module: siblingModule("fixtures/checks", import.meta.url),
               exportName: "cleanCheckAfterHalfASecond",
             },
             timeLimitMs: 60_000,

@@ -16,7 +16,7 @@ import { gicv2AsV2, gicv2Mails } from "../test/report-context.js";
 import { dropKeys, TEST_REDIS_URL } from "../test/state.js";
 import { CHECK_QUEUE, checkJobId, checkStopped, queueScheduler } from "./check.js";
 import { redisConnection } from "./connection.js";
-import { runningCheckKey } from "./fixtures/processors.js";
+import { runningCheckKey } from "./fixtures/checks.js";
 import { siblingModule } from "./isolated.js";
 import { startService } from "./serve.js";
 
@@ -68,7 +68,7 @@ describe("a running check whose revision is superseded (real Redis, real process
         {
           name: CHECK_QUEUE,
           processor: {
-            module: siblingModule("fixtures/processors", import.meta.url),
+            module: siblingModule("fixtures/checks", import.meta.url),
             exportName: "slowFirstVersionCheck",
           },
           timeLimitMs: 60_000,
