@@ -1,5 +1,6 @@
 import { XMLBuilder } from "fast-xml-parser";
 import type { Verdict } from "../shapes/verdict.js";
+import { causeGroups, causePlace } from "./causes.js";
 import { problemCounts, httpUrl, loreMessageUrl, seriesPagePath, showUnsafe } from "./html.js";
 
 /*
@@ -37,19 +38,20 @@ function text(value: string): string {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** One line per finding, a few at most: what a tracker shows under the title. */
+/** One line per cause, a few at most: what a tracker shows under the title. */
 function summaryOf(v: Verdict): string {
   const lines: string[] = [];
   if (v.result) {
     const { errors, warnings } = problemCounts(v);
     lines.push(`${v.kind}: ${errors} error(s), ${warnings} warning(s)`);
-    for (const f of v.result.findings.slice(0, 10)) {
-      const where = f.file ? `${f.file}${f.line !== null ? `:${f.line}` : ""}` : (f.object ?? "?");
+    const causes = causeGroups(v.result);
+    for (const { cause } of causes.slice(0, 10)) {
+      const what = [...cause.symbols, ...cause.instrumentation].join(", ");
       lines.push(
-        `${f.severity} ${f.rule} ${f.symbol} at ${where}${f.function ? ` in ${f.function}()` : ""} (patch ${f.introducedBy})`,
+        `${cause.severity} ${cause.rules.join(", ")}${what ? ` ${what}` : ""} at ${causePlace(cause)} (patch ${cause.introducedBy})`,
       );
     }
-    if (v.result.findings.length > 10) lines.push(`and ${v.result.findings.length - 10} more`);
+    if (causes.length > 10) lines.push(`and ${causes.length - 10} more`);
   } else lines.push(v.kind);
   if (v.reason) lines.push(v.reason);
   return text(lines.join("\n"));
