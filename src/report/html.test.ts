@@ -384,6 +384,11 @@ describe("the series page", () => {
       "<h1>KVM: arm64: Say more about GICv2 CPU interface traps and VHE panics",
     );
     expect(html).toContain("1 error, 0 warnings");
+    // Its one cause above its three findings, with the ratelimit state it adds.
+    expect(html).toContain(
+      `<code>${SWITCH_H}:448 in kvm_hyp_handle_dabt_low()</code> <span class="muted">(patch 2, 3 findings)</span>`,
+    );
+    expect(html).toMatch(/<div>section: \.data[^<]* in switch\.nvhe\.o, not mapped at EL2<\/div>/);
     expect(html).toContain(
       `<div class="where">${SWITCH_H}:448 in <code>kvm_hyp_handle_dabt_low()</code></div>`,
     );

@@ -5,7 +5,7 @@ import type { Series } from "../series/types.js";
 import type { CheckedPatch } from "../shapes/check.js";
 import type { ReportContext, ThreadPost } from "../shapes/report.js";
 import type { Verdict, VerdictKind } from "../shapes/verdict.js";
-import { causeGroups } from "./causes.js";
+import { causeEffects, causeGroups, causePlace, patchDiffs, type CauseGroup } from "./causes.js";
 
 /*
  * The dashboard's pages (docs/dashboard.md), rendered from data the service reads. Every
@@ -99,6 +99,7 @@ td.subject{overflow-wrap:anywhere}td.num,th.num{text-align:right;white-space:now
 .esc{font:11px monospace;border:1px solid var(--bad);color:var(--bad);border-radius:3px;padding:0 2px;margin:0 1px}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:8px 0}.meta dt{color:var(--muted)}.meta dd{margin:0;overflow-wrap:anywhere}
 .finding{border:1px solid var(--line);border-radius:6px;padding:8px 12px;margin:10px 0}
+.cause{font-weight:600;margin-top:14px}
 .finding .where{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
 code{font-family:ui-monospace,monospace;font-size:13px}
 ol.chain{margin:4px 0;padding-left:22px;font-family:ui-monospace,monospace;font-size:13px}
@@ -379,6 +380,16 @@ function place(file: string | null, line: number | null): string {
 /** A quote's identity: findings at the same place share one quote on the page. */
 const quoteId = (q: QuotedHunk) => `${q.messageId}\0${q.path}\0${q.header}\0${q.before}`;
 
+/** A cause (docs/json.md) above its findings: where, and what it affects. */
+function causeHeading(group: CauseGroup): string {
+  const { cause } = group;
+  const effects = causeEffects(group).map((e) => `<div>${escapeHtml(e)}</div>`);
+  return [
+    `<div class="cause"><span class="kind kind-${cause.severity}">${cause.severity}</span> <code>${escapeHtml(causePlace(cause))}</code> <span class="muted">(patch ${cause.introducedBy}, ${group.findings.length} finding${group.findings.length === 1 ? "" : "s"})</span></div>`,
+    ...effects,
+  ].join("\n");
+}
+
 function renderFinding(
   f: AttributedFinding,
   series: Series,
@@ -488,7 +499,10 @@ export function renderSeriesPage(input: SeriesPageInput): string {
     const quoted = new Set<string>();
     sections.push(
       `<h2>Findings <span class="muted">(${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"} by cause; ${result.findings.length} finding${result.findings.length === 1 ? "" : "s"})</span></h2>`,
-      ...result.findings.map((f) => renderFinding(f, series, context.posts, loreUrl, quoted)),
+      ...causeGroups(result, patchDiffs(context.current, context.posts)).flatMap((group) => [
+        causeHeading(group),
+        ...group.findings.map((f) => renderFinding(f, series, context.posts, loreUrl, quoted)),
+      ]),
     );
   }
   if (result && result.buildProblems.length > 0) {
