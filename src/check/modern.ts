@@ -35,9 +35,10 @@ import {
   readObject,
   resolveSites,
   type ObjectInfo,
+  type SourceSite,
 } from "./objects.js";
 import { CheckInputError, RULES, type Finding, type InlineFrame, type NvheAlias } from "./types.js";
-import { codePlaceOf } from "./tables.js";
+import { beyondMachinery, codePlaceOf } from "./tables.js";
 import type { Relocation } from "./elf.js";
 
 export const NVHE_DIR = "arch/arm64/kvm/hyp/nvhe";
@@ -200,6 +201,14 @@ interface Ctx {
   config: string;
 }
 
+/** A table entry's site, from the first frame outside the headers that write the entry. */
+function outsideMachinery(table: string, site: SourceSite): SourceSite {
+  const chain = beyondMachinery(table, site.chain);
+  const inner = chain[0];
+  if (!inner || inner === site.chain[0] || inner.file === "??") return site;
+  return { ...site, chain, file: inner.file, line: inner.line };
+}
+
 /** A direct call or tail call to a function of the same object: `bl 0 <__get_fault_info>`. */
 const CALL = /^bl?\s+[0-9a-f]+ <([^+>]+)>$/;
 
@@ -273,8 +282,9 @@ async function symbolFindings(
     const own: Draft[] = [];
     for (const r of relocs) {
       const at = placeOf(r);
-      const site = sites.find((s) => s.section === at.section && s.offset === at.offset);
-      if (!site) continue;
+      const resolved = sites.find((s) => s.section === at.section && s.offset === at.offset);
+      if (!resolved) continue;
+      const site = at === r ? resolved : outsideMachinery(r.section, resolved);
       // An adrp/add pair or a repeated call on one line is one reference.
       const identity = `${r.symbol}@${JSON.stringify(site.chain)}@${site.function}`;
       if (seen.has(identity)) continue;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseRelocations, parseSectionHeaders, type Relocation } from "./elf.js";
-import { codePlaceOf } from "./tables.js";
+import { beyondMachinery, codePlaceOf } from "./tables.js";
 
 // `readelf -W -S` and `readelf -W -r` of linux 6.1's nvhe/switch.nvhe.o (defconfig, gcc 12),
 // cut to the sections and entries used here.
@@ -76,5 +76,30 @@ describe("codePlaceOf", () => {
     // An entry whose code pointer is missing (a table cut short) gives no place.
     const orphan: Relocation = { ...keyed("__jump_table", "vgic_v2_cpuif_trap"), offset: 0x28 };
     expect(codePlaceOf(orphan, RELOCATIONS, SECTIONS, [])).toBeNull();
+  });
+});
+
+describe("beyondMachinery", () => {
+  // The inline chain addr2line gives at a static key's branch in nVHE switch.c (linux 6.1).
+  const chain = [
+    { function: "arch_static_branch", file: "arch/arm64/include/asm/jump_label.h", line: 39 },
+    { function: "kvm_arm_support_pmu_v3", file: "include/kvm/arm_pmu.h", line: 45 },
+    {
+      function: "__activate_traps_common",
+      file: "arch/arm64/kvm/hyp/include/hyp/switch.h",
+      line: 90,
+    },
+  ];
+
+  it("starts at the line that tests the key, not inside arch_static_branch()", () => {
+    expect(beyondMachinery("__jump_table", chain)[0]).toMatchObject({
+      file: "include/kvm/arm_pmu.h",
+      line: 45,
+    });
+  });
+
+  it("keeps the chain of other sections, and all of it when only machinery is left", () => {
+    expect(beyondMachinery(".text", chain)).toEqual(chain);
+    expect(beyondMachinery("__jump_table", chain.slice(0, 1))).toEqual(chain.slice(0, 1));
   });
 });
