@@ -202,6 +202,11 @@ describe.skipIf(!cross)("judgeNvheLink with the real ld", () => {
     );
     const as = await run("aarch64-linux-gnu-as", ["-o", "hyp.o", "hyp.S"], { cwd: dir });
     expect(as.stderr).toBe("");
+    // The same object as a CPU_BIG_ENDIAN kernel builds it.
+    const asBe = await run("aarch64-linux-gnu-as", ["-EB", "-o", "hyp-be.o", "hyp.S"], {
+      cwd: dir,
+    });
+    expect(asBe.stderr).toBe("");
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
@@ -212,6 +217,11 @@ describe.skipIf(!cross)("judgeNvheLink with the real ld", () => {
 
   it("links a clean object in one round", async () => {
     const judgement = await judgeNvheLink("hyp.o", good, { cwd: dir });
+    expect(judgement).toMatchObject({ broken: [], diagnostics: [], rounds: 1, exitCode: 0 });
+  });
+
+  it("links a big-endian object as a big-endian vmlinux links it", async () => {
+    const judgement = await judgeNvheLink("hyp-be.o", good, { cwd: dir });
     expect(judgement).toMatchObject({ broken: [], diagnostics: [], rounds: 1, exitCode: 0 });
   });
 

@@ -56,6 +56,9 @@ export const NVHE_SECTION_ALLOWLIST: readonly string[] = [
   "__bug_table",
   "__jump_table",
   ".note.gnu.property",
+  // vmlinux.lds discards it (DISCARDS): DEFINE_PER_CPU's __pcpu_unique_* markers with
+  // DEBUG_FORCE_WEAK_PER_CPU.
+  ".discard",
 ];
 
 export interface ModernBuildInput {

@@ -1,3 +1,5 @@
+import { open } from "node:fs/promises";
+import path from "node:path";
 import { run } from "./exec.js";
 import { HypwatchError } from "../errors.js";
 
@@ -92,7 +94,8 @@ export async function addressesToLines(
 
 /**
  * The flags of the arm64 vmlinux link (arch/arm64/Makefile, CONFIG_RELOCATABLE, little
- * endian) that decide what it accepts: no undefined symbol, a PIE-like shared image.
+ * endian; big-endian objects swap in BIG_ENDIAN_FLAGS) that decide what it accepts: no
+ * undefined symbol, a PIE-like shared image.
  */
 export const VMLINUX_LINK_FLAGS: readonly string[] = [
   "-EL",
@@ -118,6 +121,25 @@ export interface LinkOutcome {
   stderr: string;
 }
 
+/** A CPU_BIG_ENDIAN kernel links with these instead (arch/arm64/Makefile). */
+const BIG_ENDIAN_FLAGS: Readonly<Record<string, string>> = {
+  "-EL": "-EB",
+  "-maarch64elf": "-maarch64elfb",
+};
+
+/** Whether `file` is a big-endian ELF object (`EI_DATA` of its identification bytes). */
+async function isBigEndianElf(file: string): Promise<boolean> {
+  const handle = await open(file, "r").catch(() => null);
+  if (!handle) return false;
+  try {
+    const ident = Buffer.alloc(6);
+    await handle.read(ident, 0, 6, 0);
+    return ident.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])) && ident[5] === 2;
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * `ld` with the vmlinux link's flags on `objects` and the linker script `script` (read as
  * an input, beside ld's default script), writing `output`. Throws BinutilsError only when
@@ -130,7 +152,13 @@ export async function linkLikeVmlinux(
   opts: BinutilsOptions = {},
 ): Promise<LinkOutcome> {
   const program = `${opts.crossCompile ?? DEFAULT_CROSS_COMPILE}ld`;
-  const result = await run(program, [...VMLINUX_LINK_FLAGS, "-o", output, script, ...objects], {
+  const first = objects[0];
+  const bigEndian =
+    first !== undefined && (await isBigEndianElf(path.resolve(opts.cwd ?? ".", first)));
+  const flags = bigEndian
+    ? VMLINUX_LINK_FLAGS.map((f) => BIG_ENDIAN_FLAGS[f] ?? f)
+    : VMLINUX_LINK_FLAGS;
+  const result = await run(program, [...flags, "-o", output, script, ...objects], {
     cwd: opts.cwd,
     env: { LC_ALL: "C" },
     timeoutMs: 120_000,
