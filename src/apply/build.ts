@@ -12,6 +12,7 @@ import {
   type KbuildLimits,
 } from "../io/kbuild.js";
 import { detectEra, HYP_TARGETS } from "./era.js";
+import { OPTION_CONFIGS, type OptionConfigDef } from "./option-configs.js";
 import type { Slot } from "./slots.js";
 import {
   ConfigureError,
@@ -24,6 +25,8 @@ import { HypwatchError } from "../errors.js";
 
 interface BuildConfigDef {
   cc: Compiler;
+  /** Why the configuration exists: what it can see that the others cannot. */
+  reason: string;
   /** `scripts/config` edits applied to defconfig, before `olddefconfig`. */
   edits: string[];
   /** Options whose final state is checked and reported. */
@@ -31,7 +34,7 @@ interface BuildConfigDef {
 }
 
 /** Debug info for addr2line (file:line with inline chains), on top of defconfig's KVM=y. */
-const DEBUG_EDITS = [
+export const DEBUG_EDITS = [
   "-e",
   "KVM",
   "-e",
@@ -83,12 +86,41 @@ const INSTRUMENTED = {
   verify: [...DEBUG_VERIFY, ...INSTRUMENT_VERIFY],
 };
 
-export const BUILD_CONFIGS: Record<BuildConfigName, BuildConfigDef> = {
-  defconfig: { cc: "gcc", ...PLAIN },
-  instrumented: { cc: "gcc", ...INSTRUMENTED },
-  "clang-defconfig": { cc: "clang", ...PLAIN },
-  "clang-instrumented": { cc: "clang", ...INSTRUMENTED },
+/** The `scripts/config` edits of a generated configuration: debug info, then its own. */
+export const optionConfigEdits = (def: Pick<OptionConfigDef, "disable" | "enable">): string[] => [
+  ...DEBUG_EDITS,
+  ...def.disable.flatMap((o) => ["-d", o]),
+  ...def.enable.flatMap((o) => ["-e", o]),
+];
+
+const REASONS = {
+  defconfig:
+    "What most kernels run: the options defconfig turns on, and the breaks that show only " +
+    "when an option is off.",
+  instrumented:
+    "The instrumentation that must stay out of hyp objects (SCS, KASAN, UBSAN, KCOV, ftrace, " +
+    "stack protector), on, so a Makefile guard that lets one in is seen.",
+  clang: "The same with clang, whose inlining, outlining and instrumentation differ from gcc's.",
 };
+
+export const BUILD_CONFIGS = {
+  defconfig: { cc: "gcc", reason: REASONS.defconfig, ...PLAIN },
+  instrumented: { cc: "gcc", reason: REASONS.instrumented, ...INSTRUMENTED },
+  "clang-defconfig": { cc: "clang", reason: REASONS.clang, ...PLAIN },
+  "clang-instrumented": { cc: "clang", reason: REASONS.clang, ...INSTRUMENTED },
+  // The options the hyp build tests, turned on in as few configurations as Kconfig allows.
+  ...Object.fromEntries(
+    OPTION_CONFIGS.map((def: OptionConfigDef) => [
+      def.name,
+      {
+        cc: "gcc",
+        reason: def.reason,
+        edits: optionConfigEdits(def),
+        verify: [...DEBUG_VERIFY, ...def.verify],
+      },
+    ]),
+  ),
+} as Record<BuildConfigName, BuildConfigDef>;
 
 /** Thrown when a configuration's compiler is not installed. */
 export class CompilerMissingError extends HypwatchError {
@@ -224,19 +256,11 @@ function logFile(slot: Slot, name: string, step: string): string {
   return path.join(slot.logDir, `${stamp}-${name}-${step}.log`);
 }
 
-/**
- * Configure an empty build directory: defconfig, the configuration's edits, olddefconfig;
- * then read the resulting .config to report what was actually enabled.
- */
-async function configure(
-  inv: KbuildInvocation,
-  name: BuildConfigName,
-  hash: string,
-): Promise<ConfigReport> {
-  const def = BUILD_CONFIGS[name];
+/** defconfig, `edits`, olddefconfig in `inv.buildDir`; the resulting `.config`. */
+async function configureDir(inv: KbuildInvocation, edits: string[], name: string): Promise<string> {
   const steps: [string, () => ReturnType<typeof kbuildMake>][] = [
     ["defconfig", () => kbuildMake(inv, ["defconfig"])],
-    ["scripts/config", () => kconfigEdit(inv, def.edits)],
+    ["scripts/config", () => kconfigEdit(inv, edits)],
     ["olddefconfig", () => kbuildMake(inv, ["olddefconfig"])],
   ];
   for (const [step, fn] of steps) {
@@ -248,7 +272,48 @@ async function configure(
         result.bound ? `${step} stopped: ${result.bound} bound` : `${step} failed`,
       );
   }
-  const dotConfig = await readUntrustedFile(path.join(inv.buildDir, ".config"), 4 * 1024 ** 2);
+  return readUntrustedFile(path.join(inv.buildDir, ".config"), 4 * 1024 ** 2);
+}
+
+/**
+ * The `.config` that `edits` on top of defconfig give after olddefconfig, configured (not
+ * built) in a scratch directory of the slot: what Kconfig keeps of a candidate
+ * configuration before it is defined (scripts/configs-coverage.ts).
+ */
+export async function trialConfigure(
+  slot: Slot,
+  cc: Compiler,
+  edits: string[],
+  label: string,
+): Promise<string> {
+  const buildDir = path.join(slot.dir, "trial", label);
+  const tmpDir = path.join(slot.dir, "trial", `${label}.tmp`);
+  await rm(buildDir, { recursive: true, force: true });
+  await mkdir(buildDir, { recursive: true });
+  await mkdir(tmpDir, { recursive: true });
+  const logPath = logFile(slot, label, "trial");
+  try {
+    return await configureDir(
+      { srcDir: slot.src, buildDir, tmpDir, limits: DEFAULT_LIMITS, logPath, cc },
+      edits,
+      label,
+    );
+  } finally {
+    await rm(path.join(slot.dir, "trial"), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Configure an empty build directory: defconfig, the configuration's edits, olddefconfig;
+ * then read the resulting .config to report what was actually enabled.
+ */
+async function configure(
+  inv: KbuildInvocation,
+  name: BuildConfigName,
+  hash: string,
+): Promise<ConfigReport> {
+  const def = BUILD_CONFIGS[name];
+  const dotConfig = await configureDir(inv, def.edits, name);
   const enabled = enabledOptions(dotConfig);
   return {
     name,

@@ -1,4 +1,5 @@
 import type { SandboxBound } from "../io/sandbox.js";
+import type { OPTION_CONFIGS } from "./option-configs.js";
 import { HypwatchError, type ErrorKind } from "../errors.js";
 /** Which generation of the arm64 KVM hyp layout a tree has (docs/hyp-domain.md). */
 export type Era = "modern" | "legacy";
@@ -54,10 +55,15 @@ export interface BaseChoice {
 
 /**
  * The build configurations: `defconfig` and `instrumented` with the cross gcc (every check's
- * default), and the same two with clang as the compiler, where clang is installed.
+ * default), the same two with clang as the compiler, where clang is installed, and the
+ * configurations generated from the options the hyp build tests (option-configs.ts).
  */
 export type BuildConfigName =
-  "defconfig" | "instrumented" | "clang-defconfig" | "clang-instrumented";
+  | "defconfig"
+  | "instrumented"
+  | "clang-defconfig"
+  | "clang-instrumented"
+  | (typeof OPTION_CONFIGS)[number]["name"];
 
 /** The C compilers a configuration can be built with. */
 export type Compiler = "gcc" | "clang";
@@ -123,7 +129,8 @@ export class ConfigureError extends HypwatchError {
   // The same tree and configuration fail the same way, bound or not; the log says why.
   readonly kind = "permanent";
   constructor(
-    readonly config: BuildConfigName,
+    /** The configuration, or the label of a trial configuration (`trialConfigure`). */
+    readonly config: BuildConfigName | (string & {}),
     readonly logPath: string,
     readonly reason: string,
   ) {
