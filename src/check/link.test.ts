@@ -113,6 +113,23 @@ describe("parseLinkDiagnostics on real ld output", () => {
     });
   });
 
+  it("reads ld's summary of more references from a table without debug lines", () => {
+    // linux 6.1 with KVM_NVHE_ALIAS(kvm_vgic_global_state) removed: the static key's
+    // __jump_table entries, after the first undefined reference.
+    const stderr =
+      `${PROGRAM}: arch/arm64/kvm/hyp/nvhe/kvm_nvhe.o:__kvm_nvhe_switch.c:(__jump_table+0x78): ` +
+      "more undefined references to `__kvm_nvhe_kvm_vgic_global_state' follow\n";
+    expect(parseLinkDiagnostics(stderr, PROGRAM)).toEqual([
+      expect.objectContaining({
+        kind: "undefined-reference",
+        symbol: "__kvm_nvhe_kvm_vgic_global_state",
+        file: "__kvm_nvhe_switch.c",
+        section: "__jump_table",
+        offset: 0x78,
+      }),
+    ]);
+  });
+
   it("keeps an error it does not know as `other`, and drops warnings", () => {
     const stderr = `${PROGRAM}: warning: -z norelro ignored\n${PROGRAM}: kvm_nvhe.o: something new\n`;
     expect(parseLinkDiagnostics(stderr, PROGRAM)).toEqual([

@@ -99,7 +99,9 @@ function splitLocation(rest: string): { at: LinkLocation; message: string } {
     }
     return { at, message: m[5] };
   }
-  m = /^([^:\s][^:]*?):\(([^()+\s]+)\+0x([0-9a-f]+)\): (.*)$/.exec(rest);
+  // `obj.o:file:(section+0x..): ...`: without debug information, no line (the object first
+  // when ld says more undefined references follow).
+  m = /^(?:[^:\s]+\.o:)?([^:\s][^:]*?):\(([^()+\s]+)\+0x([0-9a-f]+)\): (.*)$/.exec(rest);
   if (m?.[1] && m[2] && m[3] && m[4] !== undefined) {
     at.file = m[1];
     at.section = m[2];
