@@ -336,3 +336,34 @@ describe("outlined helpers", () => {
     });
   });
 });
+
+describe("an object the patch stops building", () => {
+  it("is the cause of the references it defined, however many lines use them", () => {
+    // linux 6.1 with `hyp-obj-$(CONFIG_DEBUG_LIST) += list_debug.o` removed (DEBUG_LIST on).
+    const LIST = "include/linux/list.h";
+    const added = finding({
+      symbol: "__list_add_valid",
+      file: LIST,
+      line: 72,
+      function: "list_add",
+    });
+    const deleted = finding({
+      symbol: "__list_del_entry_valid",
+      file: LIST,
+      line: 141,
+      function: "list_del",
+    });
+    const { causes } = groupByCause(
+      [added, deleted],
+      [[diff(MAKEFILE, 28, ["-hyp-obj-$(CONFIG_DEBUG_LIST) += list_debug.o"])]],
+    );
+    expect(causes).toHaveLength(1);
+    expect(causes[0]).toMatchObject({
+      kind: "makefile",
+      file: MAKEFILE,
+      line: 28,
+      change: "removed",
+    });
+    expect(causes[0]?.symbols).toEqual(["__list_add_valid", "__list_del_entry_valid"]);
+  });
+});

@@ -125,6 +125,23 @@ function addedObject(f: AttributedFinding, lines: readonly ChangedLine[]): Ancho
 }
 
 /**
+ * A reference that nothing defines any more because the patch stopped building an object
+ * of the hyp code: the hyp build-file line it removed that named an object. Only for
+ * findings no line of the patch explains otherwise.
+ */
+function removedObject(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor | null {
+  if (f.kind !== "symbol") return null;
+  const hit = lines.find(
+    (l) =>
+      l.change === "removed" &&
+      BUILD_FILE.test(l.file) &&
+      l.file.startsWith("arch/arm64/kvm/hyp/") &&
+      /[\w-]+\.o\b/.test(l.text),
+  );
+  return hit ? fromLine("makefile", hit) : null;
+}
+
+/**
  * Instrumentation: the build-file line of the patch that holds the guard's word (a removed
  * `KASAN_SANITIZE := n`, an added override), else the line it changed in the guarding
  * Makefile, else the guard as the check found it (or found it missing).
@@ -181,7 +198,13 @@ function anchorOf(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor |
   if (f.kind === "section") return linkerScriptLine(f, lines) ?? declaringLine(f, lines) ?? null;
   // An ld error hypwatch does not classify names no place: see `sideEffectOwner`.
   if (f.kind === "link" && !f.file) return null;
-  return removedAlias(f, lines) ?? addedPlace(f, lines) ?? addedObject(f, lines) ?? written(f);
+  return (
+    removedAlias(f, lines) ??
+    addedPlace(f, lines) ??
+    addedObject(f, lines) ??
+    removedObject(f, lines) ??
+    written(f)
+  );
 }
 
 function anchorId(patch: number, a: Anchor): string {
