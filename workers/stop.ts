@@ -57,6 +57,8 @@ export function listenForStops(opts: {
       opts.log.info({ queue: worker.name, jobId: request.jobId }, "job stop requested");
   });
   const ready = subscriber.subscribe(...byChannel.keys()).then(() => undefined);
+  // Whoever waits for `ready` hears a refusal (a wrong password); nobody waiting is no crash.
+  ready.catch(() => undefined);
   return {
     ready,
     async close() {
