@@ -39,6 +39,7 @@ import {
 } from "./objects.js";
 import { CheckInputError, RULES, type Finding, type InlineFrame, type NvheAlias } from "./types.js";
 import { beyondMachinery, codePlaceOf } from "./tables.js";
+import { namingLine } from "./naming-line.js";
 import type { Relocation } from "./elf.js";
 
 export const NVHE_DIR = "arch/arm64/kvm/hyp/nvhe";
@@ -204,6 +205,34 @@ interface Ctx {
   config: string;
 }
 
+/**
+ * The site moved to the line that names `symbol` when the line table put the reference at
+ * its use a line or two below (see `namingLine`); the source is read from the tree once.
+ */
+async function atNamingLine(
+  site: SourceSite,
+  symbol: string,
+  srcDir: string,
+  sources: Map<string, Promise<string | null>>,
+): Promise<SourceSite> {
+  const { file, line } = site;
+  if (!file || line === null || file === "??" || path.isAbsolute(file)) return site;
+  let source = sources.get(file);
+  if (!source) {
+    source = readContained(srcDir, path.join(srcDir, file)).catch(() => null);
+    sources.set(file, source);
+  }
+  const text = await source;
+  const named = text === null ? line : namingLine(text, line, symbol);
+  if (named === line) return site;
+  const [inner, ...outer] = site.chain;
+  const chain =
+    inner?.file === file && inner.line === line
+      ? [{ ...inner, line: named }, ...outer]
+      : site.chain;
+  return { ...site, chain, line: named };
+}
+
 /** A table entry's site, from the first frame outside the headers that write the entry. */
 function outsideMachinery(table: string, site: SourceSite): SourceSite {
   const chain = beyondMachinery(table, site.chain);
@@ -283,11 +312,13 @@ async function symbolFindings(
     );
     const seen = new Set<string>();
     const own: Draft[] = [];
+    const sources = new Map<string, Promise<string | null>>();
     for (const r of relocs) {
       const at = placeOf(r);
       const resolved = sites.find((s) => s.section === at.section && s.offset === at.offset);
       if (!resolved) continue;
-      const site = at === r ? resolved : outsideMachinery(r.section, resolved);
+      const placed = at === r ? resolved : outsideMachinery(r.section, resolved);
+      const site = await atNamingLine(placed, r.symbol, ctx.srcDir, sources);
       // An adrp/add pair or a repeated call on one line is one reference.
       const identity = `${r.symbol}@${JSON.stringify(site.chain)}@${site.function}`;
       if (seen.has(identity)) continue;
