@@ -1,39 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corpusPath } from "../../test/corpus.js";
+import { checkResult } from "../../test/check-result.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import { configSchema } from "../config.js";
 import { readSource } from "../intake/index.js";
 import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
 import { DEFAULT_RELEVANT_PATTERNS } from "../series/relevance.js";
-import type { CheckResult } from "../shapes/check.js";
 import type { CheckRequest } from "./check.js";
 import { checkRevision, classifyResult, RevisionMissingError } from "./check-revision.js";
 import { ingestMail } from "./ingest.js";
 import { updateRevisions, type CheckJobData } from "./revisions.js";
 
-function result(
-  overrides: Partial<CheckResult> = {},
-  tree: Partial<CheckResult["tree"]> = {},
-): CheckResult {
-  return {
-    tree: {
-      path: "/t",
-      era: "modern",
-      baseCommit: "a".repeat(40),
-      baseChosenBy: "head",
-      attempts: [],
-      baseReused: [],
-      ...tree,
-    },
-    series: null,
-    patches: [],
-    findings: [],
-    configs: ["defconfig"],
-    buildProblems: [],
-    timings: { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 },
-    ...overrides,
-  };
-}
+const result = checkResult;
 
 describe("the verdict of a check result", () => {
   it("names why there are no findings", () => {

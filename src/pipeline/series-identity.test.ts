@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { testPolicy } from "../../test/policy.js";
 import { gicv2Mails } from "../../test/report-context.js";
+import { checkResult } from "../../test/check-result.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import type { RawMail } from "../mail/types.js";
-import type { CheckResult } from "../shapes/check.js";
 import type { Series } from "../series/types.js";
 import { configSchema } from "../config.js";
 import { checkRevision } from "./check-revision.js";
@@ -77,25 +77,6 @@ describe("the id a series is stored under", () => {
   });
 });
 
-function clean(): CheckResult {
-  return {
-    tree: {
-      path: "/t",
-      era: "modern",
-      baseCommit: "a".repeat(40),
-      baseChosenBy: "head",
-      attempts: [],
-      baseReused: [],
-    },
-    series: null,
-    patches: [],
-    findings: [],
-    configs: ["defconfig"],
-    buildProblems: [],
-    timings: { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 },
-  };
-}
-
 const isCover = (mail: RawMail) => /^Subject: \[PATCH 0\/3\]/m.test(mail.raw.toString());
 const messageIdOf = (mail: RawMail) =>
   /^Message-Id: <(.+)>$/im.exec(mail.raw.toString())?.[1] ?? "";
@@ -117,7 +98,7 @@ describe("a cover letter that arrives after its patches (real Redis, real mail)"
         configs: ["defconfig"],
         analyzer: "test",
         treeFor: async () => ({ repo: "/nonexistent", candidates: [] }),
-        check: async () => clean(),
+        check: async () => checkResult(),
       },
       job,
     );

@@ -2,12 +2,12 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testPolicy } from "../../test/policy.js";
 import { gicv2AsV2, gicv2Mails } from "../../test/report-context.js";
+import { checkResult } from "../../test/check-result.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import { configSchema } from "../config.js";
 import { checkRevision } from "../pipeline/check-revision.js";
 import { ingestMail } from "../pipeline/ingest.js";
 import { updateRevisions, type CheckJobData } from "../pipeline/revisions.js";
-import type { CheckResult } from "../shapes/check.js";
 
 /** A row of docs/state.md's key table: the key's pattern, and whether it is kept always. */
 interface DocumentedKey {
@@ -33,23 +33,6 @@ async function documentedKeys(): Promise<DocumentedKey[]> {
     });
 }
 
-const clean = (): CheckResult => ({
-  tree: {
-    path: "/t",
-    era: "modern",
-    baseCommit: "a".repeat(40),
-    baseChosenBy: "head",
-    attempts: [],
-    baseReused: [],
-  },
-  series: null,
-  patches: [],
-  findings: [],
-  configs: ["defconfig"],
-  buildProblems: [],
-  timings: { totalMs: 0, applyMs: 0, buildMs: 0, analyzeMs: 0 },
-});
-
 describe("what the state keeps and what expires (real Redis, docs/state.md)", () => {
   let t: TestStore;
   beforeAll(async () => {
@@ -73,7 +56,7 @@ describe("what the state keeps and what expires (real Redis, docs/state.md)", ()
           configs: ["defconfig"],
           analyzer: "test",
           treeFor: async () => ({ repo: "/t", candidates: [] }),
-          check: async () => clean(),
+          check: async () => checkResult(),
         },
         job,
       );
