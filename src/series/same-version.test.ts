@@ -59,6 +59,37 @@ function postings(all: Series[]) {
   });
 }
 
+/** v4, v5 and v5's resend, each with its own cover letter and patches; the resend newest. */
+const AS_POSTED = [
+  {
+    version: 4,
+    covered: true,
+    resend: false,
+    patches: 6,
+    samePosting: true,
+    newest: false,
+    family: 3,
+  },
+  {
+    version: 5,
+    covered: true,
+    resend: false,
+    patches: 6,
+    samePosting: true,
+    newest: false,
+    family: 3,
+  },
+  {
+    version: 5,
+    covered: true,
+    resend: true,
+    patches: 6,
+    samePosting: true,
+    newest: true,
+    family: 3,
+  },
+];
+
 /** Replace one header's value (the first of its name) in a raw message. */
 function setHeader(text: string, name: string, value: string | null): string {
   const header = new RegExp(`^${name}:[^\\n]*\\n(?:[ \\t][^\\n]*\\n)*`, "im");
@@ -84,35 +115,7 @@ describe("two postings of one version", () => {
     const all = assembleSeries(
       await ppc([...V4, V5_COVER, ...V5_PATCHES, RESEND_COVER, ...RESEND_PATCHES]),
     );
-    expect(postings(all)).toEqual([
-      {
-        version: 4,
-        covered: true,
-        resend: false,
-        patches: 6,
-        samePosting: true,
-        newest: false,
-        family: 3,
-      },
-      {
-        version: 5,
-        covered: true,
-        resend: false,
-        patches: 6,
-        samePosting: true,
-        newest: false,
-        family: 3,
-      },
-      {
-        version: 5,
-        covered: true,
-        resend: true,
-        patches: 6,
-        samePosting: true,
-        newest: true,
-        family: 3,
-      },
-    ]);
+    expect(postings(all)).toEqual(AS_POSTED);
   });
 
   for (const [what, prefix] of [
@@ -160,35 +163,7 @@ describe("two postings of one version", () => {
     const all = assembleSeries(
       await ppc([...V4, V5_COVER, ...V5_PATCHES, RESEND_COVER, ...RESEND_PATCHES], unthread),
     );
-    expect(postings(all)).toEqual([
-      {
-        version: 4,
-        covered: true,
-        resend: false,
-        patches: 6,
-        samePosting: true,
-        newest: false,
-        family: 3,
-      },
-      {
-        version: 5,
-        covered: true,
-        resend: false,
-        patches: 6,
-        samePosting: true,
-        newest: false,
-        family: 3,
-      },
-      {
-        version: 5,
-        covered: true,
-        resend: true,
-        patches: 6,
-        samePosting: true,
-        newest: true,
-        family: 3,
-      },
-    ]);
+    expect(postings(all)).toEqual(AS_POSTED);
     expect(all.map((s) => s.coverMessageId)).toContain(RESEND_COVER_ID);
   });
 
@@ -208,34 +183,6 @@ describe("two postings of one version", () => {
       await ppc([...V4, V5_COVER, ...V5_PATCHES, RESEND_COVER, ...RESEND_PATCHES], underV4),
     );
     expect(all.find((s) => s.coverMessageId === V4_COVER_ID)?.version).toBe(4);
-    expect(postings(all)).toEqual([
-      {
-        version: 4,
-        covered: true,
-        resend: false,
-        patches: 6,
-        samePosting: true,
-        newest: false,
-        family: 3,
-      },
-      {
-        version: 5,
-        covered: true,
-        resend: false,
-        patches: 6,
-        samePosting: true,
-        newest: false,
-        family: 3,
-      },
-      {
-        version: 5,
-        covered: true,
-        resend: true,
-        patches: 6,
-        samePosting: true,
-        newest: true,
-        family: 3,
-      },
-    ]);
+    expect(postings(all)).toEqual(AS_POSTED);
   });
 });
