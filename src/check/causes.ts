@@ -8,6 +8,7 @@ import path from "node:path";
 import type { FileDiff } from "../mail/types.js";
 import { IMAGE_VARS } from "./aliases.js";
 import { guardWord } from "./instrumentation.js";
+import { escapeRegExp, wordPattern } from "./patterns.js";
 import {
   RULES,
   type AttributedFinding,
@@ -65,9 +66,6 @@ export function changedLines(files: readonly ChangedFile[]): ChangedLine[] {
 const BUILD_FILE = /(?:^|\/)(?:Makefile|Kbuild)(?:\.[\w-]+)?$|\.mk$/;
 const LINKER_SCRIPT = /\.lds(?:\.S|\.h)?$/;
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-const word = (name: string): RegExp => new RegExp(`(?<![\\w.])${escape(name)}(?![\\w])`);
-
 function fromLine(kind: CauseKind, l: ChangedLine, fn: string | null = null): Anchor {
   return { kind, file: l.file, line: l.line, change: l.change, text: l.text, function: fn };
 }
@@ -90,7 +88,7 @@ function written(f: AttributedFinding): Anchor {
 /** A reference whose alias the patch removed: the removed `KVM_NVHE_ALIAS` line. */
 function removedAlias(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor | null {
   if (f.kind !== "symbol") return null;
-  const re = new RegExp(`KVM_NVHE_ALIAS(?:_HYP)?\\(\\s*${escape(f.symbol)}\\s*[,)]`);
+  const re = new RegExp(`KVM_NVHE_ALIAS(?:_HYP)?\\(\\s*${escapeRegExp(f.symbol)}\\s*[,)]`);
   const hit = lines.find((l) => l.change === "removed" && l.file === IMAGE_VARS && re.test(l.text));
   return hit ? fromLine("alias", hit) : null;
 }
@@ -119,7 +117,7 @@ function addedPlace(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor
 function addedObject(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor | null {
   const stem = path.posix.basename(f.object ?? "").replace(/(?:\.nvhe)?\.o$/, "");
   if (!stem) return null;
-  const re = word(`${stem}.o`);
+  const re = wordPattern(`${stem}.o`);
   const hit = lines.find((l) => l.change === "added" && BUILD_FILE.test(l.file) && re.test(l.text));
   return hit ? fromLine("makefile", hit) : null;
 }
@@ -169,7 +167,7 @@ function instrumentationAnchor(f: AttributedFinding, lines: readonly ChangedLine
 
 /** A section the patch's linker-script line names (a mapping removed or changed). */
 function linkerScriptLine(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor | null {
-  const re = word(f.symbol);
+  const re = wordPattern(f.symbol);
   const hit = lines.find((l) => LINKER_SCRIPT.test(l.file) && re.test(l.text));
   return hit ? fromLine("linker-script", hit) : null;
 }
@@ -178,7 +176,7 @@ function linkerScriptLine(f: AttributedFinding, lines: readonly ChangedLine[]): 
 function declaringLine(f: AttributedFinding, lines: readonly ChangedLine[]): Anchor | null {
   const names = [...(f.contents ?? []), ...(f.function ? [f.function] : [])];
   for (const name of names) {
-    const re = word(name);
+    const re = wordPattern(name);
     const hit = lines.find((l) => l.change === "added" && l.file === f.file && re.test(l.text));
     if (hit) return fromLine("line", hit, f.function);
   }

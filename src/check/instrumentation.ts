@@ -4,6 +4,7 @@
  */
 import type { MakefileGuard } from "./types.js";
 import { makefileLines } from "../io/kbuild-files.js";
+import { escapeRegExp } from "./patterns.js";
 
 export type InstrumentationName =
   | "shadow-call-stack"
@@ -202,7 +203,7 @@ export function makefileGuard(
     case "disable": {
       const stem = objectBase.replace(/\.o$/, "");
       const override = lines.find((l) =>
-        new RegExp(`^${guard.variable}_${escape(stem)}\\.o\\s*:?=\\s*y\\b`).test(l.text),
+        new RegExp(`^${guard.variable}_${escapeRegExp(stem)}\\.o\\s*:?=\\s*y\\b`).test(l.text),
       );
       const hit = lines.find((l) => new RegExp(`^${guard.variable}\\s*:?=\\s*n\\b`).test(l.text));
       if (override) {
@@ -239,8 +240,4 @@ export function guardWord(name: string): string | null {
   const guard = INSTRUMENTATIONS.find((i) => i.name === name)?.guard;
   if (!guard) return null;
   return guard.kind === "ccflag" ? guard.flag : guard.variable;
-}
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -3,11 +3,10 @@
  * used, which is often the line after the one that names the symbol
  * (`p = &kvm_arm_hyp_percpu_base;` then `base = p[cpu];`). Pure.
  */
+import { wordPattern } from "./patterns.js";
 
 /** How far above the compiler's line the naming line may be. */
 const LOOK_BACK = 3;
-
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
  * The line (1-based) of `source` that names `symbol`: `line` itself when it does, else the
@@ -16,7 +15,7 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  */
 export function namingLine(source: string, line: number, symbol: string): number {
   const lines = source.split("\n");
-  const names = new RegExp(`(?<![\\w$])${escape(symbol)}(?![\\w$])`);
+  const names = wordPattern(symbol);
   if (names.test(lines[line - 1] ?? "")) return line;
   for (let above = line - 1; above >= Math.max(1, line - LOOK_BACK); above--) {
     const text = lines[above - 1] ?? "";
