@@ -9,12 +9,12 @@ import { updateRevisions, type CheckJobData } from "../src/pipeline/revisions.js
 import { StateStore } from "../src/state/store.js";
 import { corpusPath } from "../test/corpus.js";
 import { captureLog } from "../test/log-capture.js";
+import { standInCheckQueue } from "../test/stand-in-check-queue.js";
 import { testPolicy } from "../test/policy.js";
 import { GICV2_MBOX } from "../test/report-context.js";
 import { dropKeys, TEST_REDIS_URL } from "../test/state.js";
-import { CHECK_QUEUE, checkStopped, queueScheduler } from "./check.js";
+import { CHECK_QUEUE, queueScheduler } from "./check.js";
 import { redisConnection } from "./connection.js";
-import { siblingModule } from "./isolated.js";
 import { startService, type Service } from "./serve.js";
 
 const THREADS = [
@@ -50,18 +50,7 @@ describe("two services on one Redis share the checks (real Redis, a process per 
         log: log.log,
         sources: [],
         report: false,
-        queues: [
-          {
-            name: CHECK_QUEUE,
-            processor: {
-              module: siblingModule("fixtures/checks", import.meta.url),
-              exportName: "cleanCheckAfterHalfASecond",
-            },
-            timeLimitMs: 60_000,
-            concurrency: 1,
-            stopped: checkStopped(config),
-          },
-        ],
+        queues: [standInCheckQueue(config, "cleanCheckAfterHalfASecond")],
       });
       services.push({ service, log });
     }

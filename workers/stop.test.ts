@@ -11,13 +11,13 @@ import { ingestMail } from "../src/pipeline/ingest.js";
 import { updateRevisions, type CheckJobData } from "../src/pipeline/revisions.js";
 import { StateStore } from "../src/state/store.js";
 import { captureLog } from "../test/log-capture.js";
+import { standInCheckQueue } from "../test/stand-in-check-queue.js";
 import { testPolicy } from "../test/policy.js";
 import { gicv2AsV2, gicv2Mails } from "../test/report-context.js";
 import { dropKeys, TEST_REDIS_URL } from "../test/state.js";
-import { CHECK_QUEUE, checkJobId, checkStopped, queueScheduler } from "./check.js";
+import { CHECK_QUEUE, checkJobId, queueScheduler } from "./check.js";
 import { redisConnection } from "./connection.js";
 import { runningCheckKey } from "./fixtures/checks.js";
-import { siblingModule } from "./isolated.js";
 import { startService } from "./serve.js";
 
 /** Alive and not a zombie: a killed process its parent has not reaped yet counts as gone. */
@@ -64,18 +64,7 @@ describe("a running check whose revision is superseded (real Redis, real process
       log: captured.log,
       sources: [],
       report: false,
-      queues: [
-        {
-          name: CHECK_QUEUE,
-          processor: {
-            module: siblingModule("fixtures/checks", import.meta.url),
-            exportName: "slowFirstVersionCheck",
-          },
-          timeLimitMs: 60_000,
-          concurrency: 1,
-          stopped: checkStopped(config),
-        },
-      ],
+      queues: [standInCheckQueue(config, "slowFirstVersionCheck")],
     });
     await service.ready();
     await store.ensureSchema();

@@ -1,12 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { testPolicy } from "../../test/policy.js";
 import { gicv2Mails } from "../../test/report-context.js";
-import { checkResult } from "../../test/check-result.js";
+import { cleanCheckRevision } from "../../test/check-result.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import type { RawMail } from "../mail/types.js";
 import type { Series } from "../series/types.js";
-import { configSchema } from "../config.js";
-import { checkRevision } from "./check-revision.js";
 import { ingestMail } from "./ingest.js";
 import { updateRevisions, type CheckJobData, type CheckScheduler } from "./revisions.js";
 import { storedIdentity, type StoredSeries } from "./series-identity.js";
@@ -90,18 +88,8 @@ describe("a cover letter that arrives after its patches (real Redis, real mail)"
     cancel: async (key) => void cancelled.push(key),
   };
   const deps = () => ({ store: t.store, scheduler });
-  const check = (job: CheckJobData) =>
-    checkRevision(
-      {
-        store: t.store,
-        config: configSchema.parse({}),
-        configs: ["defconfig"],
-        analyzer: "test",
-        treeFor: async () => ({ repo: "/nonexistent", candidates: [] }),
-        check: async () => checkResult(),
-      },
-      job,
-    );
+  // `t` is a fresh store per test.
+  const check = (job: CheckJobData) => cleanCheckRevision(t.store, "/nonexistent")(job);
 
   beforeEach(async () => {
     t = await freshStore();

@@ -2,10 +2,8 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testPolicy } from "../../test/policy.js";
 import { gicv2AsV2, gicv2Mails } from "../../test/report-context.js";
-import { checkResult } from "../../test/check-result.js";
+import { cleanCheckRevision } from "../../test/check-result.js";
 import { freshStore, type TestStore } from "../../test/state.js";
-import { configSchema } from "../config.js";
-import { checkRevision } from "../pipeline/check-revision.js";
 import { ingestMail } from "../pipeline/ingest.js";
 import { updateRevisions, type CheckJobData } from "../pipeline/revisions.js";
 
@@ -48,18 +46,7 @@ describe("what the state keeps and what expires (real Redis, docs/state.md)", ()
         cancel: async () => {},
       },
     };
-    const check = (job: CheckJobData) =>
-      checkRevision(
-        {
-          store: t.store,
-          config: configSchema.parse({}),
-          configs: ["defconfig"],
-          analyzer: "test",
-          treeFor: async () => ({ repo: "/t", candidates: [] }),
-          check: async () => checkResult(),
-        },
-        job,
-      );
+    const check = cleanCheckRevision(t.store);
     for (const mail of await gicv2Mails()) await ingestMail({ store: t.store }, "kvmarm", mail);
     await updateRevisions(deps, testPolicy());
     await check(jobs[0]!);
