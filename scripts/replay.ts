@@ -15,10 +15,12 @@
  *   --redis-restart      restart Redis once, midway
  *   --partial-wait S     seconds before an incomplete revision is checked (default 300)
  *   --settle-minutes M   how long to wait for the queues to drain after delivery (default 120)
+ *   --out FILE           write each relevant series' verdicts (JSON) to FILE
+ *   --compare FILE       compare them with those another run wrote with --out
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -55,6 +57,8 @@ const { values: args } = parseArgs({
     "redis-restart": { type: "boolean", default: false },
     "partial-wait": { type: "string", default: "300" },
     "settle-minutes": { type: "string", default: "120" },
+    out: { type: "string" },
+    compare: { type: "string" },
   },
 });
 const via = args.via === "imap" ? "imap" : "lore";
@@ -115,7 +119,8 @@ async function main(): Promise<void> {
       config,
       redisUrl: redis.url,
       prefix,
-      cacheDir: path.join(testCacheDir(), "..", "replay"),
+      // One cache per peer, so that two replays can run side by side.
+      cacheDir: path.join(testCacheDir(), "..", `replay-${via}`),
       tree: await linuxTree(),
     }),
     HYPWATCH_IMAP_PASSWORD: password,
@@ -229,6 +234,33 @@ async function main(): Promise<void> {
       return v.recordedAt - last;
     });
 
+  // Each relevant series (as one-shot assembly names it) with the kinds of its verdicts, in
+  // the order they were recorded: what two runs of the same replay must agree on.
+  const verdictsBySeries: Record<string, string[]> = {};
+  for (const s of expected.relevant) {
+    const names = new Set(
+      [s.id, ...s.patches.map((p) => p.messageId)].map((id) => `${id} v${s.version}`),
+    );
+    verdictsBySeries[`${s.id} v${s.version}`] = verdicts
+      .filter((v) => v.kind !== "superseded" && names.has(`${v.seriesId} v${v.version}`))
+      .sort((a, b) => a.recordedAt - b.recordedAt)
+      .map((v) => (v.partial ? `${v.kind} (partial)` : v.kind));
+  }
+  if (args.out) await writeFile(args.out, `${JSON.stringify(verdictsBySeries, null, 2)}\n`);
+  const comparison: string[] = [];
+  if (args.compare) {
+    const other = JSON.parse(await readFile(args.compare, "utf8")) as Record<string, string[]>;
+    const keys = [...new Set([...Object.keys(other), ...Object.keys(verdictsBySeries)])].sort();
+    const last = (kinds: string[] | undefined) => kinds?.at(-1) ?? "none";
+    const differing = keys.filter((k) => last(other[k]) !== last(verdictsBySeries[k]));
+    comparison.push(
+      `compared with ${args.compare}: ${keys.length - differing.length} of ${keys.length} series have the same final verdict` +
+        differing
+          .map((k) => `\n  ${k}: ${last(other[k])} there, ${last(verdictsBySeries[k])} here`)
+          .join(""),
+    );
+  }
+
   const lines = [
     `peer: ${via}; ${Number(args.workers)} worker processes; ${kills} SIGKILLs; Redis restarted: ${args["redis-restart"] ? "yes" : "no"}`,
     `messages delivered: ${delivered.length} (refused by the peer: ${refused.length}); ingested: ${await store.messageCount("kvmarm")}`,
@@ -239,6 +271,7 @@ async function main(): Promise<void> {
     `checks started without a verdict: ${unfinished.length}; failed jobs: ${failed.length}${failed.map((j) => `\n  ${j.id}: ${j.failedReason}`).join("")}`,
     `series missed: ${missed.length}${missed.length ? ` (${missed.map((s) => `${s.id} v${s.version}`).join(", ")})` : ""}`,
     `latency, last message delivered -> verdict (complete revisions, ${latencies.length}): p50 ${seconds(percentile(latencies, 50))}, p95 ${seconds(percentile(latencies, 95))}`,
+    ...comparison,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 
