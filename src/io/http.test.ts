@@ -82,6 +82,34 @@ describe("httpGet", () => {
       await close(server);
     }
   });
+
+  it("POSTs an empty body when asked, with the query in the URL", async () => {
+    const seen: { method?: string; url?: string; length?: string; body: string }[] = [];
+    const { url, server } = await serve((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        seen.push({
+          method: req.method,
+          url: req.url,
+          length: req.headers["content-length"],
+          body,
+        });
+        res.end("ok");
+      });
+    });
+    try {
+      const result = await httpGet(`${url}?q=rt:1..&x=m`, {
+        method: "POST",
+        timeoutMs: 5000,
+        maxBodyBytes: 100,
+      });
+      expect(result).toMatchObject({ outcome: "response", status: 200 });
+      expect(seen).toEqual([{ method: "POST", url: "/?q=rt:1..&x=m", length: "0", body: "" }]);
+    } finally {
+      await close(server);
+    }
+  });
 });
 
 describe("retryAfterMs", () => {

@@ -9,6 +9,8 @@ export type HttpGetResult =
   | { outcome: "network"; reason: string };
 
 export interface HttpGetOptions {
+  /** GET by default; POST sends an empty body (public-inbox serves a search as mbox to POST). */
+  method?: "GET" | "POST";
   headers?: Record<string, string>;
   /** Milliseconds for the whole request, body included. */
   timeoutMs: number;
@@ -19,16 +21,17 @@ export interface HttpGetOptions {
 }
 
 /**
- * GET a URL with Node's fetch, bounded in time and in body bytes. Redirects are followed.
- * The body is read as a stream and dropped the moment it passes the cap, so a hostile or
- * broken server cannot make us hold more than `maxBodyBytes`.
+ * GET (or POST, with an empty body) a URL with Node's fetch, bounded in time and in body bytes.
+ * Redirects are followed. The body is read as a stream and dropped the moment it passes the
+ * cap, so a hostile or broken server cannot make us hold more than `maxBodyBytes`.
  */
 export async function httpGet(url: string, opts: HttpGetOptions): Promise<HttpGetResult> {
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   try {
     const { target, headers } = credentialsAsHeader(url, opts.headers ?? {});
-    const response = await fetch(target, { headers, signal, redirect: "follow" });
+    const method = opts.method ?? "GET";
+    const response = await fetch(target, { method, headers, signal, redirect: "follow" });
     const announced = Number(response.headers.get("content-length") ?? NaN);
     if (announced > opts.maxBodyBytes) {
       await response.body?.cancel().catch(() => undefined);
