@@ -7,8 +7,11 @@ import { analyzerFingerprint } from "../src/check/fingerprint.js";
 import { listBaseCandidates, listTree, type Config } from "../src/config.js";
 import {
   checkRevision,
+  checkSteps,
   recordStoppedCheck,
+  stepsDue,
   type CheckedRevision,
+  type CheckedSteps,
   type CheckRevisionDeps,
   type ListTree,
 } from "../src/pipeline/check-revision.js";
@@ -50,6 +53,8 @@ export async function treeOfList(config: Config, list: string): Promise<ListTree
 }
 
 export interface CheckJobResult {
+  /** A steps job's result (`CheckJobData.steps`): not a verdict. */
+  steps?: boolean;
   kind: Verdict["kind"];
   checkKey: string;
   findings: number;
@@ -74,29 +79,71 @@ function jobResult({ verdict, recorded }: CheckedRevision): CheckJobResult {
 /** What a test of the queues may stand in for: the compiler, and the kernel tree. */
 export type CheckStandIns = Partial<Pick<CheckRevisionDeps, "check" | "treeFor">>;
 
+/** Steps jobs wait behind every check without a priority (BullMQ runs those first). */
+const STEPS_PRIORITY = 100;
+
+/** Queue the steps of a checked revision (`checkSteps`): once per check key. */
+async function queueSteps(config: Config, job: CheckJobData): Promise<void> {
+  const queue = new Queue<CheckJobData>(CHECK_QUEUE, {
+    connection: redisConnection(config.redisUrl),
+    prefix: config.service.queuePrefix,
+  });
+  try {
+    await queue.add(
+      "steps",
+      { checkKey: job.checkKey, revision: job.revision, steps: true },
+      {
+        jobId: stepsJobId(job.checkKey),
+        priority: STEPS_PRIORITY,
+        attempts: 3,
+        backoff: { type: "exponential", delay: 60_000, jitter: 0.5 },
+        ...FINISHED_JOBS,
+      },
+    );
+  } finally {
+    await queue.close();
+  }
+}
+
 /**
  * Check the revision a job names (its patches are in the store, so any machine can) and
- * store the verdict once. Runs in a child process of its own (workers/isolated.ts).
+ * store the verdict once; when the verdict built only the base and the final state, queue
+ * the build of every step behind the other checks. A steps job (`CheckJobData.steps`)
+ * builds them and stores the steps verdict once. Runs in a child process of its own
+ * (workers/isolated.ts).
  */
 export function checkProcessor(config: Config, standIns: CheckStandIns = {}) {
   return async (job: Pick<Job<CheckJobData>, "data">): Promise<CheckJobResult> => {
     const store = openStore(config);
     try {
-      const checked = await checkRevision(
-        {
-          store,
-          config,
-          configs: SERVICE_CONFIGS,
-          analyzer: await analyzerFingerprint(),
-          treeFor: (list) => treeOfList(config, list),
-          ...standIns,
-        },
-        job.data,
-      );
+      const deps: CheckRevisionDeps = {
+        store,
+        config,
+        configs: SERVICE_CONFIGS,
+        analyzer: await analyzerFingerprint(),
+        treeFor: (list) => treeOfList(config, list),
+        ...standIns,
+      };
+      if (job.data.steps) return stepsResult(job.data, await checkSteps(deps, job.data));
+      const checked = await checkRevision(deps, job.data);
+      // Queued again by a run after a crash as well: the job id makes twice once.
+      if (stepsDue(checked.verdict)) await queueSteps(config, job.data);
       return jobResult(checked);
     } finally {
       store.redis.disconnect();
     }
+  };
+}
+
+function stepsResult(job: CheckJobData, { steps, recorded }: CheckedSteps): CheckJobResult {
+  return {
+    steps: true,
+    kind: steps?.kind ?? "clean",
+    checkKey: job.checkKey,
+    findings: steps?.result?.findings.length ?? 0,
+    recorded,
+    lastArrivedAt: steps ? steps.recordedAt - steps.latencyMs : 0,
+    recordedAt: steps?.recordedAt ?? 0,
   };
 }
 
@@ -124,6 +171,9 @@ export function checkStopped(config: Config) {
 /** BullMQ job ids cannot be integers or hold ":"; a check key may look like neither. */
 export const checkJobId = (checkKey: string): string => `check-${checkKey}`;
 
+/** The job that builds every step of a checked revision. */
+export const stepsJobId = (checkKey: string): string => `steps-${checkKey}`;
+
 /**
  * Checks as BullMQ jobs: one job id per check key, so scheduling a check twice queues it
  * once; transient failures retry with exponential backoff and jitter. A running check taken
@@ -141,24 +191,24 @@ export function queueScheduler(queue: Queue<CheckJobData>, publisher: Redis): Ch
       });
     },
     async cancel(checkKey, by) {
-      const job = await queue.getJob(checkJobId(checkKey));
-      if (!job) return;
-      const state = await job.getState();
-      if (state === "completed" || state === "failed") return;
-      if (state === "waiting" || state === "delayed" || state === "prioritized") {
-        const removed = await job.remove().then(
-          () => true,
-          () => false,
-        );
-        if (removed) return;
+      // The steps of a checked revision go too: they would only find what no one reads.
+      for (const jobId of [checkJobId(checkKey), stepsJobId(checkKey)]) {
+        const job = await queue.getJob(jobId);
+        if (!job) continue;
+        const state = await job.getState();
+        if (state === "completed" || state === "failed") continue;
+        if (state === "waiting" || state === "delayed" || state === "prioritized") {
+          const removed = await job.remove().then(
+            () => true,
+            () => false,
+          );
+          if (removed) continue;
+        }
+        // Running (or started since): stopped by the worker running it, which stores a
+        // check's `superseded` verdict (a steps job's check has its verdict already). A stop
+        // that is not heard leaves the job to find the mark when it ends.
+        await requestStop(publisher, queue, { jobId, reason: JSON.stringify(by) });
       }
-      // Running (or started since): stopped by the worker running it, which stores its
-      // `superseded` verdict. A stop that is not heard leaves the check to find the mark
-      // when it ends.
-      await requestStop(publisher, queue, {
-        jobId: checkJobId(checkKey),
-        reason: JSON.stringify(by),
-      });
     },
   };
 }

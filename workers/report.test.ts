@@ -277,6 +277,62 @@ describe("reporting a verdict by mail", () => {
     expect(answer?.text).not.toContain("hyp/unmapped-section");
   });
 
+  it("answers what building every step found under its patch, beside the verdict's reply, with no issue", async () => {
+    const github = await startGitHubStandIn();
+    try {
+      const job = await verdictInStore(t);
+      // The steps of a series whose patch 3 removes the problem patch 2 brings in.
+      const verdict = (await t.store.verdict(job.checkKey))!;
+      const result = verdict.result!;
+      expect(
+        await t.store.recordSteps({
+          ...verdict,
+          result: {
+            ...result,
+            findings: result.findings.map((f) => ({ ...f, fixedBy: 3 })),
+            causes: (result.causes ?? []).map((c) => ({ ...c, fixedBy: 3 })),
+          },
+        }),
+      ).toBe(true);
+      const entry = (await t.store.outbox()).at(-1);
+      expect(entry).toMatchObject({ idempotencyKey: `steps:${job.checkKey}`, steps: true });
+      const steps = {
+        checkKey: job.checkKey,
+        idempotencyKey: `steps:${job.checkKey}`,
+        steps: true,
+      };
+
+      const config = configSchema.parse({
+        ...serviceConfig(dir, { mode: "list" }),
+        github: { repo: `${github.owner}/${github.repo}`, apiUrl: github.url },
+      });
+      const env = { HYPWATCH_GITHUB_TOKEN: github.token };
+      const run = reportProcessor({
+        store: t.store,
+        reporters: configuredReporters(config, t.store, logs.logger, env),
+        log: logs.logger,
+      });
+      for (const data of [job, steps, steps, job]) await run({ id: "1", data });
+      const files = await readdir(path.join(dir, "outbox", "new"));
+      expect(files).toHaveLength(2);
+      const mails = await Promise.all(
+        files.map(async (f) => simpleParser(await readFile(path.join(dir, "outbox", "new", f)))),
+      );
+      expect(new Set(mails.map((m) => m.messageId)).size).toBe(2);
+      expect(mails.map((m) => m.subject)).toEqual(
+        mails.map(() => expect.stringMatching(/^Re: \[PATCH 2\/3\]/)),
+      );
+      const stepsReply = mails.find((m) =>
+        m.text?.includes("built each patch of this series in turn"),
+      );
+      expect(stepsReply?.text).toContain("(removed again by patch 3 of the series)");
+      expect(github.issues()).toHaveLength(1);
+      expect(github.violations).toEqual([]);
+    } finally {
+      await github.close();
+    }
+  });
+
   it("queues a report job per outbox entry, once, after the list's embargo", async () => {
     const job = await verdictInStore(t);
     const config = serviceConfig(dir, { mode: "list", embargoHours: 2 });

@@ -22,6 +22,8 @@ export interface ReportJobData {
   checkKey: string;
   /** The outbox entry's key; every side effect of the job is recorded under a key made from it. */
   idempotencyKey: string;
+  /** Report the check's steps verdict (`OutboxEntry.steps`). */
+  steps?: boolean;
   /** The answer to a command mail (`#hypwatch ignore ...`), instead of a verdict. */
   ack?: CommandAck;
 }
@@ -38,7 +40,8 @@ export function reportDelayMs(config: Config, verdict: Verdict, now: number): nu
   return Math.max(0, lastArrivedAt + policy.embargoHours * 3_600_000 - now);
 }
 
-export const reportJobId = (checkKey: string): string => `report-${checkKey}`;
+export const reportJobId = (checkKey: string, steps = false): string =>
+  `report-${steps ? "steps-" : ""}${checkKey}`;
 
 /**
  * Move outbox entries into report jobs, one process at a time (a lease), from a cursor kept
@@ -67,11 +70,12 @@ export async function dispatchOutbox(
             {
               checkKey: entry.checkKey,
               idempotencyKey: entry.idempotencyKey,
+              ...(entry.steps ? { steps: true } : {}),
               ...(entry.ack ? { ack: entry.ack } : {}),
             },
             {
               jobId: entry.checkKey
-                ? reportJobId(entry.checkKey)
+                ? reportJobId(entry.checkKey, entry.steps)
                 : `ack-${keyHash(entry.idempotencyKey)}`,
               delay,
               attempts: 8,
@@ -103,13 +107,13 @@ export class VerdictMissingError extends HypwatchError {
  */
 export function reportProcessor(deps: { store: StateStore; reporters: Reporter[]; log: Logger }) {
   return async (job: Pick<Job<ReportJobData>, "data" | "id">): Promise<{ reporters: string[] }> => {
-    const { checkKey, idempotencyKey, ack } = job.data;
+    const { checkKey, idempotencyKey, ack, steps } = job.data;
     const log = deps.log.child({ job: job.id, checkKey });
     if (ack) {
       for (const reporter of deps.reporters) await reporter.acknowledge?.(ack, idempotencyKey);
       return { reporters: deps.reporters.filter((r) => r.acknowledge).map((r) => r.name) };
     }
-    const context = await loadReportContext(deps.store, checkKey);
+    const context = await loadReportContext(deps.store, checkKey, { steps: steps === true });
     if (!context)
       throw toJobFailure(new VerdictMissingError(`no verdict or revision for ${checkKey}`));
     const failures: Error[] = [];

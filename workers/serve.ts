@@ -102,7 +102,7 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
   const metrics = createMetrics({ log });
   const observeResult = (queue: string, result: unknown) => {
     const r = result as Partial<CheckJobResult> | null;
-    if (queue !== CHECK_QUEUE || !r?.recorded || !r.kind) return;
+    if (queue !== CHECK_QUEUE || !r?.recorded || !r.kind || r.steps) return;
     metrics.observeVerdict({
       kind: r.kind,
       lastMessageAt: new Date(r.lastArrivedAt ?? 0),

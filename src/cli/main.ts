@@ -107,6 +107,7 @@ interface CheckOptions {
   json?: boolean;
   configs?: BuildConfigName[];
   rebuildBase?: boolean;
+  everyStep?: boolean;
   reply?: boolean;
 }
 
@@ -126,6 +127,10 @@ program
     configList,
   )
   .option("--rebuild-base", "build and analyze the base again, even if an earlier check stored it")
+  .option(
+    "--every-step",
+    "build every patch in turn, to find a problem one patch brings in and a later one removes (default: the base and the final state, then each patch only to attribute findings)",
+  )
   .option("--json", "print the documented JSON shape (docs/json.md)")
   .option(
     "--reply",
@@ -171,6 +176,7 @@ program
           ...(opts.configs ? { configs: opts.configs } : {}),
           ...(opts.rebuildBase ? { reuseBase: false } : {}),
         }),
+        ...(opts.everyStep ? { steps: "every" as const } : {}),
         onProgress: (e) => {
           if (e.phase === "applying") {
             progress.stage(e.patches > 0 ? "applying the series" : "checking out the tree");

@@ -2,9 +2,16 @@ import { parseMail } from "../mail/index.js";
 import type { ReportContext, ReportedRevision, ThreadPost } from "../shapes/report.js";
 import type { StateStore } from "../state/store.js";
 
-/** A revision and its verdict from the store; null when either is missing. */
-async function reported(store: StateStore, checkKey: string): Promise<ReportedRevision | null> {
-  const verdict = await store.verdict(checkKey);
+/**
+ * A revision and its verdict (`steps`: its steps verdict) from the store; null when either
+ * is missing.
+ */
+async function reported(
+  store: StateStore,
+  checkKey: string,
+  steps = false,
+): Promise<ReportedRevision | null> {
+  const verdict = await (steps ? store.steps(checkKey) : store.verdict(checkKey));
   if (!verdict) return null;
   const revision = await store.revision(verdict.revision);
   if (!revision) return null;
@@ -53,14 +60,18 @@ export async function postOf(raw: Buffer, origin: string): Promise<ThreadPost> {
   };
 }
 
-/** Everything a reporter is given about the verdict stored under `checkKey`. */
+/**
+ * Everything a reporter is given about the verdict stored under `checkKey`, or with `steps`
+ * about its steps verdict (compared with no earlier version: it is about this one's patches).
+ */
 export async function loadReportContext(
   store: StateStore,
   checkKey: string,
+  { steps = false }: { steps?: boolean } = {},
 ): Promise<ReportContext | null> {
-  const current = await reported(store, checkKey);
+  const current = await reported(store, checkKey, steps);
   if (!current) return null;
-  const previous = await previousRevision(store, current);
+  const previous = steps ? null : await previousRevision(store, current);
   const ids = [
     ...(current.series.coverMessageId ? [current.series.coverMessageId] : []),
     ...current.series.patches.map((p) => p.messageId),
@@ -72,5 +83,5 @@ export async function loadReportContext(
   }
   const family = [current.series.id, ...current.series.revisions.map((r) => r.id)];
   const ignored = await store.ignoredRules(current.list, family);
-  return { current, previous, posts, ignored };
+  return { current, previous, posts, ignored, ...(steps ? { steps } : {}) };
 }

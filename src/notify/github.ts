@@ -350,6 +350,9 @@ export function githubReporter(options: GithubReporterOptions): Reporter {
     async report(context: ReportContext, idempotencyKey: string) {
       const { list, series, verdict } = context.current;
       if (options.lists && !options.lists.includes(list)) return;
+      // A problem one patch brings in and a later one removes is answered in the thread,
+      // under that patch: the series' issue tracks what the series leaves.
+      if (context.steps) return;
       const done = githubVerdictKey(idempotencyKey);
       if (await store.sideEffect(done)) return;
       if (!(await store.holdLease(lease, holder, LEASE_MS))) {

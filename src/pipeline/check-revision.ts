@@ -136,6 +136,31 @@ export async function recordStoppedCheck(
   return record(deps.store, supersededVerdict(deps, job, revision, marked ?? by));
 }
 
+/** The check of a revision as `checkSeries` takes it: its patches from the store, its tree. */
+async function revisionRequest(
+  deps: CheckRevisionDeps,
+  revision: Revision,
+  base: string | null,
+): Promise<CheckRequest> {
+  const { series } = revision;
+  const patches: CheckPatch[] = [];
+  for (const patch of series.patches) {
+    const mail = await deps.store.rawMail(patch.messageId);
+    if (!mail)
+      throw new RevisionMissingError(
+        `patch <${patch.messageId}> of revision ${revision.key} is not in the store`,
+      );
+    patches.push({ id: patch.messageId, subject: patch.subject, mail });
+  }
+  const tree = await deps.treeFor(revision.list);
+  return checkRequest(
+    tree.repo,
+    { series, patches, baseCommit: revision.baseCommit },
+    { ...deps.config, baseCandidates: [...tree.candidates] },
+    { configs: deps.configs, base },
+  );
+}
+
 /**
  * Check one revision, given only its check key and revision key: its patches come from the
  * store, so any worker machine can run it. The verdict is stored once per check key with
@@ -154,27 +179,11 @@ export async function checkRevision(
   await store.countRun(job.checkKey);
   const revision = await store.revision(job.revision);
   if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
-  const { series } = revision;
   const superseded = () => store.supersededBy(job.checkKey);
 
   const before = await superseded();
   if (before) return record(store, supersededVerdict(deps, job, revision, before));
-  const patches: CheckPatch[] = [];
-  for (const patch of series.patches) {
-    const mail = await store.rawMail(patch.messageId);
-    if (!mail)
-      throw new RevisionMissingError(
-        `patch <${patch.messageId}> of revision ${revision.key} is not in the store`,
-      );
-    patches.push({ id: patch.messageId, subject: patch.subject, mail });
-  }
-  const tree = await deps.treeFor(revision.list);
-  const request = checkRequest(
-    tree.repo,
-    { series, patches, baseCommit: revision.baseCommit },
-    { ...deps.config, baseCandidates: [...tree.candidates] },
-    { configs: deps.configs, base: job.base ?? null },
-  );
+  const request = await revisionRequest(deps, revision, job.base ?? null);
   const result = await (deps.check ?? checkSeries)(request);
   const after = await superseded();
   if (after) return record(store, supersededVerdict(deps, job, revision, after));
@@ -188,4 +197,76 @@ export async function checkRevision(
       result,
     ),
   );
+}
+
+/**
+ * Whether a verdict leaves steps of its series unbuilt: it chose a base and built the final
+ * state, and a patch before the last was not built on the one before it (a final state with
+ * no new findings is not bisected). Such a series may hold a problem one patch brings in
+ * and a later one removes: `checkSteps` builds every step to find it.
+ */
+export function stepsDue(verdict: Verdict): boolean {
+  const { result } = verdict;
+  if (!result || result.tree.baseCommit === null) return false;
+  if (verdict.kind !== "clean" && verdict.kind !== "findings") return false;
+  return result.patches.slice(0, -1).some((p) => p.changesHypBuild === null);
+}
+
+/**
+ * What building every step adds to a verdict: the causes a patch brings in and a later
+ * patch removes (each with its findings), and builds that failed after a patch before the
+ * last. Causes the final state keeps are the verdict's own, reported with it.
+ */
+export function transientPart(result: CheckResult): CheckResult {
+  const causes = (result.causes ?? []).filter((c) => c.fixedBy !== null);
+  const kept = new Set(causes.map((c) => c.id));
+  const last = result.patches.length;
+  return {
+    ...result,
+    causes,
+    findings: result.findings.filter((f) => f.fixedBy !== null && kept.has(f.cause ?? "")),
+    buildProblems: result.buildProblems.filter((p) => p.step > 0 && p.step < last),
+  };
+}
+
+export interface CheckedSteps {
+  /** The steps verdict stored for the check, or null when its steps are not to be built. */
+  steps: Verdict | null;
+  /** This run stored it. */
+  recorded: boolean;
+}
+
+/**
+ * Build every patch of a checked revision in turn on the base its verdict chose, and store
+ * what that adds (`transientPart`) as the check's steps verdict, once; with findings, it
+ * goes to the outbox (`steps:<check key>`) to be answered under the patch that brings them
+ * in. Nothing is done for a check without a verdict that needs it (`stepsDue`) or whose
+ * revision was superseded.
+ */
+export async function checkSteps(
+  deps: CheckRevisionDeps,
+  job: Pick<CheckJobData, "checkKey" | "revision">,
+): Promise<CheckedSteps> {
+  const { store } = deps;
+  const now = deps.clock ?? Date.now;
+  const stored = await store.steps(job.checkKey);
+  if (stored) return { steps: stored, recorded: false };
+  const verdict = await store.verdict(job.checkKey);
+  const base = verdict?.result?.tree.baseCommit;
+  if (!verdict || !base || !stepsDue(verdict)) return { steps: null, recorded: false };
+  if (await store.supersededBy(job.checkKey)) return { steps: null, recorded: false };
+  const revision = await store.revision(job.revision);
+  if (!revision) throw new RevisionMissingError(`revision ${job.revision} is not in the store`);
+  const request = await revisionRequest(deps, revision, base);
+  const result = await (deps.check ?? checkSeries)({ ...request, steps: "every" });
+  if (await store.supersededBy(job.checkKey)) return { steps: null, recorded: false };
+  const transient = transientPart(result);
+  const steps = newVerdict(
+    { ...job, revision, analyzer: deps.analyzer, recordedAt: now() },
+    transient.causes?.length ? "findings" : "clean",
+    null,
+    transient,
+  );
+  if (await store.recordSteps(steps)) return { steps, recorded: true };
+  return { steps: (await store.steps(job.checkKey)) ?? steps, recorded: false };
 }

@@ -15,6 +15,11 @@ export interface CheckJobData {
   base?: string;
   /** The command mail that asked for this check: the verdict is answered there. */
   requestedBy?: RequestedBy;
+  /**
+   * Build every patch of the checked revision in turn, after its verdict (`checkSteps`):
+   * a job of its own, queued behind every check that has no verdict yet.
+   */
+  steps?: boolean;
 }
 
 /** How revisions become checks: a queue in the service, a list in tests. */

@@ -321,3 +321,45 @@ describe("one item per cause on the mutation benchmark's real check output", () 
     expect(text).not.toContain("2. ");
   });
 });
+
+describe("answering what building every step found (the GICv2 example, a later patch removing it)", () => {
+  /** The GICv2 example's problem, as the steps of a series whose patch 3 removes it again. */
+  const stepsContext = (): ReportContext => {
+    const result = context.current.verdict.result!;
+    return {
+      ...context,
+      previous: null,
+      steps: true,
+      current: {
+        ...context.current,
+        verdict: {
+          ...context.current.verdict,
+          result: {
+            ...result,
+            findings: result.findings.map((f) => ({ ...f, fixedBy: 3 })),
+            causes: (result.causes ?? []).map((c) => ({ ...c, fixedBy: 3 })),
+          },
+        },
+      },
+    };
+  };
+
+  it("answers the patch that brought the problem in, saying a later patch removes it", () => {
+    const replies = planReplies(stepsContext(), settings());
+    const patch2 = context.current.series.patches[1];
+    expect(replies.map((r) => [r.kind, r.inReplyTo])).toEqual([["findings", patch2?.messageId]]);
+    const text = replies[0]?.text ?? "";
+    expect(text).toMatch(
+      /^Hi Ada,\n\nhypwatch built each patch of this series in turn and found 1 problem in\nhyp code that this patch \(2\/3\) introduces and a later patch removes\nagain\. The series as a whole does not have it,/,
+    );
+    expect(text).toContain("(removed again by patch 3 of the series)");
+    expect(text).toMatch(/hypwatch check --base [0-9a-f]{12} --every-step \\/);
+    expect(overlong(text)).toEqual([]);
+  });
+
+  it("says nothing of steps that found nothing more", () => {
+    const quiet = stepsContext();
+    quiet.current.verdict = { ...quiet.current.verdict, kind: "clean" };
+    expect(planReplies(quiet, settings({ clean: true }))).toEqual([]);
+  });
+});

@@ -319,7 +319,7 @@ function header(context: ReportContext, build = true): string[] {
     lines.push(
       "",
       "To reproduce:",
-      `  hypwatch check --base ${base.slice(0, 12)} \\`,
+      `  hypwatch check --base ${base.slice(0, 12)}${context.steps ? " --every-step" : ""} \\`,
       `    '${plain(anyId)}'`,
     );
   return lines;
@@ -394,6 +394,8 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
   const context = withoutIgnored(asked);
   const { series, verdict } = context.current;
   if (verdict.requestedBy) return [answerRequest(context, verdict.requestedBy, settings)];
+  // Steps are answered only for what they add: problems one patch brings in, another removes.
+  if (context.steps && verdict.kind !== "findings") return [];
   if (verdict.kind === "findings" && verdict.result?.findings.length === 0) return [];
   const cover = series.coverMessageId ? context.posts.get(series.coverMessageId) : undefined;
   const first = series.patches[0] ? context.posts.get(series.patches[0].messageId) : undefined;
@@ -467,7 +469,9 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
     const body = [
       ...(name ? [`Hi ${name},`, ""] : []),
       ...wrap(
-        `hypwatch found ${counted} in hyp code that this patch (${index}/${series.total}) introduces: code that builds but breaks when it runs at EL2.`,
+        context.steps
+          ? `hypwatch built each patch of this series in turn and found ${counted} in hyp code that this patch (${index}/${series.total}) introduces and a later patch removes again. The series as a whole does not have ${causes.length === 1 ? "it" : "them"}, but a kernel built at this patch (where a bisection may stop) has code that builds and breaks when it runs at EL2.`
+          : `hypwatch found ${counted} in hyp code that this patch (${index}/${series.total}) introduces: code that builds but breaks when it runs at EL2.`,
       ),
       "",
       ...header(context),
@@ -482,7 +486,9 @@ export function planReplies(asked: ReportContext, settings: ReplySettings): Plan
     const body = [
       ...greeting,
       ...wrap(
-        `hypwatch found ${groups.length} hyp problem${groups.length === 1 ? "" : "s"} introduced by this series; each is answered under its patch.`,
+        context.steps
+          ? `hypwatch built each patch of this series in turn and found ${groups.length} hyp problem${groups.length === 1 ? "" : "s"} that one patch introduces and a later one removes again; each is answered under the patch that introduces it.`
+          : `hypwatch found ${groups.length} hyp problem${groups.length === 1 ? "" : "s"} introduced by this series; each is answered under its patch.`,
       ),
       "",
       ...header(context),

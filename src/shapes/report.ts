@@ -54,4 +54,9 @@ export interface ReportContext {
   posts: Map<string, ThreadPost>;
   /** Rules the series' people asked not to hear about (`#hypwatch ignore <rule>`). */
   ignored?: string[];
+  /**
+   * `current.verdict` is the steps verdict of the check: what building every patch in turn
+   * found beyond the verdict, problems a patch brings in and a later patch removes.
+   */
+  steps?: boolean;
 }

@@ -37,6 +37,11 @@ export function stateKeys(prefix: string) {
     revision: (key: string) => `${p}:rev:${key}`,
     /** String: Verdict (JSON), written once. */
     verdict: (checkKey: string) => `${p}:verdict:${checkKey}`,
+    /**
+     * String: the steps verdict of a check (Verdict, JSON), written once: every patch built in
+     * turn after a verdict that built only the base and the final state.
+     */
+    steps: (checkKey: string) => `${p}:steps:${checkKey}`,
     /** Sorted set: check key by the time its verdict was recorded. */
     verdicts: `${p}:verdicts`,
     /** Hash: check key -> times a check of it started. */

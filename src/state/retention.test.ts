@@ -53,6 +53,8 @@ describe("what the state keeps and what expires (real Redis, docs/state.md)", ()
     for (const mail of await gicv2AsV2()) await ingestMail({ store: t.store }, "kvmarm", mail);
     await updateRevisions(deps, testPolicy());
     await check(jobs[1]!);
+    const verdict = (await t.store.verdict(jobs[1]!.checkKey))!;
+    await t.store.recordSteps({ ...verdict, kind: "findings" });
     await t.store.recordSideEffect(`reply:verdict:${jobs[1]!.checkKey}`, "<reply@bot>");
     await t.store.recordCommand("command:<ask@x>", null);
     await t.store.ignoreRule("kvmarm", "series@x", "hyp/unmapped-section");

@@ -53,6 +53,13 @@ if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], '*', 'key', ARGV[4], 'check', 
 return 1
 `;
 
+/** Write a steps verdict once; the first write alone adds its outbox entry, if it has one. */
+const RECORD_STEPS = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+if ARGV[2] ~= '' then redis.call('XADD', KEYS[2], '*', 'key', ARGV[2], 'check', ARGV[3], 'steps', '1') end
+return 1
+`;
+
 /** Mark a command handled once; the first mark alone adds its answer to the outbox. */
 const RECORD_COMMAND = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
@@ -341,6 +348,31 @@ export class StateStore {
     return json ? (JSON.parse(json) as Verdict) : null;
   }
 
+  /**
+   * Store the steps verdict of a check (every patch built in turn, after its verdict) unless
+   * one is stored, and with it its outbox entry when it found something to report: a
+   * `findings` steps verdict. False when one was already there: nothing was written.
+   */
+  async recordSteps(steps: Verdict): Promise<boolean> {
+    const report = steps.kind === "findings" ? `steps:${steps.checkKey}` : "";
+    const written = await this.redis.eval(
+      RECORD_STEPS,
+      2,
+      this.keys.steps(steps.checkKey),
+      this.keys.outbox,
+      JSON.stringify(steps),
+      report,
+      steps.checkKey,
+    );
+    return written === 1;
+  }
+
+  /** The steps verdict of a check, once its steps were built. */
+  async steps(checkKey: string): Promise<Verdict | null> {
+    const json = await this.redis.get(this.keys.steps(checkKey));
+    return json ? (JSON.parse(json) as Verdict) : null;
+  }
+
   /** The newest `count` verdicts, newest first. */
   async latestVerdicts(count: number): Promise<Verdict[]> {
     const keys = await this.redis.zrevrange(this.keys.verdicts, 0, count - 1);
@@ -366,6 +398,7 @@ export class StateStore {
         id,
         idempotencyKey: field("key") ?? "",
         checkKey: field("check") ?? "",
+        ...(field("steps") ? { steps: true } : {}),
         ...(ack ? { ack: JSON.parse(ack) as CommandAck } : {}),
       };
     });

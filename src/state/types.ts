@@ -62,12 +62,18 @@ export interface OutboxEntry {
   /** Stream id in Redis: where a reader resumes. */
   id: string;
   /**
-   * `verdict:<checkKey>` or `command:<Message-ID>`: a reporter records each side effect
-   * under a key derived from it.
+   * `verdict:<checkKey>`, `steps:<checkKey>` or `command:<Message-ID>`: a reporter records
+   * each side effect under a key derived from it.
    */
   idempotencyKey: string;
   /** The verdict to report; empty for a command's answer. */
   checkKey: string;
+  /**
+   * Report the steps verdict of `checkKey` (`StateStore.steps`): what building every patch in
+   * turn found that the verdict could not, a problem one patch brings in and a later one
+   * removes.
+   */
+  steps?: boolean;
   /** The answer to a command mail, for a command that queued no check. */
   ack?: CommandAck;
 }
