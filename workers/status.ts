@@ -1,7 +1,9 @@
 import { Queue } from "bullmq";
 import type { Config } from "../src/config.js";
 import type { StatusData } from "../src/report/status.js";
+import { stepsDue } from "../src/pipeline/check-revision.js";
 import type { StateStore } from "../src/state/store.js";
+import type { Verdict } from "../src/state/types.js";
 import { CHECK_QUEUE } from "./check.js";
 import { redisConnection } from "./connection.js";
 import { SCAN_QUEUE } from "./scan.js";
@@ -34,6 +36,13 @@ export async function readStatus(
   latest = 10,
 ): Promise<StatusData> {
   const prefix = config.service.queuePrefix;
+  const verdicts = await store.latestVerdicts(latest);
+  const steps: Record<string, Verdict | "waiting"> = {};
+  for (const v of verdicts) {
+    const found = await store.steps(v.checkKey);
+    if (found) steps[v.checkKey] = found;
+    else if (stepsDue(v)) steps[v.checkKey] = "waiting";
+  }
   return {
     prefix,
     queues: await queueDepths(config, prefix),
@@ -41,7 +50,8 @@ export async function readStatus(
       config.lists.map(async (l) => ({ name: l.name, messages: await store.messageCount(l.name) })),
     ),
     checkpoints: await store.checkpoints(),
-    verdicts: await store.latestVerdicts(latest),
+    verdicts,
+    steps,
     verdictCount: await store.verdictCount(),
   };
 }

@@ -15,7 +15,9 @@ import { standInCheckQueue } from "../test/stand-in-check-queue.js";
 import { dropKeys, TEST_REDIS_URL } from "../test/state.js";
 import { CHECK_QUEUE, checkJobId, queueScheduler, stepsJobId } from "./check.js";
 import { redisConnection } from "./connection.js";
+import { renderStatus } from "../src/report/status.js";
 import { startService, type Service } from "./serve.js";
+import { readStatus } from "./status.js";
 
 describe("every step of a series built after its verdict (real Redis, a process per job)", () => {
   const prefix = `hypwatch-test-${randomUUID()}`;
@@ -59,7 +61,7 @@ describe("every step of a series built after its verdict (real Redis, a process 
       const steps = await Promise.all(keys.map((k) => store.steps(k)));
       return steps.filter(Boolean).length;
     };
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 150_000;
     while ((await withSteps()) < 2 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
     // A little longer: a job run twice would show now.
@@ -89,5 +91,9 @@ describe("every step of a series built after its verdict (real Redis, a process 
       stepsJobId(second!.checkKey),
     ]);
     expect(Object.values(await store.runs())).toEqual(["1", "1"]);
-  }, 90_000);
+
+    // `hypwatch status` says what the steps added under each verdict.
+    const status = renderStatus(await readStatus(config, store));
+    expect(status.match(/every step built .*: 1 cause a later patch removes/g)).toHaveLength(2);
+  }, 200_000);
 });

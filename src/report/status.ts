@@ -10,6 +10,11 @@ export interface StatusData {
   /** Source key (`<list>/<source id>`) -> its checkpoint. */
   checkpoints: Record<string, string>;
   verdicts: Verdict[];
+  /**
+   * By check key, the steps verdict of each listed verdict that has one, or `waiting` for
+   * one whose steps are still to be built.
+   */
+  steps?: Record<string, Verdict | "waiting">;
   /** Verdicts stored in all. */
   verdictCount: number;
 }
@@ -50,6 +55,14 @@ export function renderStatus(data: StatusData): string {
     out.push(
       `  ${when(v.recordedAt)}  ${kind.padEnd(16)} ${v.list}  v${v.version} ${escapeText(shorten(v.subject, 60))}${findings}`,
     );
+    const steps = data.steps?.[v.checkKey];
+    if (steps === "waiting") out.push(`${" ".repeat(20)}every step: not built yet`);
+    else if (steps) {
+      const transient = causeGroups(steps.result).length;
+      out.push(
+        `${" ".repeat(20)}every step built ${when(steps.recordedAt)}: ${transient ? `${transient} ${transient === 1 ? "cause" : "causes"} a later patch removes` : "nothing more"}`,
+      );
+    }
   }
   return out.join("\n");
 }
