@@ -2,7 +2,8 @@
  * `npm run bench:mutations -- [--cases DIR] [--tree DIR] [--cache DIR] [--only a,b] [--json FILE] [--results DIR] [--compiler gcc|clang]`
  *
  * The mutation benchmark: every case of `bench/mutations/` is made into real mails on the
- * tree's HEAD, checked by `checkSeries`, and built a second time step by step for the
+ * tree's HEAD, checked by `checkSeries` as the service checks it (the verdict, then every step
+ * when the verdict left steps unbuilt), and built a second time step by step for the
  * toolchain's own verdict (`bench/toolchain-truth.ts`). A case passes when the toolchain
  * agrees with the case's expectation and hypwatch reports exactly the expected findings:
  * rule, symbol, patch, file and line. Prints a table (with each case's findings and the
@@ -21,6 +22,7 @@ import { parseArgs } from "node:util";
 import { buildSeries, cacheRoot, ensureTree, type BuildConfigName } from "../src/apply/index.js";
 import { readConfig } from "../src/config.js";
 import { checkSeries } from "../src/pipeline/check.js";
+import { classifyResult, stepsDue, transientPart } from "../src/pipeline/check-revision.js";
 import {
   PatchWorkspace,
   editedFiles,
@@ -61,14 +63,27 @@ const workspace = await PatchWorkspace.open(repo, editedFiles(cases));
 async function runCase(asWritten: PreparedCase): Promise<CaseOutcome> {
   const prepared = { ...asWritten, configs: inCompiler(asWritten.configs) };
   const started = Date.now();
-  const result = await checkSeries({
+  const request = {
     repo,
     patches: prepared.patches,
     baseCommit: prepared.base,
     configs: prepared.configs,
     cacheDir: values.cache,
-  });
+  };
+  // As the service answers: the verdict, then the steps it left unbuilt, in the background.
+  const verdict = await checkSeries(request);
   const checkMs = Date.now() - started;
+  let result = verdict;
+  if (stepsDue({ kind: classifyResult(verdict).kind, result: verdict })) {
+    const steps = transientPart(
+      await checkSeries({ ...request, base: verdict.tree.baseCommit, steps: "every" }),
+    );
+    result = {
+      ...verdict,
+      findings: [...verdict.findings, ...steps.findings],
+      causes: [...(verdict.causes ?? []), ...(steps.causes ?? [])],
+    };
+  }
   if (values.results) {
     await mkdir(values.results, { recursive: true });
     const file = path.join(values.results, `${prepared.case.name}.check.json`);

@@ -205,7 +205,7 @@ export async function checkRevision(
  * no new findings is not bisected). Such a series may hold a problem one patch brings in
  * and a later one removes: `checkSteps` builds every step to find it.
  */
-export function stepsDue(verdict: Verdict): boolean {
+export function stepsDue(verdict: Pick<Verdict, "kind" | "result">): boolean {
   const { result } = verdict;
   if (!result || result.tree.baseCommit === null) return false;
   if (verdict.kind !== "clean" && verdict.kind !== "findings") return false;
