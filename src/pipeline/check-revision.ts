@@ -261,10 +261,20 @@ export async function checkSteps(
   const result = await (deps.check ?? checkSeries)({ ...request, steps: "every" });
   if (await store.supersededBy(job.checkKey)) return { steps: null, recorded: false };
   const transient = transientPart(result);
+  // Steps stopped at a bound did not all build: they are not "nothing more".
+  const stopped = result.buildProblems.find((p) => p.timedOut || p.bound !== null);
+  const failed = transient.buildProblems[0];
+  const [kind, reason]: [VerdictKind, string | null] = transient.causes?.length
+    ? ["findings", null]
+    : stopped
+      ? ["timed-out", stopped.bound ?? "time"]
+      : failed
+        ? ["build-failed", `${failed.config} after patch ${failed.step}`]
+        : ["clean", null];
   const steps = newVerdict(
     { ...job, revision, analyzer: deps.analyzer, recordedAt: now() },
-    transient.causes?.length ? "findings" : "clean",
-    null,
+    kind,
+    reason,
     transient,
   );
   if (await store.recordSteps(steps)) return { steps, recorded: true };

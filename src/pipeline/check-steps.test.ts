@@ -172,6 +172,26 @@ describe("building every step after the verdict (real Redis, real mail)", () => 
     expect((await t.store.outbox()).filter((e) => e.steps)).toHaveLength(1);
   });
 
+  it("says the steps were stopped at a bound rather than that they found nothing", async () => {
+    const other = { ...job, checkKey: `${job.checkKey}-bounded` };
+    await checkRevision(deps(), other);
+    const bounded = {
+      ...deps([]),
+      check: async (request: CheckRequest) => {
+        const result = resultOf(11, request.steps === "every");
+        if (request.steps !== "every") return result;
+        const problem = { config: "defconfig" as const, step: 6, failedTargets: [], logPath: "l" };
+        return {
+          ...result,
+          buildProblems: [{ ...problem, timedOut: true, bound: "series-time" as const }],
+        };
+      },
+    };
+    const { steps } = await checkSteps(bounded, other);
+    expect(steps).toMatchObject({ kind: "timed-out", reason: "series-time" });
+    expect((await t.store.outbox()).filter((e) => e.steps)).toHaveLength(1);
+  });
+
   it("builds nothing for a revision superseded since its verdict", async () => {
     const other = { ...job, checkKey: `${job.checkKey}-superseded` };
     await checkRevision(deps(), other);

@@ -59,9 +59,13 @@ export function renderStatus(data: StatusData): string {
     if (steps === "waiting") out.push(`${" ".repeat(20)}every step: not built yet`);
     else if (steps) {
       const transient = causeGroups(steps.result).length;
-      out.push(
-        `${" ".repeat(20)}every step built ${when(steps.recordedAt)}: ${transient ? `${transient} ${transient === 1 ? "cause" : "causes"} a later patch removes` : "nothing more"}`,
-      );
+      const said =
+        steps.kind === "findings"
+          ? `${transient} ${transient === 1 ? "cause" : "causes"} a later patch removes`
+          : steps.kind === "clean"
+            ? "nothing more"
+            : `${steps.kind}${steps.reason ? ` (${escapeText(steps.reason)})` : ""}`;
+      out.push(`${" ".repeat(20)}every step built ${when(steps.recordedAt)}: ${said}`);
     }
   }
   return out.join("\n");
