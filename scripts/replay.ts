@@ -17,10 +17,11 @@
  *   --settle-minutes M   how long to wait for the queues to drain after delivery (default 120)
  *   --out FILE           write each relevant series' verdicts (JSON) to FILE
  *   --compare FILE       compare them with those another run wrote with --out
+ *   --logs DIR           write each serve process's log lines to DIR/serve-<pid>.log
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -59,6 +60,7 @@ const { values: args } = parseArgs({
     "settle-minutes": { type: "string", default: "120" },
     out: { type: "string" },
     compare: { type: "string" },
+    logs: { type: "string" },
   },
 });
 const via = args.via === "imap" ? "imap" : "lore";
@@ -277,6 +279,11 @@ async function main(): Promise<void> {
 
   for (const s of alive()) s.proc.kill("SIGTERM");
   await Promise.all(serves.map((s) => s.exited(Date.now())));
+  if (args.logs) {
+    await mkdir(args.logs, { recursive: true });
+    for (const s of serves)
+      await writeFile(path.join(args.logs, `serve-${s.proc.pid}.log`), s.output());
+  }
   await queue.close();
   client.disconnect();
   await peer.lore?.stop();

@@ -9,16 +9,42 @@ import { freePort } from "./free-port.js";
 /**
  * A real public-inbox (Debian's `public-inbox`: the server lore.kernel.org runs) of a test's
  * own: a v2 inbox in a temp dir with its own HOME and PI_CONFIG, mail delivered with
- * `public-inbox-mda`, served by `public-inbox-httpd` on a free loopback port.
+ * `public-inbox-mda`, served by `public-inbox-httpd` on a free loopback port. Debian's
+ * package brings Xapian (libsearch-xapian-perl), so the inbox is indexed `full` and
+ * searchable, as lore's are, unless `indexLevel` says otherwise.
  */
 export interface PublicInboxPeer {
   /** `http://127.0.0.1:<port>/<name>` */
   inboxUrl: string;
-  deliver(raw: Buffer): Promise<void>;
+  /**
+   * Delivers one message. With `received`, a `Received:` header of that time goes on top
+   * first, as the MTA in front of lore adds one on arrival: public-inbox takes the topmost
+   * `Received:` as the message's received time (what its search calls `rt:`).
+   */
+  deliver(raw: Buffer, opts?: { received?: Date }): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startPublicInbox(name = "kvmarm"): Promise<PublicInboxPeer> {
+export interface PublicInboxOptions {
+  /** `public-inbox-init -L`: `basic` indexes no search (no Xapian), as some inboxes are. */
+  indexLevel?: "basic" | "medium" | "full";
+}
+
+/** `raw` with a `Received:` header of `at` on top, in its own line ending. */
+export function withReceived(raw: Buffer, at: Date): Buffer {
+  const nl = raw.indexOf(0x0a);
+  const eol = nl > 0 && raw[nl - 1] === 0x0d ? "\r\n" : "\n";
+  const date = at.toUTCString().replace(/GMT$/, "+0000");
+  return Buffer.concat([
+    Buffer.from(`Received: from lists.example.org by 127.0.0.1 with ESMTP; ${date}${eol}`),
+    raw,
+  ]);
+}
+
+export async function startPublicInbox(
+  name = "kvmarm",
+  opts: PublicInboxOptions = {},
+): Promise<PublicInboxPeer> {
   const dir = await mkdtemp(path.join(tmpdir(), "hypwatch-lore-"));
   const home = path.join(dir, "home");
   await mkdir(home);
@@ -34,7 +60,8 @@ export async function startPublicInbox(name = "kvmarm"): Promise<PublicInboxPeer
     const result = await run(file, args, { env: { ...env, ...extra }, input, timeoutMs: 30_000 });
     if (result.exitCode !== 0) throw new Error(`${result.command}: ${result.stderr}`);
   };
-  await must("public-inbox-init", ["-V2", name, path.join(dir, name), inboxUrl, address]);
+  const level = opts.indexLevel ? ["-L", opts.indexLevel] : [];
+  await must("public-inbox-init", ["-V2", ...level, name, path.join(dir, name), inboxUrl, address]);
   await must("git", ["config", "-f", env.PI_CONFIG, "publicinboxmda.spamcheck", "none"]);
   // A mirror of a list keeps what the list carried, HTML mail included (lore does too); the
   // default filter refuses HTML.
@@ -64,8 +91,13 @@ export async function startPublicInbox(name = "kvmarm"): Promise<PublicInboxPeer
   return {
     inboxUrl,
     // --no-precheck: we mirror a list, so the inbox address is not in To:/Cc:.
-    deliver: (raw) =>
-      must("public-inbox-mda", ["--no-precheck"], { ORIGINAL_RECIPIENT: address }, raw),
+    deliver: (raw, delivery = {}) =>
+      must(
+        "public-inbox-mda",
+        ["--no-precheck"],
+        { ORIGINAL_RECIPIENT: address },
+        delivery.received ? withReceived(raw, delivery.received) : raw,
+      ),
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
         // SIGTERM stops public-inbox-httpd and its workers at once (SIGQUIT would wait for

@@ -10,6 +10,7 @@ import { mboxrdEntry, readMbox } from "../mbox.js";
 import type { RawMail } from "../types.js";
 import { createLoreSource, LoreError, parseLoreFeed, type LoreSourceOptions } from "./lore.js";
 import { messageId, readAll } from "../../../test/live-source.js";
+import { seenKey } from "./common.js";
 
 const THREAD = corpusPath("threads", "scs-v7", "scs-v7-thread.mbox");
 
@@ -247,6 +248,57 @@ describe("lore source: statuses, validators and caps", () => {
         "/kvmarm/new.atom",
         `/kvmarm/${first}/t.mbox.gz`,
       ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a catch-up search that stays unavailable is reported, and the next read searches again", async () => {
+    // thread[0] came while the source was away and new.atom lists only thread[1] now.
+    const [away, listed] = [thread[0]!, thread[1]!];
+    const readAt = 1_700_000_000_000;
+    const clock = readAt + 3600_000;
+    const search = `/kvmarm/?q=rt:${readAt / 1000 - 15 * 60}..&x=m`;
+    let feedUrl = "";
+    const server = await fakeLore({
+      "/kvmarm/new.atom": (_req, res) => {
+        res.writeHead(200, { etag: '"v2"' }).end(atom(feedUrl, [messageId(listed.raw)]));
+      },
+      [`/kvmarm/${messageId(listed.raw)}/t.mbox.gz`]: (_req, res) => res.end(mboxGz([listed])),
+      // public-inbox lists results newest first.
+      [search]: (req, res, n) => {
+        if (req.method !== "POST") return void res.writeHead(405).end();
+        if (n <= 2) return void res.writeHead(503).end();
+        res.writeHead(200, { "content-type": "application/gzip" }).end(mboxGz([listed, away]));
+      },
+    });
+    feedUrl = server.url;
+    try {
+      const source = createLoreSource({ ...base(server.url), retries: 1, now: () => clock });
+      const checkpoint = JSON.stringify({
+        v: 1,
+        etag: null,
+        lastModified: null,
+        readAt,
+        seen: [[seenKey("older@example.org", Buffer.alloc(0)), readAt]],
+      });
+      const first = await readAll(source, checkpoint);
+      expect(first.mails.map((m) => messageId(m.mail.raw))).toEqual([messageId(listed.raw)]);
+      expect(first.errors.map((e) => (e as LoreError).code)).toEqual(["unavailable"]);
+      expect(first.errors[0]?.message).toMatch(/HTTP 503 after 2 attempts/);
+      const owed = JSON.parse(first.mails.at(-1)!.checkpoint) as Record<string, unknown>;
+      expect(owed).toMatchObject({ etag: null, readAt, catchUp: true });
+
+      // The feed lists nothing unseen now; the owed search is asked all the same.
+      const second = await readAll(source, first.mails.at(-1)!.checkpoint);
+      expect(second.errors).toEqual([]);
+      expect(second.mails.map((m) => messageId(m.mail.raw))).toEqual([messageId(away.raw)]);
+      const done = JSON.parse(second.mails.at(-1)!.checkpoint) as Record<string, unknown>;
+      expect(done).toMatchObject({ etag: '"v2"', readAt: clock });
+      expect(done).not.toHaveProperty("catchUp");
+      const posts = server.requests.filter((r) => r.path === search);
+      expect(posts.length).toBe(3);
+      expect(posts.every((r) => r.headers["user-agent"]?.startsWith("hypwatch/0.1.0"))).toBe(true);
     } finally {
       await server.close();
     }
