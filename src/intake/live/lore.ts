@@ -205,7 +205,7 @@ interface ReceivedRange {
   to: number | null;
 }
 
-/** `range` in two halves, older first, or null when it is one second (or ends before now). */
+/** `range` in two halves, older first; null for one second, or an open range from now on. */
 function halveRange(
   range: ReceivedRange,
   nowSeconds: number,
