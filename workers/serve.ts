@@ -65,6 +65,9 @@ export interface Service {
   close(): Promise<void>;
 }
 
+/** Times a job may be found stalled (its worker gone) and run again before it fails. */
+export const MAX_STALLS = 20;
+
 /** This machine's queues: scan and check, each job in a process of its own, time-limited. */
 export function serviceQueues(config: Config, opts: ServeOptions = {}): ServiceQueue[] {
   return [
@@ -126,6 +129,10 @@ export function startService(config: Config, opts: ServeOptions = {}): Service {
         // renew locks: BullMQ's 30 s lock holds for a job of any length, and a job whose
         // worker died is back in the queue 30 s later.
         prefix,
+        // A job stalls only when the process running it died (or Redis went away): every
+        // job is safe to run again, so it goes back to the queue each time rather than
+        // failing without a verdict after the second (BullMQ's default of 1).
+        maxStalledCount: MAX_STALLS,
       },
     );
     worker.on("error", workerErrorLogger(log.child({ queue: queue.name }), redis));
