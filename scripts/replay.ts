@@ -147,7 +147,10 @@ async function main(): Promise<void> {
     : null;
   await imap?.connect();
   const deliver = async (raw: Buffer) =>
-    peer.lore ? peer.lore.deliver(raw) : void (await imap?.append("INBOX", raw));
+    // Stamped with its arrival, as lore's mail server does (what its search calls `rt:`).
+    peer.lore
+      ? peer.lore.deliver(raw, { received: new Date() })
+      : void (await imap?.append("INBOX", raw));
 
   const kills = Number(args.kills);
   const killAt = new Set(
