@@ -9,7 +9,9 @@
  *
  *   --via lore|imap      the peer (default lore)
  *   --from YYYY-MM-DD    first message by archive date (default 2022-06-01)
- *   --rate N             messages delivered per second (default: 0.5 lore, 5 imap)
+ *   --rate N             messages delivered per second (default: 1.5 lore, 5 imap); lore's
+ *                        new.atom lists 25, so the watcher catches up through the inbox's
+ *                        search whenever more than that arrive between two polls
  *   --workers N          serve processes (default 2)
  *   --kills N            SIGKILLs of a worker process, spread over the delivery (default 0)
  *   --redis-restart      restart Redis once, midway
@@ -64,7 +66,7 @@ const { values: args } = parseArgs({
   },
 });
 const via = args.via === "imap" ? "imap" : "lore";
-const rate = Number(args.rate ?? (via === "lore" ? 0.5 : 5));
+const rate = Number(args.rate ?? (via === "lore" ? 1.5 : 5));
 const ARCHIVE = corpusPath("kvmarm-0.git");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (text: string) => process.stderr.write(`replay: ${text}\n`);
@@ -108,7 +110,7 @@ async function main(): Promise<void> {
   const password = randomUUID();
   const peer =
     via === "lore"
-      ? { lore: await startPublicInbox("kvmarm") }
+      ? { lore: await startPublicInbox("kvmarm", { delivery: "stream" }) }
       : { imap: await startPrivateDovecot(password) };
   const source = peer.lore
     ? { type: "lore", url: peer.lore.inboxUrl, pollIntervalSeconds: 30 }

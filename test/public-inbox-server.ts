@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -28,6 +30,13 @@ export interface PublicInboxPeer {
 export interface PublicInboxOptions {
   /** `public-inbox-init -L`: `basic` indexes no search (no Xapian), as some inboxes are. */
   indexLevel?: "basic" | "medium" | "full";
+  /**
+   * `mda` (the default): a `public-inbox-mda` process per message, as a mail server runs
+   * it. `stream`: one process (test/public-inbox-deliver.pl) doing what public-inbox-mda
+   * does for each message it is handed, without loading public-inbox again each time
+   * (a second or two per message): for thousands of messages (`npm run replay`).
+   */
+  delivery?: "mda" | "stream";
 }
 
 /** `raw` with a `Received:` header of `at` on top, in its own line ending. */
@@ -88,17 +97,17 @@ export async function startPublicInbox(
     await new Promise((r) => setTimeout(r, 20));
   }
 
+  const stream = opts.delivery === "stream" ? streamDelivery(env, address) : null;
   return {
     inboxUrl,
     // --no-precheck: we mirror a list, so the inbox address is not in To:/Cc:.
-    deliver: (raw, delivery = {}) =>
-      must(
-        "public-inbox-mda",
-        ["--no-precheck"],
-        { ORIGINAL_RECIPIENT: address },
-        delivery.received ? withReceived(raw, delivery.received) : raw,
-      ),
+    deliver: (raw, delivery = {}) => {
+      const mail = delivery.received ? withReceived(raw, delivery.received) : raw;
+      if (stream) return stream.deliver(mail);
+      return must("public-inbox-mda", ["--no-precheck"], { ORIGINAL_RECIPIENT: address }, mail);
+    },
     async stop() {
+      await stream?.stop();
       if (proc.exitCode === null && proc.signalCode === null) {
         // SIGTERM stops public-inbox-httpd and its workers at once (SIGQUIT would wait for
         // idle keep-alive connections).
@@ -109,6 +118,39 @@ export async function startPublicInbox(
         clearTimeout(timer);
       }
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** test/public-inbox-deliver.pl, handed one message at a time, each acknowledged. */
+function streamDelivery(env: Record<string, string>, address: string) {
+  const script = fileURLToPath(new URL("./public-inbox-deliver.pl", import.meta.url));
+  const proc = spawn("perl", ["-w", script], {
+    env: { ...env, ORIGINAL_RECIPIENT: address },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let err = "";
+  proc.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()));
+  const answers = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+  let queue: Promise<unknown> = Promise.resolve();
+  const deliverNow = async (raw: Buffer) => {
+    proc.stdin!.write(`${raw.length}\n`);
+    proc.stdin!.write(raw);
+    const answer = await answers.next();
+    if (answer.done) throw new Error(`public-inbox-deliver.pl exited: ${err}`);
+    if (answer.value !== "ok") throw new Error(`public-inbox-deliver.pl: ${answer.value}`);
+  };
+  return {
+    deliver(raw: Buffer): Promise<void> {
+      const delivered = queue.then(() => deliverNow(raw));
+      queue = delivered.catch(() => undefined);
+      return delivered;
+    },
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = once(proc, "exit");
+      proc.stdin!.end();
+      await exited;
     },
   };
 }
