@@ -1,15 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corpusPath } from "../../test/corpus.js";
+import { scheduleThread, testPolicy } from "../../test/policy.js";
 import { checkResult } from "../../test/check-result.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import { configSchema } from "../config.js";
-import { readSource } from "../intake/index.js";
-import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
-import { DEFAULT_RELEVANT_PATTERNS } from "../series/relevance.js";
 import type { CheckRequest } from "./check.js";
 import { checkRevision, classifyResult, RevisionMissingError } from "./check-revision.js";
-import { ingestMail } from "./ingest.js";
-import { updateRevisions, type CheckJobData } from "./revisions.js";
+import type { CheckJobData } from "./revisions.js";
 
 const result = checkResult;
 
@@ -91,28 +88,17 @@ describe("checking a stored revision (real Redis, real mail)", () => {
 
   beforeAll(async () => {
     t = await freshStore();
-    const jobs: CheckJobData[] = [];
-    const scheduler = {
-      schedule: async (j: CheckJobData) => void jobs.push(j),
-      cancel: async () => {},
-    };
-    for await (const mail of readSource(corpusPath("threads", "scs-v7", "scs-v7-thread.mbox")))
-      await ingestMail({ store: t.store }, "kvmarm", mail);
-    await updateRevisions(
-      { store: t.store, scheduler },
-      {
-        list: "kvmarm",
-        relevantPaths: DEFAULT_RELEVANT_PATTERNS,
-        limits: DEFAULT_MAIL_LIMITS,
-        windowMessages: 5000,
-        marginMessages: 1000,
+    const jobs = await scheduleThread(
+      t.store,
+      corpusPath("threads", "scs-v7", "scs-v7-thread.mbox"),
+      testPolicy({
         partialWaitMs: 0,
         check: {
           candidates: ["next", "master"],
           configs: ["defconfig", "instrumented"],
           analyzer: "test",
         },
-      },
+      }),
     );
     expect(jobs).toHaveLength(1);
     job = jobs[0]!;

@@ -1,18 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkResult } from "../../test/check-result.js";
 import { corpusPath } from "../../test/corpus.js";
+import { scheduleThread, testPolicy } from "../../test/policy.js";
 import { freshStore, type TestStore } from "../../test/state.js";
 import { groupByCause, RULES, type AttributedFinding } from "../check/index.js";
 import { configSchema } from "../config.js";
-import { readSource } from "../intake/index.js";
-import { DEFAULT_MAIL_LIMITS } from "../mail/limits.js";
-import { DEFAULT_RELEVANT_PATTERNS } from "../series/relevance.js";
 import type { CheckResult } from "../shapes/check.js";
 import type { Verdict } from "../shapes/verdict.js";
 import type { CheckRequest } from "./check.js";
 import { checkRevision, checkSteps, stepsDue, transientPart } from "./check-revision.js";
-import { ingestMail } from "./ingest.js";
-import { updateRevisions, type CheckJobData } from "./revisions.js";
+import type { CheckJobData } from "./revisions.js";
 
 const BASE = "b".repeat(40);
 
@@ -105,24 +102,13 @@ describe("building every step after the verdict (real Redis, real mail)", () => 
 
   beforeAll(async () => {
     t = await freshStore();
-    const jobs: CheckJobData[] = [];
-    const scheduler = {
-      schedule: async (j: CheckJobData) => void jobs.push(j),
-      cancel: async () => {},
-    };
-    for await (const mail of readSource(corpusPath("threads", "scs-v7", "scs-v7-thread.mbox")))
-      await ingestMail({ store: t.store }, "kvmarm", mail);
-    await updateRevisions(
-      { store: t.store, scheduler },
-      {
-        list: "kvmarm",
-        relevantPaths: DEFAULT_RELEVANT_PATTERNS,
-        limits: DEFAULT_MAIL_LIMITS,
-        windowMessages: 5000,
-        marginMessages: 1000,
+    const jobs = await scheduleThread(
+      t.store,
+      corpusPath("threads", "scs-v7", "scs-v7-thread.mbox"),
+      testPolicy({
         partialWaitMs: 0,
         check: { candidates: ["master"], configs: ["defconfig"], analyzer: "test" },
-      },
+      }),
     );
     job = jobs[0]!;
   });
