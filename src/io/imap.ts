@@ -122,6 +122,16 @@ export async function openImapSession(
     throw new ImapError(code, name, `cannot select the mailbox: ${messageOf(error)}`);
   }
 
+  /**
+   * How many messages the mailbox had when the last `list` asked for them (less any expunged
+   * since): a message the server announces during the reads that follow a list was not
+   * listed, and must wake the next `idle` at once rather than wait for mail after it.
+   */
+  let listed = 0;
+  client.on("expunge", () => {
+    listed = Math.max(0, listed - 1);
+  });
+
   const wrap = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
     try {
       return await step();
@@ -142,6 +152,7 @@ export async function openImapSession(
       wrap("listing messages", async () => {
         // A server tells of new mail between commands; NOOP lets it before the FETCH below.
         await client.noop();
+        listed = client.mailbox ? client.mailbox.exists : 0;
         const entries: ImapEntry[] = [];
         // `N:*` also returns the highest message when N is above every UID; filtered below.
         const query = { uid: true, size: true, headers: ["message-id"] };
@@ -159,7 +170,9 @@ export async function openImapSession(
       }),
     idle: async (signal) => {
       if (closed || signal?.aborted) return;
-      const known = client.mailbox ? client.mailbox.exists : 0;
+      // Announced while the last listed messages were read, and not listed: read again now.
+      if ((client.mailbox ? client.mailbox.exists : 0) > listed) return;
+      const known = listed;
       await new Promise<void>((resolve) => {
         const done = () => {
           client.off("exists", onExists);

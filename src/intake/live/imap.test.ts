@@ -179,6 +179,30 @@ describe("IMAP live source on a real Dovecot", () => {
     }
   });
 
+  it("wakes at once for a message announced while the listed ones were read", async () => {
+    const mailbox = await newMailbox();
+    await deliver(mailbox, thread.slice(0, 2));
+    const src = source(mailbox);
+    try {
+      const reading = src.read(null)[Symbol.asyncIterator]();
+      const first = await reading.next();
+      expect(first.done).toBe(false);
+      // Listed: 2. The third arrives now; the server tells of it while the second is fetched.
+      await deliver(mailbox, thread.slice(2, 3));
+      const second = await reading.next();
+      expect((await reading.next()).done).toBe(true);
+      const controller = new AbortController();
+      const timeout = setTimeout(() => controller.abort(), 5000);
+      await src.waitForNew(controller.signal);
+      clearTimeout(timeout);
+      expect(controller.signal.aborted).toBe(false);
+      const next = await readAll(src, (second.value as LiveMail).checkpoint);
+      expect(next.map(uidOf)).toEqual([3]);
+    } finally {
+      await src.close();
+    }
+  });
+
   it("after a UIDVALIDITY change yields only the messages not yielded before, and says so", async () => {
     const mailbox = await newMailbox();
     await deliver(mailbox, thread.slice(0, 15));
