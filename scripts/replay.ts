@@ -47,7 +47,7 @@ import {
   writeServiceConfig,
   type ServeProcess,
 } from "../test/serve-process.js";
-import { CHECK_QUEUE } from "../workers/check.js";
+import { CHECK_QUEUE, stepsJobId } from "../workers/check.js";
 import { redisConnection } from "../workers/connection.js";
 
 const { values: args } = parseArgs({
@@ -198,14 +198,24 @@ async function main(): Promise<void> {
   const store = new StateStore(client, `${prefix}:state`);
   const queue = new Queue(CHECK_QUEUE, { connection: redisConnection(redis.url), prefix });
   const settleBy = Date.now() + Number(args["settle-minutes"]) * 60_000;
+  // Settled when no check that owes a verdict is waiting or running: steps jobs (every
+  // patch built, in the background, after the verdict) are counted beside them, not waited on.
+  const pendingJobs = async () => {
+    const jobs = await queue.getJobs(["waiting", "active", "delayed", "prioritized"]);
+    const steps = jobs.filter((j) => j?.id?.startsWith(stepsJobId("")));
+    return { checks: jobs.length - steps.length, steps: steps.length };
+  };
   let quiet = 0;
+  let pending = await pendingJobs();
   while (Date.now() < settleBy && quiet < 3) {
     await sleep(20_000);
-    const counts = await queue.getJobCounts("waiting", "active", "delayed", "prioritized");
-    const pending = Object.values(counts).reduce((a, b) => a + b, 0);
-    quiet = pending === 0 ? quiet + 1 : 0;
-    say(`checks pending ${pending}, verdicts ${await store.verdictCount()}`);
+    pending = await pendingJobs();
+    quiet = pending.checks === 0 ? quiet + 1 : 0;
+    say(
+      `checks pending ${pending.checks}, verdicts ${await store.verdictCount()}; steps jobs pending ${pending.steps}`,
+    );
   }
+  const settledAfter = Date.now() - started;
 
   const delivered = mails.filter((m) => !refused.includes(m));
   const expected = refused.length > 0 ? await oneShotSeries(delivered) : planned;
@@ -232,14 +242,18 @@ async function main(): Promise<void> {
     (s) =>
       ![s.id, ...s.patches.map((p) => p.messageId)].some((id) => seen.has(`${id} v${s.version}`)),
   );
-  const latencies = verdicts
-    .filter((v) => v.kind !== "superseded" && !v.partial)
-    .map((v) => {
-      const series = revisions.get(v.revision)?.series;
-      const ids = [series?.coverMessageId, ...(series?.patches.map((p) => p.messageId) ?? [])];
-      const last = Math.max(...ids.map((id) => (id ? (deliveredAt.get(id) ?? 0) : 0)));
-      return v.recordedAt - last;
-    });
+  const latencyOf = (v: (typeof verdicts)[number]) => {
+    const series = revisions.get(v.revision)?.series;
+    const ids = [series?.coverMessageId, ...(series?.patches.map((p) => p.messageId) ?? [])];
+    const last = Math.max(...ids.map((id) => (id ? (deliveredAt.get(id) ?? 0) : 0)));
+    return v.recordedAt - last;
+  };
+  const complete = verdicts.filter((v) => v.kind !== "superseded" && !v.partial);
+  const latencies = complete.map(latencyOf);
+  // Those that built the series (the others end at `git am` or at the base search).
+  const built = complete.filter((v) => v.kind === "clean" || v.kind === "findings").map(latencyOf);
+  const spread = (ms: number[]) =>
+    `p50 ${seconds(percentile(ms, 50))}, p95 ${seconds(percentile(ms, 95))}, max ${seconds(Math.max(0, ...ms))}`;
 
   // Each relevant series (as one-shot assembly names it) with the kinds of its verdicts, in
   // the order they were recorded: what two runs of the same replay must agree on.
@@ -277,7 +291,9 @@ async function main(): Promise<void> {
     `verdicts reported twice: ${[...reported.values()].filter((n) => n > 1).length}`,
     `checks started without a verdict: ${unfinished.length}; failed jobs: ${failed.length}${failed.map((j) => `\n  ${j.id}: ${j.failedReason}`).join("")}`,
     `series missed: ${missed.length}${missed.length ? ` (${missed.map((s) => `${s.id} v${s.version}`).join(", ")})` : ""}`,
-    `latency, last message delivered -> verdict (complete revisions, ${latencies.length}): p50 ${seconds(percentile(latencies, 50))}, p95 ${seconds(percentile(latencies, 95))}`,
+    `checks still pending: ${pending.checks}; steps jobs (every patch built, after the verdict) still pending: ${pending.steps}; settled ${seconds(settledAfter)} after delivery began`,
+    `latency, last message delivered -> verdict (complete revisions, ${latencies.length}): ${spread(latencies)}`,
+    `  of which built (clean or findings, ${built.length}): ${spread(built)}`,
     ...comparison,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
