@@ -1,5 +1,6 @@
 import { git, resolveCommit } from "../io/git.js";
 import { applySeries } from "./am.js";
+import { baseBuiltFrom } from "./build.js";
 import { resetSlot, type Slot } from "./slots.js";
 import type { BaseAttempt, BaseChoice, PatchInput, SeriesApplyResult } from "./types.js";
 
@@ -72,7 +73,7 @@ export async function chooseBase(
       attempts.push({ ...base, outcome: earlier.outcome, failure: earlier.failure });
       continue;
     }
-    await resetSlot(slot, base.commit);
+    await resetSlot(slot, base.commit, { asBuilt: (await baseBuiltFrom(slot)) === base.commit });
     const result = await applySeries(slot.src, patches);
     const failed = result.patches.find((p) => !p.applied);
     const attempt: BaseAttempt =

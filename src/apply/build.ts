@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { copyTree, readUntrustedFile, removeSpecialFiles } from "../io/untrusted.js";
 import { gitOk } from "../io/git.js";
@@ -217,6 +217,23 @@ function areaPaths(slot: Slot, name: BuildConfigName, area: BuildArea): AreaPath
     stampFile: path.join(seriesRoot(slot), `${name}.stamp.json`),
     tmpDir: path.join(seriesRoot(slot), `${name}.tmp`),
   };
+}
+
+/**
+ * The commit every base build directory of the slot was last built from (trusted code
+ * only: see `BuildArea`), or null when none was built or they were built from different
+ * commits. Putting the worktree back to it may keep the objects (`CheckoutOptions.asBuilt`).
+ */
+export async function baseBuiltFrom(slot: Slot): Promise<string | null> {
+  const names = await readdir(slot.buildRoot).catch(() => []);
+  const stamps = await Promise.all(
+    names
+      .filter((n) => n.endsWith(".stamp.json"))
+      .map((n) => readStamp(path.join(slot.buildRoot, n))),
+  );
+  const built = new Set(stamps.map((s) => s?.lastBuilt ?? null));
+  const [commit] = built;
+  return built.size === 1 && commit ? commit : null;
 }
 
 /** Throw away what an earlier series left in the slot; the series area starts empty. */

@@ -1,6 +1,12 @@
 import type { KbuildLimits } from "../io/kbuild.js";
 import { chooseBase, type BaseOptions } from "./base.js";
-import { buildHyp, endSeriesArea, startSeriesArea, type BuildArea } from "./build.js";
+import {
+  baseBuiltFrom,
+  buildHyp,
+  endSeriesArea,
+  startSeriesArea,
+  type BuildArea,
+} from "./build.js";
 import { buildInputs, changedFiles, changesBuild } from "./inputs.js";
 import { acquireSlot, checkoutInSlot, type Slot, type SlotPoolOptions } from "./slots.js";
 import type {
@@ -160,7 +166,10 @@ async function buildSteps(
   for (const [config, files] of known) inputs.set(config, files);
   const baseConfigs = opts.configs.filter((c) => !known.has(c));
   if (baseConfigs.length > 0) {
-    await checkoutInSlot(slot, base.commit);
+    // Back from the series chooseBase applied: the base builds may keep their objects.
+    await checkoutInSlot(slot, base.commit, {
+      asBuilt: (await baseBuiltFrom(slot)) === base.commit,
+    });
     await step(0, 0, null, baseConfigs, null);
   }
   // chooseBase applied the series: each step checks out its commit instead of applying again.

@@ -6,10 +6,12 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { run } from "../io/exec.js";
 import { gitOk } from "../io/git.js";
 import { MAILS, readMail, SCS_MAKEFILE_PREIMAGE, smallRepo } from "../../test/git-fixtures.js";
 import { chooseBase } from "./base.js";
-import { acquireSlot, resetSlot } from "./slots.js";
+import { baseBuiltFrom } from "./build.js";
+import { AS_BUILT, acquireSlot, resetSlot } from "./slots.js";
 
 const MAKEFILE = "arch/arm64/kvm/hyp/Makefile";
 const tmp: string[] = [];
@@ -122,6 +124,33 @@ describe("worktree slots", () => {
     await after.release();
   });
 
+  it("dates the files it puts back as built only when asked: make keeps objects built from them", async () => {
+    const { repo, cacheDir, base } = await setup();
+    const slot = await acquireSlot(repo, base, { cacheDir });
+    // A build directory made from the base: its object copies the hyp Makefile.
+    const buildDir = path.join(slot.buildRoot, "defconfig");
+    await mkdir(buildDir, { recursive: true });
+    await writeFile(path.join(buildDir, "Makefile"), `out: ${slot.src}/${MAKEFILE}\n\tcp $< $@\n`);
+    const make = (...args: string[]) =>
+      run("make", ["-C", buildDir, ...args]).then((r) => r.exitCode);
+    const roundTrip = async (asBuilt: boolean) => {
+      await resetSlot(slot, base);
+      expect(await make()).toBe(0);
+      await gitOk(slot.src, ["am", "-3"], { input: await readMail(MAILS.scsHypMakefile) });
+      const untouched = (await stat(path.join(slot.src, "a.c"))).mtimeMs;
+      await resetSlot(slot, base, { asBuilt });
+      expect((await stat(path.join(slot.src, "a.c"))).mtimeMs).toBe(untouched);
+      expect(await readFile(path.join(buildDir, "out"), "utf8")).toBe(SCS_MAKEFILE_PREIMAGE);
+      return make("-q");
+    };
+    // Put back as built: the object is up to date (and was built from that very content).
+    expect(await roundTrip(true)).toBe(0);
+    expect((await stat(path.join(slot.src, MAKEFILE))).mtime).toEqual(AS_BUILT);
+    // Put back as a checkout does: make rebuilds what the series had touched.
+    expect(await roundTrip(false)).toBe(1);
+    await slot.release();
+  });
+
   it("recreates a worktree a crash left broken", async () => {
     const { repo, cacheDir, base } = await setup();
     const slot = await acquireSlot(repo, base, { cacheDir });
@@ -129,6 +158,26 @@ describe("worktree slots", () => {
     await rm(path.join(slot.src, ".git"));
     await resetSlot(slot, base);
     expect((await gitOk(slot.src, ["rev-parse", "HEAD"])).trim()).toBe(base);
+    await slot.release();
+  });
+});
+
+describe("baseBuiltFrom", () => {
+  it("names the commit only when every base build directory was last built from it", async () => {
+    const { repo, cacheDir, base } = await setup();
+    const slot = await acquireSlot(repo, base, { cacheDir });
+    const stamp = (name: string, lastBuilt: string | null) =>
+      writeFile(path.join(slot.buildRoot, `${name}.stamp.json`), JSON.stringify({ lastBuilt }));
+    expect(await baseBuiltFrom(slot)).toBeNull();
+    await mkdir(slot.buildRoot, { recursive: true });
+    await stamp("defconfig", base);
+    expect(await baseBuiltFrom(slot)).toBe(base);
+    await stamp("instrumented", base);
+    expect(await baseBuiltFrom(slot)).toBe(base);
+    await stamp("hyp-options", null);
+    expect(await baseBuiltFrom(slot)).toBeNull();
+    await stamp("hyp-options", "0".repeat(40));
+    expect(await baseBuiltFrom(slot)).toBeNull();
     await slot.release();
   });
 });

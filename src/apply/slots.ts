@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, readdir, realpath, rm, stat, writeFile } from "node:fs/promises";
+import { lutimes, mkdir, readFile, readdir, realpath, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { git, gitOk } from "../io/git.js";
@@ -143,9 +143,14 @@ async function worktreeUsable(src: string): Promise<boolean> {
  * files that differ (`git checkout --detach -f` + `git clean -fdx`), so untouched files keep
  * their mtimes and the build directories stay valid; an am session or index lock left by a
  * killed git is cleared first. A missing or broken worktree (first
- * use, or a crash while creating it) is (re)created with `git worktree add`.
+ * use, or a crash while creating it) is (re)created with `git worktree add`. With
+ * `opts.asBuilt`, the files put back are dated as built (`checkoutInSlot`).
  */
-export async function resetSlot(slot: Slot, commit: string): Promise<void> {
+export async function resetSlot(
+  slot: Slot,
+  commit: string,
+  opts: CheckoutOptions = {},
+): Promise<void> {
   if (!(await worktreeUsable(slot.src))) {
     await rm(slot.src, { recursive: true, force: true });
     await withLock(path.join(path.dirname(slot.dir), "worktree-add.lock"), async () => {
@@ -161,18 +166,45 @@ export async function resetSlot(slot: Slot, commit: string): Promise<void> {
       const leftPath = (await gitOk(slot.src, ["rev-parse", "--git-path", left])).trim();
       await rm(path.resolve(slot.src, leftPath), { recursive: true, force: true });
     }
-    await gitOk(slot.src, ["checkout", "--detach", "-f", "-q", commit], {
-      timeoutMs: 30 * 60_000,
-    });
+    await checkoutInSlot(slot, commit, opts);
     await gitOk(slot.src, ["clean", "-fdxq"], { timeoutMs: 30 * 60_000 });
   }
   await writeFile(path.join(slot.dir, "state.json"), JSON.stringify({ base: commit }));
 }
 
+export interface CheckoutOptions {
+  /**
+   * The slot's base build directories were last built from `commit` (all of them, trusted
+   * code only). The files the checkout puts back then hold the very content those objects
+   * were built from, and are dated `AS_BUILT` instead of now: make keeps the objects, where
+   * it would rebuild everything a series had touched (a header: every hyp object) on its
+   * way back to the base. Never for a commit the base builds were not made from.
+   */
+  asBuilt?: boolean;
+}
+
+/** The date of a file put back to the content a build was made from: older than any build. */
+export const AS_BUILT = new Date("2000-01-01T00:00:00Z");
+
 /**
  * Move the slot's worktree between commits of one series (or back to its base): only the
  * files that differ are rewritten, so a build afterwards recompiles only what they feed.
  */
-export async function checkoutInSlot(slot: Slot, commit: string): Promise<void> {
+export async function checkoutInSlot(
+  slot: Slot,
+  commit: string,
+  opts: CheckoutOptions = {},
+): Promise<void> {
+  // What differs between the worktree (a killed am's edits included) and the commit.
+  const rewritten = opts.asBuilt
+    ? (await gitOk(slot.src, ["diff", "--no-renames", "--name-only", "-z", commit]))
+        .split("\0")
+        .filter(Boolean)
+    : [];
   await gitOk(slot.src, ["checkout", "--detach", "-f", "-q", commit], { timeoutMs: 30 * 60_000 });
+  for (const file of rewritten)
+    // A file the commit does not have was removed; lutimes never follows a link out.
+    await lutimes(path.join(slot.src, file), AS_BUILT, AS_BUILT).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    });
 }
