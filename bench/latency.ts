@@ -5,12 +5,14 @@
  * bench/latency-series.json (real kvmarm series that apply to linux-source-6.1, found by
  * `npm run series:applicable`), read from the corpus archive and checked as `hypwatch
  * check` checks it, on a base already built (the first check builds and stores it, and is
- * not counted). Each series is checked twice in the same run:
+ * not counted). Each series is checked three times in the same run:
  *  - final-first (the default): the verdict from the base and the final state; the steps
  *    between are built only to attribute findings;
+ *  - final-first with its configurations built side by side (`build.configsSideBySide`),
+ *    sharing make's jobs;
  *  - every step, in order (how checks ran before final-first): what a full per-patch
  *    attribution costs.
- * Prints each series' times and verdict, then p50, p95 and max of both, beside the targets
+ * Prints each series' times and verdict, then p50, p95 and max of each, beside the targets
  * (verdict p95 under 60 s, none over 120 s; per-patch attribution within 5 minutes).
  */
 import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
@@ -61,13 +63,17 @@ const raw = await rawMailsById(
 );
 const scratch = await mkdtemp(path.join(tmpdir(), "hypwatch-bench-latency-"));
 
-async function check(s: Listed, steps: "final-first" | "every"): Promise<CheckResult> {
+async function check(
+  s: Listed,
+  steps: "final-first" | "every",
+  sideBySide = 1,
+): Promise<CheckResult> {
   const ids = [...(s.coverMessageId ? [s.coverMessageId] : []), ...s.patches];
   const mails = ids.map((id) => raw.get(id)).filter((m): m is Buffer => m !== undefined);
   const mbox = path.join(scratch, "series.mbox");
   await writeFile(mbox, mboxOf(mails));
   const selected = await selectSeries(mbox, config);
-  return checkSeries({ ...checkRequest(repo, selected, config, { configs }), steps });
+  return checkSeries({ ...checkRequest(repo, selected, config, { configs }), steps, sideBySide });
 }
 
 interface Row {
@@ -75,6 +81,7 @@ interface Row {
   kind: string;
   findings: number;
   finalFirstMs: number;
+  sideBySideMs: number;
   everyMs: number;
   builtFinalFirst: number;
 }
@@ -92,9 +99,10 @@ try {
       .map((l) => l.toFixed(1))
       .join(" ")}`,
   );
-  say("");
+  say("final-first  side by side  every step  (each series checked in the three ways, in that order)");
   for (const s of series) {
     const finalFirst = await check(s, "final-first");
+    const sideBySide = await check(s, "final-first", configs.length);
     const every = await check(s, "every");
     const { kind } = classifyResult(finalFirst);
     const agree =
@@ -105,12 +113,14 @@ try {
       kind,
       findings: finalFirst.findings.length,
       finalFirstMs: finalFirst.timings.totalMs,
+      sideBySideMs: sideBySide.timings.totalMs,
       everyMs: every.timings.totalMs,
       builtFinalFirst: built,
     });
     say(
-      `${secs(finalFirst.timings.totalMs).padStart(8)} ${secs(every.timings.totalMs).padStart(8)}  ` +
-        `${String(s.patches.length).padStart(2)} patches  ${kind}${agree}  v${s.version} ${s.subject.slice(0, 60)}`,
+      `${secs(finalFirst.timings.totalMs).padStart(8)} ${secs(sideBySide.timings.totalMs).padStart(8)} ${secs(every.timings.totalMs).padStart(8)}  ` +
+        `${String(s.patches.length).padStart(2)} patches  ${kind}${agree}  v${s.version} ${s.subject.slice(0, 60)}` +
+        `  (final-first: builds ${secs(finalFirst.timings.buildMs)}, analysis ${secs(finalFirst.timings.analyzeMs)})`,
     );
   }
 } finally {
@@ -129,6 +139,12 @@ say(
   summary(
     "final-first (verdict)",
     rows.map((r) => r.finalFirstMs),
+  ),
+);
+say(
+  summary(
+    "final-first, side by side",
+    rows.map((r) => r.sideBySideMs),
   ),
 );
 say(

@@ -83,6 +83,11 @@ export const buildSchema = z.strictObject({
     .int()
     .positive()
     .default(4 * 1024 * MiB),
+  /**
+   * Configurations a check builds at once, sharing make's 2 jobs (docs/apply.md, Side by
+   * side): make's serial parts of one build overlap with the other's.
+   */
+  configsSideBySide: z.number().int().min(1).max(8).default(1),
   /** Processes alive at once (make -j2 runs a few dozen). */
   processes: z.number().int().positive().default(256),
   /** Largest single file a build writes (the biggest hyp object is under 10 MiB). */
@@ -524,6 +529,7 @@ export const CONFIG_ENV: readonly (readonly [string, string, (value: string) => 
   ["HYPWATCH_SANDBOX_GID", "build.sandboxGid", number],
   ["HYPWATCH_BUILD_TIME_LIMIT", "build.buildTimeLimitSeconds", number],
   ["HYPWATCH_SERIES_TIME_LIMIT", "build.seriesTimeLimitSeconds", number],
+  ["HYPWATCH_CONFIGS_SIDE_BY_SIDE", "build.configsSideBySide", number],
   ["HYPWATCH_BUILD_MEMORY", "build.memoryBytes", number],
   ["HYPWATCH_BUILD_PROCESSES", "build.processes", number],
   ["HYPWATCH_BUILD_FILE_BYTES", "build.fileBytes", number],

@@ -1,4 +1,4 @@
-import type { KbuildLimits } from "../io/kbuild.js";
+import { DEFAULT_LIMITS, type KbuildLimits } from "../io/kbuild.js";
 import { chooseBase, type BaseOptions } from "./base.js";
 import {
   baseBuiltFrom,
@@ -71,6 +71,8 @@ export interface SeriesBuildOptions extends BaseOptions {
   attributeAfter?: (final: SeriesBuildStep) => boolean | Promise<boolean>;
   /** Epoch ms after which no build starts, and running ones are stopped (`series-time`). */
   deadline?: number;
+  /** Configurations built at once in a step (`sideBySide`); default 1, one after another. */
+  sideBySide?: number;
 }
 
 export interface SeriesBuildResult {
@@ -113,6 +115,27 @@ export async function buildSeriesInSlot(
 }
 
 /**
+ * Build `configs`, up to `atOnce` of them side by side, sharing the make jobs of one build
+ * between them (two configurations at once on `-j2` build with `-j1` each): what make does
+ * on one core (reading the Makefiles, the final links) overlaps with the other build. The
+ * results come back in the order of `configs`.
+ */
+export async function sideBySide(
+  configs: readonly BuildConfigName[],
+  atOnce: number,
+  build: (config: BuildConfigName, limits: Partial<KbuildLimits>) => Promise<HypBuildResult>,
+  limits: Partial<KbuildLimits> = {},
+): Promise<HypBuildResult[]> {
+  const width = Math.max(1, Math.min(atOnce, configs.length));
+  const jobs = Math.max(1, Math.floor((limits.jobs ?? DEFAULT_LIMITS.jobs ?? 2) / width));
+  const shared = width > 1 ? { ...limits, jobs } : limits;
+  const results: HypBuildResult[] = [];
+  for (let i = 0; i < configs.length; i += width)
+    results.push(...(await Promise.all(configs.slice(i, i + width).map((c) => build(c, shared)))));
+  return results;
+}
+
+/**
  * The base builds in the slot's own build directories (trusted code only); every patched
  * step in the series area, a copy of them that is thrown away afterwards.
  */
@@ -133,29 +156,32 @@ async function buildSteps(
     configs: readonly BuildConfigName[],
     changed: readonly string[] | null,
   ) => {
-    const builds: HypBuildResult[] = [];
-    const unchanged: BuildConfigName[] = [];
     const read = new Map<BuildConfigName, ReadonlySet<string>>();
-    for (const config of configs) {
+    const unchanged = configs.filter((config) => {
       const before = inputs.get(config);
-      if (changed && before && !opts.everyStep && !changesBuild(changed, before)) {
-        unchanged.push(config);
-        continue;
-      }
-      const area: BuildArea = applied === 0 ? "base" : "series";
-      opts.onBuild?.(applied, config);
-      const build = await buildHyp(slot, config, {
-        area,
-        ...(opts.limits ? { limits: opts.limits } : {}),
-        ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
-      });
-      builds.push(build);
+      return changed && before && !opts.everyStep && !changesBuild(changed, before);
+    });
+    const area: BuildArea = applied === 0 ? "base" : "series";
+    const builds = await sideBySide(
+      configs.filter((c) => !unchanged.includes(c)),
+      opts.sideBySide ?? 1,
+      (config, limits) => {
+        opts.onBuild?.(applied, config);
+        return buildHyp(slot, config, {
+          area,
+          limits,
+          ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+        });
+      },
+      opts.limits,
+    );
+    for (const build of builds) {
       if (build.ok) {
         const files = await buildInputs(build.buildDir, slot.src);
-        read.set(config, files);
-        inputs.set(config, files);
+        read.set(build.config, files);
+        inputs.set(build.config, files);
       } else {
-        inputs.delete(config);
+        inputs.delete(build.config);
       }
     }
     const done = { applied, since, patch, builds, unchanged, inputs: read };

@@ -60,6 +60,8 @@ export interface CheckRequest {
   limits?: Partial<KbuildLimits>;
   /** Time bound of the whole check; builds after it are not run. */
   seriesTimeoutMs?: number;
+  /** Configurations built at once, sharing the build's make jobs (default 1). */
+  sideBySide?: number;
   /**
    * `final-first` (the default): the verdict comes from the base and the series' final
    * state; the patches between are built only when the final state has findings the base
@@ -223,6 +225,7 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     configs,
     ...(request.cacheDir ? { pool: { cacheDir: request.cacheDir } } : {}),
     ...(request.limits ? { limits: request.limits } : {}),
+    ...(request.sideBySide ? { sideBySide: request.sideBySide } : {}),
     ...(request.seriesTimeoutMs !== undefined
       ? { deadline: started + request.seriesTimeoutMs }
       : {}),

@@ -132,6 +132,7 @@ export function checkRequest(
       runAs: { uid: b.sandboxUid, gid: b.sandboxGid },
     },
     seriesTimeoutMs: b.seriesTimeLimitSeconds * 1000,
+    sideBySide: b.configsSideBySide,
     repo,
     patches: selected.patches,
     series: selected.series
