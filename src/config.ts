@@ -85,7 +85,7 @@ export const buildSchema = z.strictObject({
     .default(4 * 1024 * MiB),
   /**
    * Configurations a check builds at once, sharing make's 2 jobs (docs/apply.md, Side by
-   * side): make's serial parts of one build overlap with the other's.
+   * side): the parts of one build that make runs on one core overlap with the other's.
    */
   configsSideBySide: z.number().int().min(1).max(8).default(1),
   /** Processes alive at once (make -j2 runs a few dozen). */
