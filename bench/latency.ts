@@ -99,7 +99,9 @@ try {
       .map((l) => l.toFixed(1))
       .join(" ")}`,
   );
-  say("final-first  side by side  every step  (each series checked in the three ways, in that order)");
+  say(
+    "final-first  side by side  every step  (each series checked in the three ways, in that order)",
+  );
   for (const s of series) {
     const finalFirst = await check(s, "final-first");
     const sideBySide = await check(s, "final-first", configs.length);
