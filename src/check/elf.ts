@@ -83,8 +83,14 @@ export function parseSymbolTable(text: string): ElfSymbol[] {
   return symbols;
 }
 
-/** `readelf -W -r`: every RELA section, keyed by the section it applies to. */
-export function parseRelocations(text: string): Relocation[] {
+/**
+ * `readelf -W -r`: the RELA sections, keyed by the section each applies to; only those of
+ * the sections `keep` accepts (all by default).
+ */
+export function parseRelocations(
+  text: string,
+  keep: (section: string) => boolean = () => true,
+): Relocation[] {
   const relocations: Relocation[] = [];
   let section: string | null = null;
   const header = /^Relocation section '\.rela?(.*)' at offset/;
@@ -94,7 +100,7 @@ export function parseRelocations(text: string): Relocation[] {
   for (const line of text.split("\n")) {
     const h = header.exec(line);
     if (h) {
-      section = h[1] ?? "";
+      section = keep(h[1] ?? "") ? (h[1] ?? "") : null;
       continue;
     }
     if (section === null) continue;
@@ -122,6 +128,27 @@ export function parseRelocations(text: string): Relocation[] {
     }
   }
   return relocations;
+}
+
+/** What `readelf -W -S -r -s` prints of one object, in that order. */
+export interface ElfListing {
+  sections: ElfSection[];
+  symbols: ElfSymbol[];
+  relocations: Relocation[];
+}
+
+/**
+ * `readelf -W -S -r -s` of one object. The relocations of debug information are left out:
+ * nothing is judged by them, and they are most of the text.
+ */
+export function parseElfListing(text: string): ElfListing {
+  const symbolTable = text.search(/^Symbol table '/m);
+  const head = symbolTable < 0 ? text : text.slice(0, symbolTable);
+  return {
+    sections: parseSectionHeaders(head),
+    relocations: parseRelocations(head, (section) => !section.startsWith(".debug")),
+    symbols: symbolTable < 0 ? [] : parseSymbolTable(text.slice(symbolTable)),
+  };
 }
 
 /** `nm -u`: the names of the undefined symbols. */

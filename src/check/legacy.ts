@@ -9,8 +9,7 @@ import type { BinutilsOptions } from "../io/binutils.js";
 import { compileObject } from "../io/compiler.js";
 import { findingKeys } from "./diff.js";
 import type { ElfSymbol } from "./elf.js";
-import pMap from "p-map";
-import { readObject, resolveSites, type ObjectInfo } from "./objects.js";
+import { readObjects, resolveSites, type ObjectInfo } from "./objects.js";
 import { RULES, type Finding } from "./types.js";
 
 type Draft = Omit<Finding, "key">;
@@ -102,7 +101,7 @@ export function declaredInline(source: string, line: number, fn: string): boolea
 /** Every legacy-era hyp finding of a set of objects built together. */
 export async function analyzeLegacyObjects(input: LegacyObjectsInput): Promise<Finding[]> {
   const opts: BinutilsOptions = { cwd: input.cwd, crossCompile: input.crossCompile };
-  const objects = await pMap(input.objects, (p) => readObject(p, opts), { concurrency: 2 });
+  const objects = await readObjects(input.objects, opts);
 
   const hypGlobals = new Map<string, string>();
   for (const obj of objects) {

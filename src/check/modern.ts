@@ -33,6 +33,7 @@ import {
   ObjectMemo,
   readInstructions,
   readObject,
+  readObjects,
   resolveSites,
   type ObjectInfo,
   type SourceSite,
@@ -152,10 +153,11 @@ export async function analyzeModernBuild(input: ModernBuildInput): Promise<Findi
     .filter((n) => !aliased.has(n));
   const forbidden = new Set(unaliased.filter((n) => instrumentationOfSymbol(n) === null));
 
+  const infos = await memo.getMany("object", inputs, opts, (paths) => readObjects(paths, opts));
   const objects: NvheObject[] = await pMap(
     inputs,
-    async (p) => {
-      const info = await memo.get("object", p, opts, (o) => readObject(o, opts));
+    async (p, i) => {
+      const info = infos[i] as ObjectInfo;
       // Objects without a .cmd file (hand-built dirs) are still judged, just without flags.
       const cmdText = await readUntrustedFile(path.join(buildDir, cmdFileOf(p))).catch(() => null);
       const cmd: KbuildCommand | null = cmdText === null ? null : parseKbuildCmd(cmdText);
@@ -265,7 +267,7 @@ async function callersOf(
   if (local.size === 0) return out;
   const calls = (
     await memo.get("calls", obj.path, opts, async (p) =>
-      (await readInstructions(p, opts)).filter((insn) => CALL.test(insn.text)),
+      ((await readInstructions([p], opts))[0] ?? []).filter((insn) => CALL.test(insn.text)),
     )
   ).filter((insn) => local.has(CALL.exec(insn.text)?.[1] ?? ""));
   const sites = await resolveSites(
@@ -392,13 +394,14 @@ async function instrumentationFindings(
   memo: ObjectMemo,
 ): Promise<Draft[]> {
   const drafts: Draft[] = [];
-  const scs = await pMap(
-    objects,
-    (o) =>
-      memo.get("shadow-call-stack", o.path, opts, async (p) =>
-        (await readInstructions(p, opts)).filter((insn) => isShadowCallStackInstruction(insn.text)),
+  const scs = await memo.getMany(
+    "shadow-call-stack",
+    objects.map((o) => o.path),
+    opts,
+    async (paths) =>
+      (await readInstructions(paths, opts)).map((insns) =>
+        insns.filter((insn) => isShadowCallStackInstruction(insn.text)),
       ),
-    TWO,
   );
   objects.forEach((obj, i) => {
     const sites: InstrumentationSite[] = [];

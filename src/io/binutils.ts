@@ -52,14 +52,13 @@ export async function binutilsVersions(opts: BinutilsOptions = {}): Promise<stri
   );
 }
 
-/** `readelf -W -S`: the section headers. */
-export function readSectionHeaders(object: string, opts: BinutilsOptions = {}): Promise<string> {
-  return tool("readelf", ["-W", "-S", object], object, opts);
-}
-
-/** `readelf -W -s`: the symbol table. */
-export function readSymbolTable(object: string, opts: BinutilsOptions = {}): Promise<string> {
-  return tool("readelf", ["-W", "-s", object], object, opts);
+/**
+ * `readelf -W -S -r -s`: section headers, relocations and symbol table, in that order; with
+ * more than one object, each object's part follows a `File: <object>` line. One process for
+ * many objects: a spawn costs more than reading a small object.
+ */
+export function readElf(objects: readonly string[], opts: BinutilsOptions = {}): Promise<string> {
+  return tool("readelf", ["-W", "-S", "-r", "-s", ...objects], objects.join(" "), opts);
 }
 
 /** `readelf -W -r`: every relocation section. */
@@ -72,11 +71,16 @@ export function listUndefinedSymbols(object: string, opts: BinutilsOptions = {})
   return tool("nm", ["-u", object], object, opts);
 }
 
-/** `objdump -d --no-show-raw-insn`: disassembly of the executable sections. */
-export function disassemble(object: string, opts: BinutilsOptions = {}): Promise<string> {
-  return tool("objdump", ["-d", "--no-show-raw-insn", object], object, opts);
+/**
+ * `objdump -d --no-show-raw-insn`: disassembly of the executable sections, each object's
+ * after a `<object>:     file format <format>` line.
+ */
+export function disassemble(
+  objects: readonly string[],
+  opts: BinutilsOptions = {},
+): Promise<string> {
+  return tool("objdump", ["-d", "--no-show-raw-insn", ...objects], objects.join(" "), opts);
 }
-
 /**
  * `addr2line -a -i -f -j <section>` for section-relative offsets of a relocatable object:
  * the source line of each offset with the chain of functions inlined there.
