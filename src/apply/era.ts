@@ -14,6 +14,15 @@ export const HYP_TARGETS: Record<Era, readonly string[]> = {
   legacy: ["arch/arm64/kvm/hyp/", "virt/kvm/arm/hyp/", "arch/arm64/kvm/hyp-init.o"],
 };
 
+/**
+ * What the nVHE analysis reads, and no more: the nVHE objects (with the shared objects they
+ * build) and the alias list. A legacy tree has no separate nVHE code.
+ */
+export const NVHE_TARGETS: Record<Era, readonly string[]> = {
+  modern: ["arch/arm64/kvm/hyp/nvhe/", "arch/arm64/kernel/vmlinux.lds"],
+  legacy: HYP_TARGETS.legacy,
+};
+
 /** Which era a kernel source tree is in, from its files. */
 export async function detectEra(srcDir: string): Promise<Era> {
   try {
