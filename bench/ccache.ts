@@ -11,8 +11,7 @@
  * Every build directory and cache is the bench's own, in a scratch pool removed at the end.
  * Prints each step's make time both ways, and ccache's hits and misses at each step.
  */
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -26,6 +25,7 @@ import {
   resetSlot,
   type BuildConfigName,
 } from "../src/apply/index.js";
+import { cacheRoot } from "../src/apply/tree.js";
 import { readConfig } from "../src/config.js";
 import { run } from "../src/io/exec.js";
 import { gitOk } from "../src/io/git.js";
@@ -59,7 +59,10 @@ const configName = values.config as BuildConfigName;
 const config = readConfig();
 const repo = await ensureTree({ tree: config.tree });
 const base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
-const scratch = await mkdtemp(path.join(tmpdir(), "hypwatch-bench-ccache-"));
+// Beside hypwatch's own cache, where the unprivileged build user can reach it.
+await mkdir(cacheRoot(), { recursive: true });
+const scratch = await mkdtemp(path.join(cacheRoot(), "bench-ccache-"));
+await chmod(scratch, 0o755);
 const slot = await acquireSlot(repo, base, { cacheDir: path.join(scratch, "pool") });
 
 interface Counters {
@@ -67,11 +70,31 @@ interface Counters {
   misses: number;
 }
 
+const cacheDir = path.join(scratch, "ccache");
+const tmp = path.join(scratch, "tmp");
+const logs = path.join(scratch, "logs");
+
+/** `ccache <args>` in the sandbox, as the user the builds run as (who owns the cache). */
+async function ccache(args: string[], log: string): Promise<string> {
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const logPath = path.join(logs, log);
+  const result = await runSandboxed("ccache", args, {
+    cwd: cacheDir,
+    writable: [cacheDir],
+    tmpDir: tmp,
+    limits: DEFAULT_LIMITS,
+    logPath,
+    env: { CCACHE_DIR: cacheDir },
+  });
+  if (result.exitCode !== 0) throw new Error(`ccache ${args.join(" ")} failed: ${logPath}`);
+  return readFile(logPath, "utf8");
+}
+
 /** ccache's hit and miss counters, from `--print-stats`. */
-async function counters(dir: string): Promise<Counters> {
-  const out = await run("ccache", ["--print-stats"], { env: { CCACHE_DIR: dir } });
-  const value = (name: string) =>
-    Number(new RegExp(`^${name}\\t(\\d+)$`, "m").exec(out.stdout)?.[1] ?? 0);
+async function counters(log: string): Promise<Counters> {
+  const out = await ccache(["--print-stats"], log);
+  const value = (name: string) => Number(new RegExp(`^${name}\\t(\\d+)$`, "m").exec(out)?.[1] ?? 0);
   return {
     hits: value("direct_cache_hit") + value("preprocessed_cache_hit"),
     misses: value("cache_miss"),
@@ -108,15 +131,13 @@ try {
   }
 
   // With ccache, in the sandbox, the cache writable to it.
-  const cacheDir = path.join(scratch, "ccache");
-  const tmp = path.join(scratch, "tmp");
   await mkdir(cacheDir, { recursive: true });
   const cc = `ccache ${CROSS_COMPILE}gcc`;
   const cachedMake = async (commit: string) => {
     await checkoutInSlot(slot, commit);
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
-    await run("ccache", ["--zero-stats"], { env: { CCACHE_DIR: cacheDir } });
+    await ccache(["--zero-stats"], `${commit.slice(0, 12)}.zero.log`);
     const result = await runSandboxed(
       "make",
       [
@@ -135,13 +156,13 @@ try {
         readable: [slot.src],
         tmpDir: tmp,
         limits: DEFAULT_LIMITS,
-        logPath: path.join(scratch, "logs", `${commit.slice(0, 12)}.log`),
+        logPath: path.join(logs, `${commit.slice(0, 12)}.log`),
         env: { CCACHE_DIR: cacheDir, CCACHE_TEMPDIR: "/tmp" },
       },
     );
     if (result.exitCode !== 0)
       throw new Error(`ccache build at ${commit} failed: ${result.logPath}`);
-    return { ms: result.durationMs, ...(await counters(cacheDir)) };
+    return { ms: result.durationMs, ...(await counters(`${commit.slice(0, 12)}.stats.log`)) };
   };
   const filled = await cachedMake(base);
   say(
