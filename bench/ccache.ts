@@ -29,7 +29,7 @@ import { cacheRoot } from "../src/apply/tree.js";
 import { readConfig } from "../src/config.js";
 import { run } from "../src/io/exec.js";
 import { gitOk } from "../src/io/git.js";
-import { ARCH, CROSS_COMPILE, DEFAULT_LIMITS } from "../src/io/kbuild.js";
+import { CROSS_COMPILE, DEFAULT_LIMITS, kbuildArgs } from "../src/io/kbuild.js";
 import { runSandboxed } from "../src/io/sandbox.js";
 import { selectSeries } from "../src/pipeline/select.js";
 import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
@@ -74,11 +74,16 @@ const cacheDir = path.join(scratch, "ccache");
 const tmp = path.join(scratch, "tmp");
 const logs = path.join(scratch, "logs");
 
-/** `ccache <args>` in the sandbox, as the user the builds run as (who owns the cache). */
-async function ccache(args: string[], log: string): Promise<string> {
+/** The sandbox's /tmp, emptied for the next command. */
+async function freshTmp(): Promise<void> {
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
+}
+
+/** `ccache <args>` in the sandbox, as the user the builds run as (who owns the cache). */
+async function ccache(args: string[], log: string): Promise<string> {
   const logPath = path.join(logs, log);
+  await freshTmp();
   const result = await runSandboxed("ccache", args, {
     cwd: cacheDir,
     writable: [cacheDir],
@@ -135,20 +140,16 @@ try {
   const cc = `ccache ${CROSS_COMPILE}gcc`;
   const cachedMake = async (commit: string) => {
     await checkoutInSlot(slot, commit);
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
     await ccache(["--zero-stats"], `${commit.slice(0, 12)}.zero.log`);
+    await freshTmp();
     const result = await runSandboxed(
       "make",
       [
-        "-C",
-        slot.src,
-        `O=${cachedDir}`,
-        `ARCH=${ARCH}`,
-        `CROSS_COMPILE=${CROSS_COMPILE}`,
+        ...kbuildArgs(
+          { srcDir: slot.src, buildDir: cachedDir, limits: DEFAULT_LIMITS },
+          HYP_TARGETS.modern,
+        ),
         `CC=${cc}`,
-        `-j${DEFAULT_LIMITS.jobs ?? 2}`,
-        ...HYP_TARGETS.modern,
       ],
       {
         cwd: cachedDir,

@@ -41,7 +41,7 @@ import {
 import { CheckInputError, RULES, type Finding, type InlineFrame, type NvheAlias } from "./types.js";
 import { beyondMachinery, codePlaceOf } from "./tables.js";
 import { namingLine } from "./naming-line.js";
-import type { Relocation } from "./elf.js";
+import type { DisassembledInstruction, Relocation } from "./elf.js";
 
 export const NVHE_DIR = "arch/arm64/kvm/hyp/nvhe";
 export const NVHE_OBJECT = `${NVHE_DIR}/kvm_nvhe.o`;
@@ -247,6 +247,22 @@ function outsideMachinery(table: string, site: SourceSite): SourceSite {
 const CALL = /^bl?\s+[0-9a-f]+ <([^+>]+)>$/;
 
 /**
+ * What the checks read of an object's disassembly (kept instead of all of it): its direct
+ * calls and its shadow-call-stack pushes and pops. One objdump serves both.
+ */
+interface InstructionsOfInterest {
+  calls: DisassembledInstruction[];
+  shadowCallStack: DisassembledInstruction[];
+}
+
+function ofInterest(insns: readonly DisassembledInstruction[]): InstructionsOfInterest {
+  return {
+    calls: insns.filter((insn) => CALL.test(insn.text)),
+    shadowCallStack: insns.filter((insn) => isShadowCallStackInstruction(insn.text)),
+  };
+}
+
+/**
  * The calls in `obj` to each of `functions` that the compiler emitted out of line (local
  * functions: a header's `static inline` helper or a static function of the file), each
  * resolved to its inline chain.
@@ -266,10 +282,10 @@ async function callersOf(
   const out = new Map<string, InlineFrame[][]>();
   if (local.size === 0) return out;
   const calls = (
-    await memo.get("calls", obj.path, opts, async (p) =>
-      ((await readInstructions([p], opts))[0] ?? []).filter((insn) => CALL.test(insn.text)),
+    await memo.get("instructions", obj.path, opts, async (p) =>
+      ofInterest((await readInstructions([p], opts))[0] ?? []),
     )
-  ).filter((insn) => local.has(CALL.exec(insn.text)?.[1] ?? ""));
+  ).calls.filter((insn) => local.has(CALL.exec(insn.text)?.[1] ?? ""));
   const sites = await resolveSites(
     obj.info,
     calls,
@@ -394,18 +410,15 @@ async function instrumentationFindings(
   memo: ObjectMemo,
 ): Promise<Draft[]> {
   const drafts: Draft[] = [];
-  const scs = await memo.getMany(
-    "shadow-call-stack",
+  const instructions = await memo.getMany(
+    "instructions",
     objects.map((o) => o.path),
     opts,
-    async (paths) =>
-      (await readInstructions(paths, opts)).map((insns) =>
-        insns.filter((insn) => isShadowCallStackInstruction(insn.text)),
-      ),
+    async (paths) => (await readInstructions(paths, opts)).map(ofInterest),
   );
   objects.forEach((obj, i) => {
     const sites: InstrumentationSite[] = [];
-    for (const insn of scs[i] ?? []) {
+    for (const insn of instructions[i]?.shadowCallStack ?? []) {
       sites.push({
         name: "shadow-call-stack",
         section: insn.section,

@@ -1,10 +1,9 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { BinutilsError, DEFAULT_CROSS_COMPILE, disassemble, readElf } from "../io/binutils.js";
+import { run } from "../io/exec.js";
 import { parseDisassembly, parseElfListing } from "./elf.js";
 import {
   ObjectMemo,
@@ -19,7 +18,8 @@ import {
 async function assemble(dir: string, name: string, source: string): Promise<string> {
   const src = path.join(dir, `${name}.s`);
   await writeFile(src, source);
-  await promisify(execFile)(`${DEFAULT_CROSS_COMPILE}as`, [src, "-o", path.join(dir, name)]);
+  const result = await run(`${DEFAULT_CROSS_COMPILE}as`, [src, "-o", path.join(dir, name)]);
+  if (result.exitCode !== 0) throw new Error(`as ${src}: ${result.stderr}`);
   return name;
 }
 

@@ -37,7 +37,22 @@ export interface KbuildInvocation {
  * read-only: a patched Makefile can change nothing but the build directory and its /tmp.
  */
 export function kbuildMake(inv: KbuildInvocation, targets: string[]): Promise<SandboxResult> {
-  const args = [
+  return runSandboxed("make", kbuildArgs(inv, targets), {
+    cwd: inv.buildDir,
+    writable: [inv.buildDir],
+    readable: [inv.srcDir],
+    tmpDir: inv.tmpDir,
+    limits: inv.limits,
+    logPath: inv.logPath,
+  });
+}
+
+/** make's arguments for `kbuildMake`; a later `CC=` on the command line overrides `inv.cc`. */
+export function kbuildArgs(
+  inv: Pick<KbuildInvocation, "srcDir" | "buildDir" | "limits" | "cc">,
+  targets: readonly string[],
+): string[] {
+  return [
     "-C",
     inv.srcDir,
     `O=${inv.buildDir}`,
@@ -47,14 +62,6 @@ export function kbuildMake(inv: KbuildInvocation, targets: string[]): Promise<Sa
     `-j${inv.limits.jobs ?? 2}`,
     ...targets,
   ];
-  return runSandboxed("make", args, {
-    cwd: inv.buildDir,
-    writable: [inv.buildDir],
-    readable: [inv.srcDir],
-    tmpDir: inv.tmpDir,
-    limits: inv.limits,
-    logPath: inv.logPath,
-  });
 }
 
 /** `scripts/config --file <buildDir>/.config <edits>` (e.g. `-e KASAN -d DEBUG_INFO_NONE`). */
