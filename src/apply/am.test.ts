@@ -6,9 +6,10 @@ import {
   MAILS,
   readMail,
   SCS_MAKEFILE_PREIMAGE,
+  patchFromEdit,
   smallRepo,
 } from "../../test/git-fixtures.js";
-import { applyPatch, applySeries } from "./am.js";
+import { applyAtOnce, applyPatch, applySeries } from "./am.js";
 
 const MAKEFILE = "arch/arm64/kvm/hyp/Makefile";
 const repos: string[] = [];
@@ -116,6 +117,72 @@ describe("applySeries", () => {
     expect(result.patches.map((p) => [p.id, p.applied])).toEqual([
       ["p1", true],
       ["p2", false],
+    ]);
+  });
+
+  it("applies a series in one git am: one commit per mail, in order", async () => {
+    const dir = await repo({ [MAKEFILE]: SCS_MAKEFILE_PREIMAGE, README: "kvm\n" });
+    const before = await head(dir);
+    const scs = await readMail(MAILS.scsHypMakefile);
+    const readme = await patchFromEdit(dir, "README", (t) => `${t}arm64\n`, "README: arm64");
+    await gitOk(dir, ["checkout", "-q", "--detach", before]);
+    const series = [
+      { id: "scs", mail: scs },
+      { id: "readme", mail: readme },
+    ];
+    const atOnce = await applyAtOnce(dir, before, series);
+    expect(atOnce).toHaveLength(2);
+    await gitOk(dir, ["checkout", "-q", "--detach", before]);
+    const result = await applySeries(dir, series);
+    expect(result.complete).toBe(true);
+    const commits = (await gitOk(dir, ["rev-list", "--reverse", `${before}..HEAD`])).split("\n");
+    expect(result.patches.map((p) => (p.applied ? [p.id, p.commit] : [p.id]))).toEqual([
+      ["scs", commits[0]],
+      ["readme", commits[1]],
+    ]);
+    expect(await gitOk(dir, ["show", `${commits[0]}:${MAKEFILE}`])).toContain("$(CC_FLAGS_SCS)");
+    expect(await gitOk(dir, ["log", "-1", "--format=%s", commits[1] ?? ""])).toContain("arm64");
+  });
+
+  it("names the patch that failed when the series does not apply at once", async () => {
+    const dir = await repo({ [MAKEFILE]: SCS_MAKEFILE_PREIMAGE });
+    const mail = await readMail(MAILS.scsHypMakefile);
+    const result = await applySeries(dir, [
+      { id: "p1", mail },
+      { id: "p2", mail },
+      { id: "p3", mail },
+    ]);
+    expect(result.patches).toMatchObject([
+      { id: "p1", applied: true },
+      { id: "p2", applied: false, kind: "already-applied" },
+    ]);
+    // Patch 1 applied once: the failed attempt at once left nothing behind.
+    expect(await gitOk(dir, ["rev-list", "--count", "HEAD"])).toBe("2\n");
+    expect(await clean(dir)).toBe("");
+  });
+
+  it("applies patch by patch when a mail makes more than one commit", async () => {
+    const dir = await repo({ [MAKEFILE]: SCS_MAKEFILE_PREIMAGE, README: "kvm\n" });
+    const before = await head(dir);
+    const one = await patchFromEdit(dir, "README", (t) => `${t}one\n`, "README: one");
+    const two = await patchFromEdit(dir, "README", (t) => `${t}two\n`, "README: two");
+    await gitOk(dir, ["checkout", "-q", "--detach", before]);
+    // Two mails in one: git am splits the mbox, so the first "patch" makes two commits.
+    const both = Buffer.concat([one, two]);
+    const scs = await readMail(MAILS.scsHypMakefile);
+    const series = [
+      { id: "both", mail: both },
+      { id: "scs", mail: scs },
+    ];
+    expect(await applyAtOnce(dir, before, series)).toBeNull();
+    expect(await head(dir)).toBe(before);
+    expect(await clean(dir)).toBe("");
+    const result = await applySeries(dir, series);
+    expect(result.complete).toBe(true);
+    const commits = (await gitOk(dir, ["rev-list", "--reverse", `${before}..HEAD`])).split("\n");
+    expect(result.patches.map((p) => (p.applied ? p.commit : null))).toEqual([
+      commits[1],
+      commits[2],
     ]);
   });
 });

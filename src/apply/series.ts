@@ -34,7 +34,10 @@ export interface SeriesBuildStep {
    * build read: their objects, and so their findings, are those of the step before.
    */
   unchanged: BuildConfigName[];
-  /** The tree files each configuration built at this step read (builds that succeeded). */
+  /**
+   * The tree files each configuration built at this step read (builds that succeeded). Not
+   * read for a final state built first (`attributeAfter`): no step is compared with it.
+   */
   inputs: Map<BuildConfigName, ReadonlySet<string>>;
 }
 
@@ -155,6 +158,7 @@ async function buildSteps(
     patch: PatchApplyResult | null,
     configs: readonly BuildConfigName[],
     changed: readonly string[] | null,
+    readInputs = true,
   ) => {
     const read = new Map<BuildConfigName, ReadonlySet<string>>();
     const unchanged = configs.filter((config) => {
@@ -175,7 +179,7 @@ async function buildSteps(
       },
       opts.limits,
     );
-    for (const build of builds) {
+    for (const build of readInputs ? builds : []) {
       if (build.ok) {
         const files = await buildInputs(build.buildDir, slot.src);
         read.set(build.config, files);
@@ -191,7 +195,10 @@ async function buildSteps(
   const known = (await opts.knownBase?.(base.commit, slot)) ?? new Map();
   for (const [config, files] of known) inputs.set(config, files);
   const baseConfigs = opts.configs.filter((c) => !known.has(c));
+  // chooseBase left the slot at the series' last commit; building the base moves it away.
+  let atFinal = true;
   if (baseConfigs.length > 0) {
+    atFinal = false;
     // Back from the series chooseBase applied: the base builds may keep their objects.
     await checkoutInSlot(slot, base.commit, {
       asBuilt: (await baseBuiltFrom(slot)) === base.commit,
@@ -207,9 +214,9 @@ async function buildSteps(
   let between = good;
   if (opts.attributeAfter && final && good.length > 1) {
     const baseInputs = new Map(inputs);
-    await checkoutInSlot(slot, final.commit);
+    if (!atFinal || final !== apply.patches.at(-1)) await checkoutInSlot(slot, final.commit);
     const changed = await changedFiles(slot.src, base.commit, final.commit);
-    await step(good.length, 0, final, opts.configs, changed);
+    await step(good.length, 0, final, opts.configs, changed, false);
     const finalStep = steps[steps.length - 1];
     if (finalStep && !(await opts.attributeAfter(finalStep))) return { base, apply, steps };
     // The steps between, in order, each compared with the one before it (the base first).
