@@ -35,8 +35,9 @@ export interface SeriesBuildStep {
    */
   unchanged: BuildConfigName[];
   /**
-   * The tree files each configuration built at this step read (builds that succeeded). Not
-   * read for a final state built first (`attributeAfter`): no step is compared with it.
+   * The tree files each configuration built at this step read (builds that succeeded), for
+   * the step after it. Not read for the last step built, nor for a final state built first
+   * (`attributeAfter`): no step is compared with them.
    */
   inputs: Map<BuildConfigName, ReadonlySet<string>>;
 }
@@ -195,17 +196,22 @@ async function buildSteps(
   const known = (await opts.knownBase?.(base.commit, slot)) ?? new Map();
   for (const [config, files] of known) inputs.set(config, files);
   const baseConfigs = opts.configs.filter((c) => !known.has(c));
-  // chooseBase left the slot at the series' last commit; building the base moves it away.
-  let atFinal = true;
+  // chooseBase left the slot at the series' last commit, so each step is a checkout of its
+  // commit (nothing is applied twice), and none where the slot already is.
+  const last = apply.patches.at(-1);
+  let at = last?.applied ? last.commit : null;
+  const moveTo = async (commit: string) => {
+    if (at !== commit) await checkoutInSlot(slot, commit);
+    at = commit;
+  };
   if (baseConfigs.length > 0) {
-    atFinal = false;
     // Back from the series chooseBase applied: the base builds may keep their objects.
     await checkoutInSlot(slot, base.commit, {
       asBuilt: (await baseBuiltFrom(slot)) === base.commit,
     });
+    at = base.commit;
     await step(0, 0, null, baseConfigs, null);
   }
-  // chooseBase applied the series: each step checks out its commit instead of applying again.
   const failed = apply.patches.findIndex((p) => !p.applied);
   const good = (failed < 0 ? apply.patches : apply.patches.slice(0, failed)).filter(
     (p) => p.applied,
@@ -214,7 +220,7 @@ async function buildSteps(
   let between = good;
   if (opts.attributeAfter && final && good.length > 1) {
     const baseInputs = new Map(inputs);
-    if (!atFinal || final !== apply.patches.at(-1)) await checkoutInSlot(slot, final.commit);
+    await moveTo(final.commit);
     const changed = await changedFiles(slot.src, base.commit, final.commit);
     await step(good.length, 0, final, opts.configs, changed, false);
     const finalStep = steps[steps.length - 1];
@@ -226,9 +232,10 @@ async function buildSteps(
   }
   let previous = base.commit;
   for (const [index, patch] of between.entries()) {
-    await checkoutInSlot(slot, patch.commit);
+    await moveTo(patch.commit);
     const changed = await changedFiles(slot.src, previous, patch.commit);
-    await step(index + 1, index, patch, opts.configs, changed);
+    // What the last step read is compared with nothing.
+    await step(index + 1, index, patch, opts.configs, changed, index < between.length - 1);
     previous = patch.commit;
   }
   return { base, apply, steps };
