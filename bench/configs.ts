@@ -63,6 +63,9 @@ interface Figure {
   ok: boolean;
   loadBefore: number;
   loadAfter: number;
+  /** What the configuration asked Kconfig for and did not get. */
+  unavailable: string[];
+  requested: number;
 }
 
 async function timedBuild(
@@ -79,6 +82,8 @@ async function timedBuild(
     ok: result.ok,
     loadBefore,
     loadAfter: load1(),
+    unavailable: result.configReport.unavailable,
+    requested: result.configReport.requested.length,
   };
 }
 
@@ -121,6 +126,10 @@ try {
       `${secs(f.ms)} (make ${secs(f.makeMs)}, ${f.compiled} CC/AS${f.ok ? "" : ", FAILED"}; ` +
       `load ${f.loadBefore.toFixed(1)} -> ${f.loadAfter.toFixed(1)})`;
     console.log(`${config.padEnd(20)} cold ${fig(cold)}`);
+    console.log(
+      `${"".padEnd(20)} Kconfig kept ${cold.requested - cold.unavailable.length} of the ${cold.requested} options asked` +
+        (cold.unavailable.length > 0 ? `; not: ${cold.unavailable.join(" ")}` : ""),
+    );
     console.log(
       `${"".padEnd(20)} warm ${fig(warm)}; analysis ${secs(analyzeMs)}, ${findings.length} finding(s)`,
     );

@@ -50,7 +50,7 @@ if (compiler !== "gcc" && compiler !== "clang")
   throw new Error(`--compiler is gcc or clang, not ${compiler}`);
 const inCompiler = (configs: readonly BuildConfigName[]): BuildConfigName[] =>
   configs.map((c) =>
-    compiler === "clang" ? (c === "defconfig" ? "clang-defconfig" : "clang-instrumented") : c,
+    compiler === "clang" && !c.startsWith("clang-") ? (`clang-${c}` as BuildConfigName) : c,
   );
 
 const repo = await ensureTree({ tree: values.tree ?? readConfig().tree, cacheDir: values.cache });

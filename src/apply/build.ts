@@ -115,17 +115,19 @@ export const BUILD_CONFIGS = {
   instrumented: { cc: "gcc", reason: REASONS.instrumented, ...INSTRUMENTED },
   "clang-defconfig": { cc: "clang", reason: REASONS.clang, ...PLAIN },
   "clang-instrumented": { cc: "clang", reason: REASONS.clang, ...INSTRUMENTED },
-  // The options the hyp build tests, turned on in as few configurations as Kconfig allows.
+  // The options the hyp build tests, turned on in as few configurations as Kconfig allows;
+  // each also with clang.
   ...Object.fromEntries(
-    OPTION_CONFIGS.map((def: OptionConfigDef) => [
-      def.name,
-      {
-        cc: "gcc",
-        reason: def.reason,
-        edits: optionConfigEdits(def),
-        verify: [...DEBUG_VERIFY, ...def.verify],
-      },
-    ]),
+    OPTION_CONFIGS.flatMap((def: OptionConfigDef) => {
+      const options = { edits: optionConfigEdits(def), verify: [...DEBUG_VERIFY, ...def.verify] };
+      return [
+        [def.name, { cc: "gcc", reason: def.reason, ...options }],
+        [
+          `clang-${def.name}`,
+          { cc: "clang", reason: `${REASONS.clang} ${def.reason}`, ...options },
+        ],
+      ];
+    }),
   ),
 } as Record<BuildConfigName, BuildConfigDef>;
 

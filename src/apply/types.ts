@@ -63,7 +63,8 @@ export type BuildConfigName =
   | "instrumented"
   | "clang-defconfig"
   | "clang-instrumented"
-  | (typeof OPTION_CONFIGS)[number]["name"];
+  | (typeof OPTION_CONFIGS)[number]["name"]
+  | `clang-${(typeof OPTION_CONFIGS)[number]["name"]}`;
 
 /** The C compilers a configuration can be built with. */
 export type Compiler = "gcc" | "clang";
