@@ -14,6 +14,17 @@ describe("the generated configurations", () => {
     }
   });
 
+  it("are each built with clang too, asking for the same options", () => {
+    for (const def of OPTION_CONFIGS) {
+      const gcc = BUILD_CONFIGS[def.name];
+      const clang = BUILD_CONFIGS[`clang-${def.name}`];
+      expect(clang.cc).toBe("clang");
+      expect(clang.edits).toEqual(gcc.edits);
+      expect(clang.verify).toEqual(gcc.verify);
+      expect(clang.reason).toContain(def.reason);
+    }
+  });
+
   it("verify only what they ask for, and never ask for an option they turn off", () => {
     for (const def of OPTION_CONFIGS) {
       const enable: readonly string[] = def.enable;

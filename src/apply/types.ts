@@ -56,7 +56,8 @@ export interface BaseChoice {
 /**
  * The build configurations: `defconfig` and `instrumented` with the cross gcc (every check's
  * default), the same two with clang as the compiler, where clang is installed, and the
- * configurations generated from the options the hyp build tests (option-configs.ts).
+ * configurations generated from the options the hyp build tests (option-configs.ts), each
+ * also with clang.
  */
 export type BuildConfigName =
   | "defconfig"
