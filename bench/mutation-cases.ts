@@ -73,7 +73,7 @@ export const mutationCaseSchema = z.object({
   configs: z
     .array(z.enum(Object.keys(BUILD_CONFIGS) as [BuildConfigName, ...BuildConfigName[]]))
     .min(1),
-  patches: z.array(patch).min(1).max(3),
+  patches: z.array(patch).min(1).max(8),
   /** Empty: a clean control, no finding allowed. */
   expect: z.array(expectation),
   /**

@@ -208,7 +208,12 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
 
   describe("mutation cases through checkSeries", () => {
     let workspace: PatchWorkspace;
-    const names = ["series-fixed-by-3", "clean-vhe-printk", "clean-host-arm-printk-kfree"];
+    const names = [
+      "series-fixed-by-3",
+      "series-violation-in-2-of-5",
+      "clean-vhe-printk",
+      "clean-host-arm-printk-kfree",
+    ];
 
     beforeAll(async () => {
       workspace = await PatchWorkspace.open(
@@ -267,6 +272,33 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
           [true, null],
           [true, null],
           [true, null],
+        ]);
+      },
+      BUILD_TIMEOUT,
+    );
+
+    it(
+      "bisects to the patch that brings a finding in, building three of five steps",
+      async () => {
+        const { prepared, request } = await caseRequest("series-violation-in-2-of-5");
+        const built: number[] = [];
+        const onProgress = (e: CheckProgress) => e.phase === "built" && built.push(e.step);
+        const result = await checkSeries({ ...request, onProgress });
+        // The final state first; then halfway (patch 2 has it), then patch 1 (does not).
+        expect(built.filter((step) => step !== 0)).toEqual([5, 2, 1]);
+        const e = prepared.expect[0]!;
+        expect(result.findings.map(brief)).toEqual([
+          {
+            rule: "hyp/undefined-symbol",
+            symbol: "schedule",
+            introducedBy: 2,
+            fixedBy: null,
+            file: e.file,
+            line: e.line,
+          },
+        ]);
+        expect(result.causes?.map((c) => [c.introducedBy, c.file, c.line])).toEqual([
+          [2, e.file, e.line],
         ]);
       },
       BUILD_TIMEOUT,

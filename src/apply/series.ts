@@ -73,6 +73,13 @@ export interface SeriesBuildOptions extends BaseOptions {
    * judged on two states whatever its length. Unset: every step, in order.
    */
   attributeAfter?: (final: SeriesBuildStep) => boolean | Promise<boolean>;
+  /**
+   * With `attributeAfter`: which step to build next once the final state wants its steps,
+   * given the steps built so far (the base 0 and the final state `final` included), or null
+   * when the attribution needs no more. Each step is compared with the nearest step below
+   * it that was built. Unset: every step between, in order.
+   */
+  nextStep?: (built: ReadonlySet<number>, final: number) => number | null;
   /** Epoch ms after which no build starts, and running ones are stopped (`series-time`). */
   deadline?: number;
   /** Configurations built at once in a step (`sideBySide`); default 1, one after another. */
@@ -151,8 +158,9 @@ async function buildSteps(
   const { apply, ...base } = await chooseBase(slot, patches, opts);
   if (base.commit === null || apply === null) return { base, apply: null, steps: [] };
   const steps: SeriesBuildStep[] = [];
-  // What each configuration's last good build read; a step changing none of it is not built.
-  const inputs = new Map<BuildConfigName, ReadonlySet<string>>();
+  // What each configuration's last good build read by step (0: the base); a step changing
+  // none of it is not built.
+  const stepInputs = new Map<number, Map<BuildConfigName, ReadonlySet<string>>>();
   const step = async (
     applied: number,
     since: number,
@@ -161,10 +169,11 @@ async function buildSteps(
     changed: readonly string[] | null,
     readInputs = true,
   ) => {
+    const before = stepInputs.get(since);
     const read = new Map<BuildConfigName, ReadonlySet<string>>();
     const unchanged = configs.filter((config) => {
-      const before = inputs.get(config);
-      return changed && before && !opts.everyStep && !changesBuild(changed, before);
+      const files = before?.get(config);
+      return changed && files && !opts.everyStep && !changesBuild(changed, files);
     });
     const area: BuildArea = applied === 0 ? "base" : "series";
     const builds = await sideBySide(
@@ -180,21 +189,26 @@ async function buildSteps(
       },
       opts.limits,
     );
-    for (const build of readInputs ? builds : []) {
-      if (build.ok) {
-        const files = await buildInputs(build.buildDir, slot.src);
-        read.set(build.config, files);
-        inputs.set(build.config, files);
-      } else {
-        inputs.delete(build.config);
+    if (readInputs) {
+      // Unchanged configurations read what they read before.
+      const inputs = new Map(before);
+      for (const build of builds) {
+        if (build.ok) {
+          const files = await buildInputs(build.buildDir, slot.src);
+          read.set(build.config, files);
+          inputs.set(build.config, files);
+        } else {
+          inputs.delete(build.config);
+        }
       }
+      stepInputs.set(applied, inputs);
     }
     const done = { applied, since, patch, builds, unchanged, inputs: read };
     steps.push(done);
     if (opts.onStep) await opts.onStep(done, slot);
   };
   const known = (await opts.knownBase?.(base.commit, slot)) ?? new Map();
-  for (const [config, files] of known) inputs.set(config, files);
+  stepInputs.set(0, new Map(known));
   const baseConfigs = opts.configs.filter((c) => !known.has(c));
   // chooseBase left the slot at the series' last commit, so each step is a checkout of its
   // commit (nothing is applied twice), and none where the slot already is.
@@ -216,27 +230,40 @@ async function buildSteps(
   const good = (failed < 0 ? apply.patches : apply.patches.slice(0, failed)).filter(
     (p) => p.applied,
   );
-  const final = good[good.length - 1];
-  let between = good;
-  if (opts.attributeAfter && final && good.length > 1) {
-    const baseInputs = new Map(inputs);
-    await moveTo(final.commit);
-    const changed = await changedFiles(slot.src, base.commit, final.commit);
-    await step(good.length, 0, final, opts.configs, changed, false);
+  const commitOf = (applied: number) => (applied === 0 ? base.commit : good[applied - 1]?.commit);
+  /** Build step `applied`, compared with step `since`. */
+  const buildStep = async (applied: number, since: number, readInputs: boolean) => {
+    const commit = commitOf(applied);
+    const from = commitOf(since);
+    if (!commit || !from) return;
+    await moveTo(commit);
+    const changed = await changedFiles(slot.src, from, commit);
+    await step(applied, since, good[applied - 1] ?? null, opts.configs, changed, readInputs);
+  };
+  const final = good.length;
+  if (opts.attributeAfter && final > 1) {
+    await buildStep(final, 0, false);
     const finalStep = steps[steps.length - 1];
     if (finalStep && !(await opts.attributeAfter(finalStep))) return { base, apply, steps };
+    if (opts.nextStep) {
+      // The steps the caller asks for (a bisection), each compared with the nearest built
+      // step below it.
+      const built = new Set([0, final]);
+      const next = () => opts.nextStep?.(built, final) ?? null;
+      for (let wanted = next(); wanted !== null; wanted = next()) {
+        if (built.has(wanted) || wanted <= 0 || wanted >= final) break;
+        const below = Math.max(...[...built].filter((k) => k < wanted));
+        await buildStep(wanted, below, true);
+        built.add(wanted);
+      }
+      return { base, apply, steps };
+    }
     // The steps between, in order, each compared with the one before it (the base first).
-    inputs.clear();
-    for (const [config, files] of baseInputs) inputs.set(config, files);
-    between = good.slice(0, -1);
+    for (let applied = 1; applied < final; applied++)
+      await buildStep(applied, applied - 1, applied < final - 1);
+    return { base, apply, steps };
   }
-  let previous = base.commit;
-  for (const [index, patch] of between.entries()) {
-    await moveTo(patch.commit);
-    const changed = await changedFiles(slot.src, previous, patch.commit);
-    // What the last step read is compared with nothing.
-    await step(index + 1, index, patch, opts.configs, changed, index < between.length - 1);
-    previous = patch.commit;
-  }
+  for (let applied = 1; applied <= final; applied++)
+    await buildStep(applied, applied - 1, applied < final);
   return { base, apply, steps };
 }

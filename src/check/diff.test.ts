@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { attributeFindings, diffFindings, findingKeys } from "./diff.js";
+import { attributeFindings, bisectStep, diffFindings, findingKeys } from "./diff.js";
 import { RULES, type Finding } from "./types.js";
 
 function draft(
@@ -83,5 +83,44 @@ describe("attributeFindings", () => {
       [1, 2],
       [3, null],
     ]);
+  });
+});
+
+describe("bisectStep", () => {
+  /** Drive a bisection over `truth` (what each step has) and list the steps it builds. */
+  function bisect(truth: readonly string[][]): number[] {
+    const final = truth.length - 1;
+    const built = new Set([0, final]);
+    const order: number[] = [];
+    const has = (step: number) => {
+      if (!built.has(step)) throw new Error(`step ${step} read before it was built`);
+      return new Set(truth[step]);
+    };
+    for (let next = bisectStep(built, final, has); next !== null; ) {
+      order.push(next);
+      built.add(next);
+      next = bisectStep(built, final, has);
+    }
+    return order;
+  }
+
+  it("pins a finding brought in by patch 2 of 7 in three builds, not six", () => {
+    const truth = [[], [], ["kfree"], ["kfree"], ["kfree"], ["kfree"], ["kfree"], ["kfree"]];
+    expect(bisect(truth)).toEqual([3, 1, 2]);
+  });
+
+  it("pins each of two findings to its own patch, and builds nothing for one patch", () => {
+    const truth = [["old"], ["old"], ["old", "a"], ["old", "a"], ["old", "a", "b"]];
+    expect(bisect(truth)).toEqual([2, 1, 3]);
+    expect(bisect([[], ["a"]])).toEqual([]);
+  });
+
+  it("asks for nothing when the final state has nothing the base has not", () => {
+    expect(bisect([["old"], ["old", "gone"], ["old"]])).toEqual([]);
+  });
+
+  it("takes a failed build like a finding", () => {
+    const truth = [[], [], [], ["defconfig|build failed"], ["defconfig|build failed"]];
+    expect(bisect(truth)).toEqual([2, 3]);
   });
 });

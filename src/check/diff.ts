@@ -67,3 +67,28 @@ export function attributeFindings(perStep: readonly (readonly Finding[])[]): Att
   }
   return result;
 }
+
+/**
+ * The next step to build to attribute a series whose final state (`final`) has what its base
+ * has not. `has(step)` is what a built step has: its findings' keys, and a build that failed.
+ * For each of those the final state brings in, the first built step that has it and the
+ * built step below that one: while they are not adjacent patches, the step halfway between.
+ * Null when each is pinned to one patch. It assumes what a patch brings in stays: what one
+ * patch brings in and a later one removes is found by building every step.
+ */
+export function bisectStep(
+  built: ReadonlySet<number>,
+  final: number,
+  has: (step: number) => ReadonlySet<string>,
+): number | null {
+  const order = [...built].sort((a, b) => a - b);
+  const base = has(0);
+  const brought = [...has(final)].filter((k) => !base.has(k)).sort();
+  for (const item of brought) {
+    const first = order.findIndex((step) => has(step).has(item));
+    const hi = order[first];
+    const lo = order[first - 1];
+    if (hi !== undefined && lo !== undefined && hi - lo > 1) return Math.floor((lo + hi) / 2);
+  }
+  return null;
+}

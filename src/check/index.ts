@@ -16,7 +16,7 @@ export {
 } from "./legacy.js";
 export { ObjectMemo } from "./objects.js";
 export { analyzerFingerprint } from "./fingerprint.js";
-export { diffFindings, attributeFindings, findingKeys, baseKey } from "./diff.js";
+export { diffFindings, attributeFindings, bisectStep, findingKeys, baseKey } from "./diff.js";
 export { parseNvheAliases, newAliases, aliasFindings, aliasesAddedByPatch } from "./aliases.js";
 export type { InstrumentationName } from "./instrumentation.js";
 export {

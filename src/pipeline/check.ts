@@ -17,6 +17,7 @@ import {
   analyzeLegacyObjects,
   analyzeModernBuild,
   attributeFindings,
+  bisectStep,
   groupByCause,
   readNvheAliases,
   type ChangedFile,
@@ -65,8 +66,9 @@ export interface CheckRequest {
   /**
    * `final-first` (the default): the verdict comes from the base and the series' final
    * state; the patches between are built only when the final state has findings the base
-   * has not, or a build failed, to say which patch introduced each. `every`: every step in
-   * order, which also finds a problem one patch brings in and a later one removes.
+   * has not, or a build failed, and then only as many as a bisection needs to say which
+   * patch brought each in (`bisectStep`). `every`: every step in order, which also finds a
+   * problem one patch brings in and a later one removes.
    */
   steps?: "final-first" | "every";
   /** Told what the check is doing, for a progress display; see `CheckProgress`. */
@@ -233,7 +235,13 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     onStep,
     ...(request.steps === "every"
       ? {}
-      : { attributeAfter: (final: SeriesBuildStep) => needsSteps(final, perConfig) }),
+      : {
+          attributeAfter: (final: SeriesBuildStep) => needsSteps(final, perConfig),
+          nextStep: (built: ReadonlySet<number>, final: number) =>
+            bisectStep(built, final, (step) =>
+              stepHas(step, perConfig, result.buildProblems),
+            ),
+        }),
     onBuild: (step, config) =>
       request.onProgress?.({ phase: "building", ...progress(step, config, false) }),
   });
@@ -281,6 +289,22 @@ function needsSteps(
     const base = new Set((steps[0] ?? []).map((f) => f.key));
     return (steps[final.applied] ?? []).some((f) => !base.has(f.key));
   });
+}
+
+/**
+ * What a built step has in every configuration: each finding (a configuration not built at
+ * that step has the findings of the step below it) and each build that failed.
+ */
+function stepHas(
+  step: number,
+  perConfig: ReadonlyMap<BuildConfigName, readonly (Finding[] | undefined)[]>,
+  problems: readonly BuildProblem[],
+): Set<string> {
+  const has = new Set<string>();
+  for (const [config, steps] of perConfig)
+    for (const f of carryForward(steps)[step] ?? []) has.add(`${config}|${f.key}`);
+  for (const p of problems) if (p.step === step) has.add(`${p.config}|build failed`);
+  return has;
 }
 
 /**
