@@ -215,17 +215,20 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
       "clean-host-arm-printk-kfree",
     ];
 
+    const realBugs = path.join(ROOT, "bench", "real-bugs");
+
     beforeAll(async () => {
-      workspace = await PatchWorkspace.open(
-        tree,
-        editedFiles(await loadMutationCases(undefined, names)),
-      );
+      const cases = [
+        ...(await loadMutationCases(undefined, names)),
+        ...(await loadMutationCases(realBugs, ["cpu-hwcaps-at-hyp"])),
+      ];
+      workspace = await PatchWorkspace.open(tree, editedFiles(cases));
     });
     afterAll(async () => workspace?.close());
 
     /** The defconfig check of mutation case `name`, made into mails on the tree's HEAD. */
-    async function caseRequest(name: string) {
-      const [c] = await loadMutationCases(undefined, [name]);
+    async function caseRequest(name: string, dir?: string) {
+      const [c] = await loadMutationCases(dir, [name]);
       const prepared = await workspace.prepare(c!);
       const request = {
         repo: tree,
@@ -300,6 +303,28 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
         expect(result.causes?.map((c) => [c.introducedBy, c.file, c.line])).toEqual([
           [2, e.file, e.line],
         ]);
+      },
+      BUILD_TIMEOUT,
+    );
+
+    it(
+      "places a reference a helper loads through at the line that hands the helper the symbol",
+      async () => {
+        // cpus_have_cap() passes cpu_hwcaps to arch_test_bit(), whose load the line table
+        // puts in include/asm-generic/bitops/generic-non-atomic.h.
+        const { prepared, request } = await caseRequest("cpu-hwcaps-at-hyp", realBugs);
+        const result = await checkSeries(request);
+        const e = prepared.expect[0]!;
+        const found = result.findings.filter((f) => f.symbol === "cpu_hwcaps");
+        expect(found.length).toBeGreaterThan(1);
+        for (const f of found) {
+          expect([f.file, f.line, f.inlineChain[0]?.function]).toEqual([
+            e.file,
+            e.line,
+            "cpus_have_cap",
+          ]);
+        }
+        expect(result.causes?.length).toBe(1);
       },
       BUILD_TIMEOUT,
     );

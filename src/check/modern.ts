@@ -40,7 +40,7 @@ import {
 } from "./objects.js";
 import { CheckInputError, RULES, type Finding, type InlineFrame, type NvheAlias } from "./types.js";
 import { beyondMachinery, codePlaceOf } from "./tables.js";
-import { namingLine } from "./naming-line.js";
+import { namingFrame } from "./naming-line.js";
 import type { DisassembledInstruction, Relocation } from "./elf.js";
 
 export const NVHE_DIR = "arch/arm64/kvm/hyp/nvhe";
@@ -208,8 +208,10 @@ interface Ctx {
 }
 
 /**
- * The site moved to the line that names `symbol` when the line table put the reference at
- * its use a line or two below (see `namingLine`); the source is read from the tree once.
+ * The site moved to the line that names `symbol` (see `namingFrame`): when the line table
+ * put the reference at its use a line or two below, or inside an inlined helper the
+ * address was handed to, whose caller is then where the chain starts. Each source is read
+ * from the tree once.
  */
 async function atNamingLine(
   site: SourceSite,
@@ -217,22 +219,34 @@ async function atNamingLine(
   srcDir: string,
   sources: Map<string, Promise<string | null>>,
 ): Promise<SourceSite> {
-  const { file, line } = site;
-  if (!file || line === null || file === "??" || path.isAbsolute(file)) return site;
-  let source = sources.get(file);
-  if (!source) {
-    source = readContained(srcDir, path.join(srcDir, file)).catch(() => null);
-    sources.set(file, source);
-  }
-  const text = await source;
-  const named = text === null ? line : namingLine(text, line, symbol);
-  if (named === line) return site;
-  const [inner, ...outer] = site.chain;
-  const chain =
-    inner?.file === file && inner.line === line
-      ? [{ ...inner, line: named }, ...outer]
-      : site.chain;
-  return { ...site, chain, line: named };
+  const read = (file: string | null) => {
+    if (!file || file === "??" || path.isAbsolute(file)) return Promise.resolve(null);
+    let source = sources.get(file);
+    if (!source) {
+      source = readContained(srcDir, path.join(srcDir, file)).catch(() => null);
+      sources.set(file, source);
+    }
+    return source;
+  };
+  const chain: InlineFrame[] =
+    site.chain.length > 0
+      ? site.chain
+      : site.file
+        ? [{ function: site.function ?? "?", file: site.file, line: site.line }]
+        : [];
+  const frames = await Promise.all(
+    chain.map(async (f) => ({ line: f.line, source: await read(f.file) })),
+  );
+  const named = namingFrame(frames, symbol);
+  const frame = named ? chain[named.index] : undefined;
+  if (!named || !frame || (named.index === 0 && named.line === frame.line)) return site;
+  const from = [{ ...frame, line: named.line }, ...chain.slice(named.index + 1)];
+  return {
+    ...site,
+    chain: site.chain.length > 0 ? from : [],
+    file: frame.file,
+    line: named.line,
+  };
 }
 
 /** A table entry's site, from the first frame outside the headers that write the entry. */
