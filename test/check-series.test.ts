@@ -6,6 +6,7 @@ import { run } from "../src/io/exec.js";
 import { compilerVersion } from "../src/io/kbuild.js";
 import { parseMail } from "../src/mail/index.js";
 import { checkSeries, type CheckProgress, type CheckResult } from "../src/pipeline/check.js";
+import { classifyResult, stepsDue, transientPart } from "../src/pipeline/check-revision.js";
 import { patchesFromFiles, selectSeries } from "../src/pipeline/select.js";
 import { readConfig } from "../src/config.js";
 import { renderCheckText } from "../src/report/check.js";
@@ -211,6 +212,7 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
     const names = [
       "series-fixed-by-3",
       "series-violation-in-2-of-5",
+      "series-transient-then-violation",
       "clean-vhe-printk",
       "clean-host-arm-printk-kfree",
     ];
@@ -303,6 +305,25 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
         expect(result.causes?.map((c) => [c.introducedBy, c.file, c.line])).toEqual([
           [2, e.file, e.line],
         ]);
+      },
+      BUILD_TIMEOUT,
+    );
+
+    it(
+      "keeps out of a bisected verdict what came and went between the steps it built",
+      async () => {
+        const { request } = await caseRequest("series-transient-then-violation");
+        const built: number[] = [];
+        const onProgress = (e: CheckProgress) => e.phase === "built" && built.push(e.step);
+        const verdict = await checkSeries({ ...request, onProgress });
+        // Step 2 has patch 1's kfree, which patch 3 removes: seen, but not pinned to patch 1.
+        expect(built.filter((step) => step !== 0)).toEqual([5, 2, 3, 4]);
+        const brief3 = (f: AttributedFinding) => [f.symbol, f.introducedBy, f.fixedBy];
+        expect(verdict.findings.map(brief3)).toEqual([["schedule", 4, null]]);
+        // Patch 1 was not built: the steps are due, and building them finds the kfree.
+        expect(stepsDue({ kind: classifyResult(verdict).kind, result: verdict })).toBe(true);
+        const steps = transientPart(await checkSeries({ ...request, steps: "every" }));
+        expect(steps.findings.map(brief3)).toEqual([["kfree", 1, 3]]);
       },
       BUILD_TIMEOUT,
     );

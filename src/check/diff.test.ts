@@ -96,7 +96,7 @@ describe("bisectStep", () => {
       if (!built.has(step)) throw new Error(`step ${step} read before it was built`);
       return new Set(truth[step]);
     };
-    for (let next = bisectStep(built, final, has); next !== null; ) {
+    for (let next = bisectStep(built, final, has); next !== null;) {
       order.push(next);
       built.add(next);
       next = bisectStep(built, final, has);

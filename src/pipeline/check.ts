@@ -238,9 +238,7 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
       : {
           attributeAfter: (final: SeriesBuildStep) => needsSteps(final, perConfig),
           nextStep: (built: ReadonlySet<number>, final: number) =>
-            bisectStep(built, final, (step) =>
-              stepHas(step, perConfig, result.buildProblems),
-            ),
+            bisectStep(built, final, (step) => stepHas(step, perConfig, result.buildProblems)),
         }),
     onBuild: (step, config) =>
       request.onProgress?.({ phase: "building", ...progress(step, config, false) }),
@@ -262,11 +260,16 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
       entry.failure = patch.applied ? null : patch.kind;
     }
   }
+  const attributed = mergeConfigs(
+    configs.map((c) => carryForward(perConfig.get(c) ?? [])),
+    request.patches.length === 0,
+  );
+  const final = Math.max(0, ...built.steps.map((s) => s.applied));
+  const skipped = bisected(built.steps, final);
+  if (skipped) result.buildProblems = finalProblems(result.buildProblems, final);
   const grouped = groupByCause(
-    mergeConfigs(
-      configs.map((c) => carryForward(perConfig.get(c) ?? [])),
-      request.patches.length === 0,
-    ),
+    // What came and went between two built steps is not pinned to its patches.
+    skipped ? attributed.filter((f) => f.fixedBy === null) : attributed,
     await patchDiffs(request.patches),
   );
   result.findings = grouped.findings;
@@ -289,6 +292,23 @@ function needsSteps(
     const base = new Set((steps[0] ?? []).map((f) => f.key));
     return (steps[final.applied] ?? []).some((f) => !base.has(f.key));
   });
+}
+
+/**
+ * Whether a bisection left steps between the base and the final state unbuilt. Its result
+ * then keeps only what the final state has: a finding or failed build that a patch brings
+ * in and a later one removes, seen between two built steps, cannot be pinned to either
+ * patch. Building every step (the service's steps job) reports those.
+ */
+function bisected(steps: readonly SeriesBuildStep[], final: number): boolean {
+  const built = new Set(steps.map((s) => s.applied));
+  return Array.from({ length: Math.max(0, final - 1) }, (_, i) => i + 1).some((k) => !built.has(k));
+}
+
+/** Build problems of the base, and of configurations whose final state does not build. */
+function finalProblems(problems: readonly BuildProblem[], final: number): BuildProblem[] {
+  const failing = new Set(problems.filter((p) => p.step === final).map((p) => p.config));
+  return problems.filter((p) => p.step === 0 || failing.has(p.config));
 }
 
 /**
