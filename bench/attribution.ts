@@ -13,17 +13,16 @@
  * until it was attributed, the steps built, and the patch each named; then the maxima beside
  * the target (attribution within 5 minutes).
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ensureTree, type BuildConfigName } from "../src/apply/index.js";
 import { readConfig } from "../src/config.js";
 import { checkSeries, type CheckProgress, type CheckRequest } from "../src/pipeline/check.js";
-import { checkRequest, selectSeries } from "../src/pipeline/select.js";
-import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+import { checkRequest } from "../src/pipeline/select.js";
 import { editedFiles, loadMutationCases, PatchWorkspace } from "./mutation-cases.js";
+import { RealSeries, type ListedSeries } from "./real-series.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -41,40 +40,23 @@ const TARGET_S = 300;
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-interface Listed {
-  id: string;
-  subject: string;
-  version: number;
-  coverMessageId: string | null;
-  patches: string[];
-}
-const listed = JSON.parse(await readFile(values.list, "utf8")) as {
-  source: string;
-  series: Listed[];
-};
-const series = listed.series.filter((s) => s.patches.length >= Number(values["min-patches"]));
+const real = await RealSeries.open(values.list, (all) =>
+  all.filter((s) => s.patches.length >= Number(values["min-patches"])),
+);
+const series = real.series;
 const configs = values.configs.split(",") as BuildConfigName[];
 const config = readConfig();
 const repo = await ensureTree({ tree: config.tree });
-const raw = await rawMailsById(
-  corpusPath(listed.source),
-  new Set(series.flatMap((s) => [...(s.coverMessageId ? [s.coverMessageId] : []), ...s.patches])),
-);
 const [bug] = await loadMutationCases(path.dirname(values.bug), [
   path.basename(values.bug, ".json"),
 ]);
 if (!bug || bug.patches.length !== 1 || bug.expect.length === 0)
   throw new Error(`${values.bug}: a case of one patch with a finding is wanted`);
 const workspace = await PatchWorkspace.open(repo, editedFiles([bug]));
-const scratch = await mkdtemp(path.join(tmpdir(), "hypwatch-bench-attribution-"));
 
 /** The series' check request with the bug's patch after patch `after`. */
-async function requestWithBug(s: Listed, after: number): Promise<CheckRequest> {
-  const ids = [...(s.coverMessageId ? [s.coverMessageId] : []), ...s.patches];
-  const mails = ids.map((id) => raw.get(id)).filter((m): m is Buffer => m !== undefined);
-  const mbox = path.join(scratch, "series.mbox");
-  await writeFile(mbox, mboxOf(mails));
-  const request = checkRequest(repo, await selectSeries(mbox, config), config, { configs });
+async function requestWithBug(s: ListedSeries, after: number): Promise<CheckRequest> {
+  const request = checkRequest(repo, await real.select(s, config), config, { configs });
   const prepared = await workspace.prepare(bug!);
   const patches = [...request.patches];
   patches.splice(after, 0, ...prepared.patches);
@@ -108,7 +90,7 @@ async function run(request: CheckRequest, steps: "final-first" | "every"): Promi
   return { verdictMs: (verdictAt ?? Date.now()) - started, totalMs, built, named };
 }
 
-const rows: { s: Listed; at: number; bisect: Run; every: Run }[] = [];
+const rows: { s: ListedSeries; at: number; bisect: Run; every: Run }[] = [];
 try {
   const first = series[0];
   if (!first) throw new Error(`${values.list}: no series of ${values["min-patches"]} patches`);
@@ -139,7 +121,7 @@ try {
   }
 } finally {
   await workspace.close();
-  await rm(scratch, { recursive: true, force: true });
+  await real.close();
 }
 
 const max = (ms: number[]) => Math.max(0, ...ms) / 1000;

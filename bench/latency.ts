@@ -15,8 +15,7 @@
  * Prints each series' times and verdict, then p50, p95 and max of each, beside the targets
  * (verdict p95 under 60 s, none over 120 s; per-patch attribution within 5 minutes).
  */
-import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -24,8 +23,8 @@ import { ensureTree, type BuildConfigName } from "../src/apply/index.js";
 import { readConfig } from "../src/config.js";
 import { checkSeries, type CheckResult } from "../src/pipeline/check.js";
 import { classifyResult } from "../src/pipeline/check-revision.js";
-import { checkRequest, selectSeries } from "../src/pipeline/select.js";
-import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+import { checkRequest } from "../src/pipeline/select.js";
+import { RealSeries, type ListedSeries } from "./real-series.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -40,44 +39,27 @@ const TARGETS = { verdictP95: 60, verdictMax: 120, attributionMax: 300 };
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-interface Listed {
-  id: string;
-  subject: string;
-  version: number;
-  coverMessageId: string | null;
-  patches: string[];
-}
-const listed = JSON.parse(await readFile(values.list, "utf8")) as {
-  source: string;
-  series: Listed[];
-};
 const skip = Number(values.skip);
-const series = listed.series.slice(skip, values.limit ? skip + Number(values.limit) : undefined);
+const real = await RealSeries.open(values.list, (all) =>
+  all.slice(skip, values.limit ? skip + Number(values.limit) : undefined),
+);
+const series = real.series;
 const configs = values.configs.split(",") as BuildConfigName[];
 
 const config = readConfig();
 const repo = await ensureTree({ tree: config.tree });
-const raw = await rawMailsById(
-  corpusPath(listed.source),
-  new Set(series.flatMap((s) => [...(s.coverMessageId ? [s.coverMessageId] : []), ...s.patches])),
-);
-const scratch = await mkdtemp(path.join(tmpdir(), "hypwatch-bench-latency-"));
 
 async function check(
-  s: Listed,
+  s: ListedSeries,
   steps: "final-first" | "every",
   sideBySide = 1,
 ): Promise<CheckResult> {
-  const ids = [...(s.coverMessageId ? [s.coverMessageId] : []), ...s.patches];
-  const mails = ids.map((id) => raw.get(id)).filter((m): m is Buffer => m !== undefined);
-  const mbox = path.join(scratch, "series.mbox");
-  await writeFile(mbox, mboxOf(mails));
-  const selected = await selectSeries(mbox, config);
+  const selected = await real.select(s, config);
   return checkSeries({ ...checkRequest(repo, selected, config, { configs }), steps, sideBySide });
 }
 
 interface Row {
-  series: Listed;
+  series: ListedSeries;
   kind: string;
   findings: number;
   finalFirstMs: number;
@@ -126,7 +108,7 @@ try {
     );
   }
 } finally {
-  await rm(scratch, { recursive: true, force: true });
+  await real.close();
 }
 
 const quantile = (sorted: number[], q: number) =>
