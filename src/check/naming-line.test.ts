@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { namingFrame, namingLine } from "./naming-line.js";
+import { namingFrame } from "./naming-line.js";
+
+/** The line of a one-frame chain that names `symbol`, else the frame's own line. */
+const namingLine = (source: string, line: number, symbol: string): number =>
+  namingFrame([{ line, source }], symbol)?.line ?? line;
 
 // linux 6.1, arch/arm64/kvm/hyp/nvhe/hyp-smp.c, lines 26-38.
 const HYP_SMP = [

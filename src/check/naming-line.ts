@@ -26,15 +26,6 @@ function findNamingLine(source: string, line: number, symbol: string): number | 
   return null;
 }
 
-/**
- * The line (1-based) of `source` that names `symbol`: `line` itself when it does, else the
- * nearest of the few lines above it that does, else `line` (a macro that hides the name, a
- * line the debug information got from elsewhere).
- */
-export function namingLine(source: string, line: number, symbol: string): number {
-  return findNamingLine(source, line, symbol) ?? line;
-}
-
 /** One frame of an inline chain as `namingFrame` reads it: its line and its file's text. */
 export interface FrameSource {
   line: number | null;

@@ -301,8 +301,8 @@ function needsSteps(
  * patch. Building every step (the service's steps job) reports those.
  */
 function bisected(steps: readonly SeriesBuildStep[], final: number): boolean {
-  const built = new Set(steps.map((s) => s.applied));
-  return Array.from({ length: Math.max(0, final - 1) }, (_, i) => i + 1).some((k) => !built.has(k));
+  const between = new Set(steps.map((s) => s.applied).filter((k) => k > 0 && k < final));
+  return between.size < final - 1;
 }
 
 /** Build problems of the base, and of configurations whose final state does not build. */
