@@ -1,17 +1,20 @@
 /**
- * `npm run bench:ccache [-- --series 15 --config defconfig]` (needs Debian's `ccache`)
+ * `npm run bench:ccache [-- --series 15,12 --configs defconfig,instrumented --verdict]`
+ * (needs Debian's `ccache`)
  *
- * What Debian's ccache would save where hypwatch builds one state after another: one real
- * series of bench/latency-series.json (by index; 15 is the 7-patch "Normalize cache
- * configuration") applied on linux-source-6.1, its base and then each patch built in turn
- * in one build directory, sandboxed like every hypwatch build. Twice, in the same run:
- *  - without ccache, as hypwatch builds today (the baseline);
- *  - with ccache, its cache filled by the base build first, as a cache shared with the
- *    base builds would be, and with each step's compiles.
- * Every build directory and cache is the bench's own, in a scratch pool removed at the end.
- * Prints each step's make time both ways, and ccache's hits and misses at each step.
+ * What Debian's ccache saves where hypwatch builds a series: real series of
+ * bench/latency-series.json (by index; 15 is the 7-patch "Normalize cache configuration")
+ * applied on linux-source-6.1. The base is built in each configuration, as a slot's base
+ * builds are (the cache filled by them), then each patch of a series in turn in the series
+ * area, as a check builds them (the cache read-only); with `--verdict`, only the final
+ * state, as a verdict builds it. Twice, in the same run, in two slot pools of the bench's
+ * own:
+ *  - without ccache (the baseline);
+ *  - with ccache, as hypwatch builds when it is installed.
+ * Each step is built both ways before the next, so that both see the same machine. Prints
+ * each step's make time both ways, ccache's hits and misses, and each way's total.
  */
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -19,18 +22,18 @@ import {
   acquireSlot,
   applySeries,
   buildHyp,
+  ccacheInstalled,
   checkoutInSlot,
+  endSeriesArea,
   ensureTree,
-  HYP_TARGETS,
   resetSlot,
+  startSeriesArea,
   type BuildConfigName,
+  type Slot,
 } from "../src/apply/index.js";
 import { cacheRoot } from "../src/apply/tree.js";
 import { readConfig } from "../src/config.js";
-import { run } from "../src/io/exec.js";
 import { gitOk } from "../src/io/git.js";
-import { CROSS_COMPILE, DEFAULT_LIMITS, kbuildArgs } from "../src/io/kbuild.js";
-import { runSandboxed } from "../src/io/sandbox.js";
 import { selectSeries } from "../src/pipeline/select.js";
 import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
 
@@ -39,22 +42,25 @@ const { values } = parseArgs({
   options: {
     list: { type: "string", default: path.join(ROOT, "bench", "latency-series.json") },
     series: { type: "string", default: "15" },
-    config: { type: "string", default: "defconfig" },
+    configs: { type: "string", default: "defconfig,instrumented" },
+    // Only the series' final state after its base, as a verdict builds it.
+    verdict: { type: "boolean", default: false },
   },
 });
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-if ((await run("ccache", ["--version"]).catch(() => null))?.exitCode !== 0) {
-  throw new Error("ccache is not installed (apt-get install ccache)");
-}
+if (!(await ccacheInstalled())) throw new Error("ccache is not installed (apt-get install ccache)");
 const listed = JSON.parse(await readFile(values.list, "utf8")) as {
   source: string;
   series: { subject: string; coverMessageId: string | null; patches: string[] }[];
 };
-const chosen = listed.series[Number(values.series)];
-if (!chosen) throw new Error(`${values.list}: no series ${values.series}`);
-const configName = values.config as BuildConfigName;
+const chosen = values.series.split(",").map((i) => {
+  const s = listed.series[Number(i)];
+  if (!s) throw new Error(`${values.list}: no series ${i}`);
+  return s;
+});
+const configs = values.configs.split(",") as BuildConfigName[];
 
 const config = readConfig();
 const repo = await ensureTree({ tree: config.tree });
@@ -63,125 +69,88 @@ const base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
 await mkdir(cacheRoot(), { recursive: true });
 const scratch = await mkdtemp(path.join(cacheRoot(), "bench-ccache-"));
 await chmod(scratch, 0o755);
-const slot = await acquireSlot(repo, base, { cacheDir: path.join(scratch, "pool") });
-
-interface Counters {
-  hits: number;
-  misses: number;
-}
-
-const cacheDir = path.join(scratch, "ccache");
-const tmp = path.join(scratch, "tmp");
-const logs = path.join(scratch, "logs");
-
-/** The sandbox's /tmp, emptied for the next command. */
-async function freshTmp(): Promise<void> {
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-}
-
-/** `ccache <args>` in the sandbox, as the user the builds run as (who owns the cache). */
-async function ccache(args: string[], log: string): Promise<string> {
-  const logPath = path.join(logs, log);
-  await freshTmp();
-  const result = await runSandboxed("ccache", args, {
-    cwd: cacheDir,
-    writable: [cacheDir],
-    tmpDir: tmp,
-    limits: DEFAULT_LIMITS,
-    logPath,
-    env: { CCACHE_DIR: cacheDir },
-  });
-  if (result.exitCode !== 0) throw new Error(`ccache ${args.join(" ")} failed: ${logPath}`);
-  return readFile(logPath, "utf8");
-}
-
-/** ccache's hit and miss counters, from `--print-stats`. */
-async function counters(log: string): Promise<Counters> {
-  const out = await ccache(["--print-stats"], log);
-  const value = (name: string) => Number(new RegExp(`^${name}\\t(\\d+)$`, "m").exec(out)?.[1] ?? 0);
-  return {
-    hits: value("direct_cache_hit") + value("preprocessed_cache_hit"),
-    misses: value("cache_miss"),
-  };
-}
+const mails = await rawMailsById(
+  corpusPath(listed.source),
+  new Set(chosen.flatMap((s) => s.patches)),
+);
+const ways = [
+  { name: "without ccache", compilerCache: false },
+  { name: "with ccache", compilerCache: true },
+];
+const slots: Slot[] = [];
 
 try {
-  const mails = await rawMailsById(corpusPath(listed.source), new Set(chosen.patches));
-  const mbox = path.join(scratch, "series.mbox");
-  await writeFile(
-    mbox,
-    mboxOf(chosen.patches.map((id) => mails.get(id)).filter((m): m is Buffer => !!m)),
-  );
-  const selected = await selectSeries(mbox, config);
-  await resetSlot(slot, base);
-  const applied = await applySeries(slot.src, selected.patches);
-  if (!applied.complete) throw new Error(`${chosen.subject}: does not apply to ${base}`);
-  const commits = [base, ...applied.patches.flatMap((p) => (p.applied ? [p.commit] : []))];
-  say(`${chosen.subject}: ${commits.length - 1} patches on ${base.slice(0, 12)}, ${configName}`);
-
-  // Without ccache: hypwatch's own build, base first (configured and built cold).
-  await checkoutInSlot(slot, base);
-  const prime = await buildHyp(slot, configName);
-  if (!prime.ok) throw new Error(`base build failed: ${prime.logPath}`);
-  // The ccache build directory starts from the same configured, built base.
-  const cachedDir = path.join(scratch, "ccache-build");
-  await cp(prime.buildDir, cachedDir, { recursive: true, verbatimSymlinks: true });
-  const plain: number[] = [];
-  for (const commit of commits.slice(1)) {
-    await checkoutInSlot(slot, commit);
-    const built = await buildHyp(slot, configName);
-    if (!built.ok) throw new Error(`build at ${commit} failed: ${built.logPath}`);
-    plain.push(built.durationMs);
-  }
-
-  // With ccache, in the sandbox, the cache writable to it.
-  await mkdir(cacheDir, { recursive: true });
-  const cc = `ccache ${CROSS_COMPILE}gcc`;
-  const cachedMake = async (commit: string) => {
-    await checkoutInSlot(slot, commit);
-    await ccache(["--zero-stats"], `${commit.slice(0, 12)}.zero.log`);
-    await freshTmp();
-    const result = await runSandboxed(
-      "make",
-      [
-        ...kbuildArgs(
-          { srcDir: slot.src, buildDir: cachedDir, limits: DEFAULT_LIMITS },
-          HYP_TARGETS.modern,
-        ),
-        `CC=${cc}`,
-      ],
-      {
-        cwd: cachedDir,
-        writable: [cachedDir, cacheDir],
-        readable: [slot.src],
-        tmpDir: tmp,
-        limits: DEFAULT_LIMITS,
-        logPath: path.join(logs, `${commit.slice(0, 12)}.log`),
-        env: { CCACHE_DIR: cacheDir, CCACHE_TEMPDIR: "/tmp" },
-      },
+  for (const way of ways)
+    slots.push(
+      await acquireSlot(repo, base, {
+        cacheDir: path.join(scratch, way.compilerCache ? "cached" : "plain"),
+        compilerCache: way.compilerCache,
+      }),
     );
-    if (result.exitCode !== 0)
-      throw new Error(`ccache build at ${commit} failed: ${result.logPath}`);
-    return { ms: result.durationMs, ...(await counters(`${commit.slice(0, 12)}.stats.log`)) };
-  };
-  const filled = await cachedMake(base);
-  say(
-    `base: ${secs(prime.durationMs)} cold without ccache; ${secs(filled.ms)} with ccache, filling it (${filled.misses} misses)`,
-  );
-  say("patch  without ccache  with ccache  ccache hits/misses");
-  let cachedTotal = 0;
-  for (const [i, commit] of commits.slice(1).entries()) {
-    const step = await cachedMake(commit);
-    cachedTotal += step.ms;
-    say(
-      `${String(i + 1).padStart(5)}  ${secs(plain[i] ?? 0).padStart(14)}  ${secs(step.ms).padStart(11)}  ${step.hits}/${step.misses}`,
-    );
+  // The base of each way, built cold in the slot's base area (filling the cache).
+  const baseMs = [0, 0];
+  for (const [w, slot] of slots.entries()) {
+    await resetSlot(slot, base);
+    for (const name of configs) {
+      const built = await buildHyp(slot, name);
+      if (!built.ok) throw new Error(`${ways[w]?.name}: base build failed: ${built.logPath}`);
+      baseMs[w] = (baseMs[w] ?? 0) + built.durationMs;
+    }
   }
-  say(
-    `every step: ${secs(plain.reduce((a, b) => a + b, 0))} without ccache, ${secs(cachedTotal)} with ccache`,
-  );
+  say(`base ${base.slice(0, 12)}, ${configs.join(", ")}`);
+  say(`built cold: ${secs(baseMs[0] ?? 0)} without ccache, ${secs(baseMs[1] ?? 0)} with it`);
+  say(`patch  ${ways.map((w) => w.name.padStart(14)).join("  ")}  ccache hits/misses`);
+  const totals = [0, 0];
+  for (const [n, series] of chosen.entries()) {
+    const mbox = path.join(scratch, `series-${n}.mbox`);
+    await writeFile(
+      mbox,
+      mboxOf(series.patches.map((id) => mails.get(id)).filter((m): m is Buffer => !!m)),
+    );
+    const selected = await selectSeries(mbox, config);
+    // Each slot's worktree gets the same commits: `git am` on the same base, same mails.
+    const commits: string[][] = [];
+    for (const slot of slots) {
+      // Back to the base its build directories hold, without dating them stale.
+      await resetSlot(slot, base, { asBuilt: true });
+      const applied = await applySeries(slot.src, selected.patches);
+      if (!applied.complete) throw new Error(`${series.subject}: does not apply to ${base}`);
+      commits.push(applied.patches.flatMap((p) => (p.applied ? [p.commit] : [])));
+      await startSeriesArea(slot);
+    }
+    const patches = commits[0]?.length ?? 0;
+    say(`${series.subject} (${patches} patches)`);
+    const steps = values.verdict ? [patches] : Array.from({ length: patches }, (_, i) => i + 1);
+    for (const step of steps) {
+      const times: number[] = [];
+      const counts = { hits: 0, misses: 0 };
+      for (const [w, slot] of slots.entries()) {
+        const commit = commits[w]?.[step - 1];
+        if (!commit) throw new Error(`no commit for patch ${step}`);
+        await checkoutInSlot(slot, commit);
+        let ms = 0;
+        for (const name of configs) {
+          const built = await buildHyp(slot, name, { area: "series" });
+          if (!built.ok)
+            throw new Error(`${ways[w]?.name}: patch ${step} failed: ${built.logPath}`);
+          ms += built.durationMs;
+          counts.hits += built.compilerCache?.hits ?? 0;
+          counts.misses += built.compilerCache?.misses ?? 0;
+        }
+        times.push(ms);
+        totals[w] = (totals[w] ?? 0) + ms;
+      }
+      say(
+        `${String(step).padStart(5)}  ${times.map((t) => secs(t).padStart(14)).join("  ")}  ${counts.hits}/${counts.misses}`,
+      );
+    }
+    for (const slot of slots) await endSeriesArea(slot);
+  }
+  say(`${"all".padStart(5)}  ${totals.map((t) => secs(t).padStart(14)).join("  ")}`);
 } finally {
-  await slot.release();
+  for (const slot of slots) {
+    await endSeriesArea(slot);
+    await slot.release();
+  }
   await rm(scratch, { recursive: true, force: true });
 }

@@ -88,6 +88,12 @@ export const buildSchema = z.strictObject({
    * side): the parts of one build that make runs on one core overlap with the other's.
    */
   configsSideBySide: z.number().int().min(1).max(8).default(1),
+  /**
+   * Compile through Debian's ccache when it is installed: base builds fill a cache that
+   * series builds read, never write. Off by default: on the real series measured, a
+   * verdict took longer with it (docs/apply.md, ccache).
+   */
+  compilerCache: z.boolean().default(false),
   /** Processes alive at once (make -j2 runs a few dozen). */
   processes: z.number().int().positive().default(256),
   /** Largest single file a build writes (the biggest hyp object is under 10 MiB). */
@@ -530,6 +536,7 @@ export const CONFIG_ENV: readonly (readonly [string, string, (value: string) => 
   ["HYPWATCH_BUILD_TIME_LIMIT", "build.buildTimeLimitSeconds", number],
   ["HYPWATCH_SERIES_TIME_LIMIT", "build.seriesTimeLimitSeconds", number],
   ["HYPWATCH_CONFIGS_SIDE_BY_SIDE", "build.configsSideBySide", number],
+  ["HYPWATCH_COMPILER_CACHE", "build.compilerCache", flag],
   ["HYPWATCH_BUILD_MEMORY", "build.memoryBytes", number],
   ["HYPWATCH_BUILD_PROCESSES", "build.processes", number],
   ["HYPWATCH_BUILD_FILE_BYTES", "build.fileBytes", number],

@@ -3,11 +3,15 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises"
 import path from "node:path";
 import { copyTree, readUntrustedFile, removeSpecialFiles } from "../io/untrusted.js";
 import { gitOk } from "../io/git.js";
+import { run } from "../io/exec.js";
 import {
+  CCACHE_LOG,
+  ccacheCounts,
   compilerVersion,
   DEFAULT_LIMITS,
   kbuildMake,
   kconfigEdit,
+  type CompilerCache,
   type KbuildInvocation,
   type KbuildLimits,
 } from "../io/kbuild.js";
@@ -163,6 +167,28 @@ interface Stamp {
   report: ConfigReport;
   /** The commit the build directory was last built for; null when never built. */
   lastBuilt: string | null;
+}
+
+let ccacheFound: Promise<boolean> | undefined;
+
+/** Whether Debian's ccache is installed: builds then compile through it (`CompilerCache`). */
+export function ccacheInstalled(): Promise<boolean> {
+  ccacheFound ??= run("ccache", ["--version"]).then(
+    (r) => r.exitCode === 0,
+    () => false,
+  );
+  return ccacheFound;
+}
+
+/**
+ * The slot's compiler cache, which every configuration shares (ccache keys an object by its
+ * compiler and flags too): written by base builds, read by series builds.
+ */
+async function compilerCache(slot: Slot, area: BuildArea): Promise<CompilerCache | undefined> {
+  if (!slot.compilerCache || !(await ccacheInstalled())) return undefined;
+  const dir = path.join(slot.buildRoot, "ccache");
+  await mkdir(dir, { recursive: true });
+  return { dir, writable: area === "base" };
 }
 
 /** Identity of a configuration: its edits and the compiler that will build it. */
@@ -383,6 +409,7 @@ export async function buildHyp(
     ...(BUILD_CONFIGS[name].nvheOnly ? NVHE_TARGETS : HYP_TARGETS)[era],
   ];
   const logPath = logFile(slot, name, "build");
+  const cache = await compilerCache(slot, area);
   const unbuilt = (bound: HypBuildResult["bound"], report: ConfigReport | null) => ({
     config: name,
     era,
@@ -401,12 +428,15 @@ export async function buildHyp(
   if (limits.timeoutMs <= 0) return unbuilt("series-time", null);
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
+  // Kbuild records the compiler command, which ccache changes: a directory built one way is
+  // rebuilt whole the other way, so the way is part of what the directory holds.
+  const dirHash = cache ? `${hash}+ccache` : hash;
   let stamp = await readStamp(stampFile);
-  if (!stamp || stamp.configHash !== hash) {
+  if (!stamp || stamp.configHash !== dirHash) {
     await rm(buildDir, { recursive: true, force: true });
     await mkdir(buildDir, { recursive: true });
     const configLog = logFile(slot, name, "config");
-    const inv = { srcDir: slot.src, buildDir, tmpDir, limits, logPath: configLog, cc };
+    const inv = { srcDir: slot.src, buildDir, tmpDir, limits, logPath: configLog, cc, cache };
     const report = await configure(inv, name, hash).catch((error: unknown) => {
       // A patched Kconfig that does not configure is the series' problem, not hypwatch's.
       if (area === "series" && error instanceof ConfigureError) return null;
@@ -414,16 +444,21 @@ export async function buildHyp(
     });
     if (!report)
       return { ...unbuilt(null, null), logPath: configLog, failedTargets: ["configure"] };
-    stamp = { configHash: hash, report, lastBuilt: null };
+    stamp = { configHash: dirHash, report, lastBuilt: null };
     await removeSpecialFiles(buildDir);
     await writeFile(stampFile, JSON.stringify(stamp, null, 2));
   }
   const incremental = stamp.lastBuilt !== null;
   const result = await kbuildMake(
-    { srcDir: slot.src, buildDir, tmpDir, limits, logPath, cc },
+    { srcDir: slot.src, buildDir, tmpDir, limits, logPath, cc, cache },
     targets,
   );
   await removeSpecialFiles(buildDir);
+  const compilerCacheCounts = cache
+    ? ccacheCounts(
+        await readUntrustedFile(path.join(tmpDir, CCACHE_LOG), 64 * 1024 ** 2).catch(() => ""),
+      )
+    : undefined;
   await rm(tmpDir, { recursive: true, force: true });
   const bound = result.bound === "time" && clipped ? "series-time" : result.bound;
   const ok = result.exitCode === 0 && bound === null;
@@ -447,6 +482,7 @@ export async function buildHyp(
     logPath,
     durationMs: result.durationMs,
     incremental,
+    ...(compilerCacheCounts ? { compilerCache: compilerCacheCounts } : {}),
     configReport: stamp.report,
   };
 }

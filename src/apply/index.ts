@@ -20,10 +20,13 @@ export { detectEra, HYP_TARGETS, NVHE_TARGETS } from "./era.js";
 export {
   buildHyp,
   BUILD_CONFIGS,
+  ccacheInstalled,
   CompilerMissingError,
   configHash,
   enabledOptions,
+  endSeriesArea,
   failedMakeTargets,
+  startSeriesArea,
 } from "./build.js";
 export type { BuildOptions } from "./build.js";
 export * from "./types.js";

@@ -21,6 +21,8 @@ export interface Slot {
   /** Parent of the per-configuration build directories. */
   buildRoot: string;
   logDir: string;
+  /** Compile through Debian's ccache, when it is installed (`SlotPoolOptions.compilerCache`). */
+  compilerCache: boolean;
   release(): Promise<void>;
 }
 
@@ -30,6 +32,12 @@ export interface SlotPoolOptions {
   maxSlots?: number;
   /** How long to wait for a free slot. Default 2 hours. */
   waitTimeoutMs?: number;
+  /**
+   * Compile through Debian's ccache, when it is installed (default false): each slot then
+   * keeps a cache its base builds fill and its series builds only read (docs/apply.md,
+   * ccache).
+   */
+  compilerCache?: boolean;
 }
 
 interface SlotState {
@@ -62,7 +70,13 @@ async function readState(dir: string): Promise<SlotState> {
  * sources, which an incremental build would take as built: its build directories are
  * thrown away, and the next build starts afresh.
  */
-async function takeSlot(repo: string, dir: string, index: number, lock: FileLock): Promise<Slot> {
+async function takeSlot(
+  repo: string,
+  dir: string,
+  index: number,
+  lock: FileLock,
+  compilerCache: boolean,
+): Promise<Slot> {
   const buildRoot = path.join(dir, "build");
   const held = path.join(dir, "held");
   const abandoned = await stat(held).then(
@@ -78,6 +92,7 @@ async function takeSlot(repo: string, dir: string, index: number, lock: FileLock
     src: path.join(dir, "src"),
     buildRoot,
     logDir: path.join(dir, "logs"),
+    compilerCache,
     release: async () => {
       await rm(held, { force: true });
       await lock.release();
@@ -113,14 +128,14 @@ export async function acquireSlot(
       for (const { i } of order) {
         const dir = path.join(pool, `slot-${i}`);
         const lock = await lockFile(path.join(dir, "lock"), { wait: false });
-        if (lock) return takeSlot(repo, dir, i, lock);
+        if (lock) return takeSlot(repo, dir, i, lock, opts.compilerCache ?? false);
       }
       if (indices.length < maxSlots) {
         const i = indices.length === 0 ? 0 : Math.max(...indices) + 1;
         const dir = path.join(pool, `slot-${i}`);
         await mkdir(dir, { recursive: true });
         const lock = await lockFile(path.join(dir, "lock"), { wait: false });
-        if (lock) return takeSlot(repo, dir, i, lock);
+        if (lock) return takeSlot(repo, dir, i, lock, opts.compilerCache ?? false);
       }
       return null;
     });

@@ -102,6 +102,11 @@ export interface HypBuildResult {
   durationMs: number;
   /** Whether the build directory was reused (incremental) or started empty. */
   incremental: boolean;
+  /**
+   * Compiles ccache answered from its cache and those it ran the compiler for, from its log
+   * (written in the build's sandbox: a figure to show, not to trust); absent without ccache.
+   */
+  compilerCache?: { hits: number; misses: number };
   /** What the configuration enabled, as read back from .config when it was configured. */
   configReport: ConfigReport;
 }

@@ -29,6 +29,56 @@ export interface KbuildInvocation {
   limits: KbuildLimits;
   /** `clang` builds with `CC=clang` (its integrated assembler, GNU ld); default the cross gcc. */
   cc?: "gcc" | "clang";
+  /** Debian's ccache in front of the compiler (see `CompilerCache`); none when absent. */
+  cache?: CompilerCache;
+}
+
+/**
+ * A ccache directory the build compiles through. Only builds of trusted code write it
+ * (`writable`); a build of patched code reads it, bound read-only, and adds nothing: what a
+ * hostile Makefile could put there would otherwise come back as another build's object.
+ * ccache looks an object up by its preprocessed source, so a patch that changes a widely
+ * included header but not what an object's code expands to finds that object cached; but
+ * only line for line: a header that gains a line above code moves the line markers of
+ * every object that includes it, and each of them is compiled again (docs/apply.md).
+ */
+export interface CompilerCache {
+  dir: string;
+  writable: boolean;
+}
+
+/** How big a writable cache may grow before ccache evicts its oldest entries. */
+export const COMPILER_CACHE_SIZE = "2G";
+
+/** The compiler a configuration builds with: the cross gcc, or clang (GNU binutils). */
+const compilerCommand = (cc: "gcc" | "clang" | undefined) =>
+  cc === "clang" ? "clang" : `${CROSS_COMPILE}gcc`;
+
+/** ccache's log, in the build's /tmp (`KbuildInvocation.tmpDir`). */
+export const CCACHE_LOG = "ccache.log";
+
+/** Compiles answered from the cache and compiles run, counted in a ccache log. */
+export function ccacheCounts(log: string): { hits: number; misses: number } {
+  const count = (re: RegExp) => log.match(re)?.length ?? 0;
+  return {
+    hits: count(/ Result: (?:direct|preprocessed)_cache_hit$/gm),
+    misses: count(/ Result: cache_miss$/gm),
+  };
+}
+
+/** ccache's settings for `cache`, as environment of the build. */
+function cacheEnv(cache: CompilerCache): Record<string, string> {
+  return {
+    CCACHE_DIR: cache.dir,
+    CCACHE_TEMPDIR: "/tmp",
+    CCACHE_MAXSIZE: COMPILER_CACHE_SIZE,
+    // Base and series build directories differ. An object cached from the base one names
+    // it only as its compilation directory, which its line tables do not use: they name
+    // every file of the tree by its absolute path.
+    CCACHE_NOHASHDIR: "1",
+    CCACHE_LOGFILE: `/tmp/${CCACHE_LOG}`,
+    ...(cache.writable ? {} : { CCACHE_READONLY: "1", CCACHE_NOSTATS: "1" }),
+  };
 }
 
 /**
@@ -37,28 +87,31 @@ export interface KbuildInvocation {
  * read-only: a patched Makefile can change nothing but the build directory and its /tmp.
  */
 export function kbuildMake(inv: KbuildInvocation, targets: string[]): Promise<SandboxResult> {
+  const { cache } = inv;
   return runSandboxed("make", kbuildArgs(inv, targets), {
     cwd: inv.buildDir,
-    writable: [inv.buildDir],
-    readable: [inv.srcDir],
+    writable: [inv.buildDir, ...(cache?.writable ? [cache.dir] : [])],
+    readable: [inv.srcDir, ...(cache && !cache.writable ? [cache.dir] : [])],
     tmpDir: inv.tmpDir,
     limits: inv.limits,
     logPath: inv.logPath,
+    ...(cache ? { env: cacheEnv(cache) } : {}),
   });
 }
 
 /** make's arguments for `kbuildMake`; a later `CC=` on the command line overrides `inv.cc`. */
 export function kbuildArgs(
-  inv: Pick<KbuildInvocation, "srcDir" | "buildDir" | "limits" | "cc">,
+  inv: Pick<KbuildInvocation, "srcDir" | "buildDir" | "limits" | "cc" | "cache">,
   targets: readonly string[],
 ): string[] {
+  const cc = compilerCommand(inv.cc);
   return [
     "-C",
     inv.srcDir,
     `O=${inv.buildDir}`,
     `ARCH=${ARCH}`,
     `CROSS_COMPILE=${CROSS_COMPILE}`,
-    ...(inv.cc === "clang" ? ["CC=clang"] : []),
+    ...(inv.cache ? [`CC=ccache ${cc}`] : inv.cc === "clang" ? ["CC=clang"] : []),
     `-j${inv.limits.jobs ?? 2}`,
     ...targets,
   ];
@@ -85,7 +138,6 @@ export function kconfigEdit(inv: KbuildInvocation, edits: string[]): Promise<San
  * it is not installed.
  */
 export async function compilerVersion(cc: "gcc" | "clang" = "gcc"): Promise<string> {
-  const file = cc === "clang" ? "clang" : `${CROSS_COMPILE}gcc`;
-  const result = await run(file, ["--version"]).catch(() => null);
+  const result = await run(compilerCommand(cc), ["--version"]).catch(() => null);
   return result?.exitCode === 0 ? (result.stdout.split("\n")[0]?.trim() ?? "") : "";
 }

@@ -63,6 +63,8 @@ export interface CheckRequest {
   seriesTimeoutMs?: number;
   /** Configurations built at once, sharing the build's make jobs (default 1). */
   sideBySide?: number;
+  /** Compile through Debian's ccache when it is installed (default false; `SlotPoolOptions`). */
+  compilerCache?: boolean;
   /**
    * `final-first` (the default): the verdict comes from the base and the series' final
    * state; the patches between are built only when the final state has findings the base
@@ -225,7 +227,10 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     baseCommit: request.base ?? request.baseCommit ?? null,
     candidates: request.base ? [] : (request.candidates ?? []),
     configs,
-    ...(request.cacheDir ? { pool: { cacheDir: request.cacheDir } } : {}),
+    pool: {
+      ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}),
+      ...(request.compilerCache ? { compilerCache: true } : {}),
+    },
     ...(request.limits ? { limits: request.limits } : {}),
     ...(request.sideBySide ? { sideBySide: request.sideBySide } : {}),
     ...(request.seriesTimeoutMs !== undefined

@@ -133,6 +133,7 @@ export function checkRequest(
     },
     seriesTimeoutMs: b.seriesTimeLimitSeconds * 1000,
     sideBySide: b.configsSideBySide,
+    compilerCache: b.compilerCache,
     repo,
     patches: selected.patches,
     series: selected.series
