@@ -171,7 +171,7 @@ interface Stamp {
 
 let ccacheFound: Promise<boolean> | undefined;
 
-/** Whether Debian's ccache is installed: builds then compile through it (`CompilerCache`). */
+/** Whether Debian's ccache is installed (a slot with `compilerCache` compiles through it). */
 export function ccacheInstalled(): Promise<boolean> {
   ccacheFound ??= run("ccache", ["--version"]).then(
     (r) => r.exitCode === 0,
@@ -180,12 +180,24 @@ export function ccacheInstalled(): Promise<boolean> {
   return ccacheFound;
 }
 
+/** Marks the stamp of a build directory built through ccache (`Stamp.configHash`). */
+const CCACHE_STAMP = "+ccache";
+
 /**
  * The slot's compiler cache, which every configuration shares (ccache keys an object by its
- * compiler and flags too): written by base builds, read by series builds.
+ * compiler and flags too): written by base builds, read by series builds. A series build
+ * compiles the way its copy of the base directory was built (`stamp`), whatever the slot
+ * says now: the other way would rebuild the whole directory, for every series, until the
+ * base is built again.
  */
-async function compilerCache(slot: Slot, area: BuildArea): Promise<CompilerCache | undefined> {
-  if (!slot.compilerCache || !(await ccacheInstalled())) return undefined;
+async function compilerCache(
+  slot: Slot,
+  area: BuildArea,
+  stamp: Stamp | null,
+): Promise<CompilerCache | undefined> {
+  const wanted =
+    area === "series" && stamp ? stamp.configHash.endsWith(CCACHE_STAMP) : slot.compilerCache;
+  if (!wanted || !(await ccacheInstalled())) return undefined;
   const dir = path.join(slot.buildRoot, "ccache");
   await mkdir(dir, { recursive: true });
   return { dir, writable: area === "base" };
@@ -409,7 +421,6 @@ export async function buildHyp(
     ...(BUILD_CONFIGS[name].nvheOnly ? NVHE_TARGETS : HYP_TARGETS)[era],
   ];
   const logPath = logFile(slot, name, "build");
-  const cache = await compilerCache(slot, area);
   const unbuilt = (bound: HypBuildResult["bound"], report: ConfigReport | null) => ({
     config: name,
     era,
@@ -428,10 +439,11 @@ export async function buildHyp(
   if (limits.timeoutMs <= 0) return unbuilt("series-time", null);
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
+  let stamp = await readStamp(stampFile);
+  const cache = await compilerCache(slot, area, stamp);
   // Kbuild records the compiler command, which ccache changes: a directory built one way is
   // rebuilt whole the other way, so the way is part of what the directory holds.
-  const dirHash = cache ? `${hash}+ccache` : hash;
-  let stamp = await readStamp(stampFile);
+  const dirHash = cache ? `${hash}${CCACHE_STAMP}` : hash;
   if (!stamp || stamp.configHash !== dirHash) {
     await rm(buildDir, { recursive: true, force: true });
     await mkdir(buildDir, { recursive: true });

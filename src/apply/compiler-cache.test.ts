@@ -14,7 +14,9 @@ import { acquireSlot, resetSlot, type Slot } from "./slots.js";
 const available = (await kernelTestsAvailable()) && (await ccacheInstalled());
 const targets = [...NVHE_TARGETS.modern];
 let slot: Slot;
+let repo = "";
 let base = "";
+const pool = () => path.join(testCacheDir(), "compiler-cache");
 
 const cacheDir = () => path.join(slot.buildRoot, "ccache");
 const compiled = async (log: string) =>
@@ -32,19 +34,18 @@ const filesOf = async (dir: string) =>
 
 /** Apply `mail` on the base and build it in the series area, as a check builds a patch. */
 async function seriesBuild(mail: Buffer) {
-  await resetSlot(slot, base);
+  // The base directory holds the base's objects: what an earlier test changed is put back
+  // dated as built, so only the patch is rebuilt.
+  await resetSlot(slot, base, { asBuilt: true });
   expect((await applyPatch(slot.src, { id: "patch", mail })).applied).toBe(true);
   return buildHyp(slot, "defconfig", { targets, area: "series" });
 }
 
 beforeAll(async () => {
   if (!available) return;
-  const repo = await linuxTree();
+  repo = await linuxTree();
   base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
-  slot = await acquireSlot(repo, base, {
-    cacheDir: path.join(testCacheDir(), "compiler-cache"),
-    compilerCache: true,
-  });
+  slot = await acquireSlot(repo, base, { cacheDir: pool(), compilerCache: true });
   await resetSlot(slot, base);
   // The base build, in the slot's own directory, fills the cache.
   const built = await buildHyp(slot, "defconfig", { targets });
@@ -128,6 +129,29 @@ describe.runIf(available)("the compiler cache (build.compilerCache)", () => {
       expect(report).toMatch(/remove=[1-9]/);
       await expect(access(planted)).rejects.toThrow();
       expect(await filesOf(cacheDir())).toEqual(cached);
+    } finally {
+      await endSeriesArea(slot);
+    }
+  }, 900_000);
+
+  it("builds a series the way its base directory was built, whatever the slot says now", async () => {
+    // The base directory was built through the cache; the slot is now taken without it. A
+    // series build the other way would configure and rebuild everything, for every series.
+    await slot.release();
+    slot = await acquireSlot(repo, base, { cacheDir: pool(), compilerCache: false });
+    expect(slot.compilerCache).toBe(false);
+    const mail = await patchFromEdit(
+      slot.src,
+      "arch/arm64/kvm/hyp/nvhe/hyp-main.c",
+      (t) => t.replace(/^(static void handle___kvm_vcpu_run\(.*\n\{\n)/m, "$1\tkfree(NULL);\n"),
+      "KVM: arm64: nvhe: free nothing on vcpu run",
+    );
+    try {
+      const result = await seriesBuild(mail);
+      expect(result).toMatchObject({ ok: true, incremental: true });
+      expect(result.compilerCache).toEqual({ hits: expect.any(Number), misses: 1 });
+      expect((await compiled(result.logPath)).join("\n")).toMatch(/hyp-main\.nvhe\.o/);
+      expect((await compiled(result.logPath)).length).toBeLessThanOrEqual(2);
     } finally {
       await endSeriesArea(slot);
     }
