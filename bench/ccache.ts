@@ -22,7 +22,6 @@ import {
   acquireSlot,
   applySeries,
   buildHyp,
-  ccacheInstalled,
   checkoutInSlot,
   endSeriesArea,
   ensureTree,
@@ -34,6 +33,7 @@ import {
 import { cacheRoot } from "../src/apply/tree.js";
 import { readConfig } from "../src/config.js";
 import { gitOk } from "../src/io/git.js";
+import { ccacheInstalled } from "../src/io/kbuild.js";
 import { selectSeries } from "../src/pipeline/select.js";
 import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
 

@@ -3,10 +3,10 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises"
 import path from "node:path";
 import { copyTree, readUntrustedFile, removeSpecialFiles } from "../io/untrusted.js";
 import { gitOk } from "../io/git.js";
-import { run } from "../io/exec.js";
 import {
   CCACHE_LOG,
   ccacheCounts,
+  ccacheInstalled,
   compilerVersion,
   DEFAULT_LIMITS,
   kbuildMake,
@@ -167,17 +167,6 @@ interface Stamp {
   report: ConfigReport;
   /** The commit the build directory was last built for; null when never built. */
   lastBuilt: string | null;
-}
-
-let ccacheFound: Promise<boolean> | undefined;
-
-/** Whether Debian's ccache is installed (a slot with `compilerCache` compiles through it). */
-export function ccacheInstalled(): Promise<boolean> {
-  ccacheFound ??= run("ccache", ["--version"]).then(
-    (r) => r.exitCode === 0,
-    () => false,
-  );
-  return ccacheFound;
 }
 
 /** Marks the stamp of a build directory built through ccache (`Stamp.configHash`). */

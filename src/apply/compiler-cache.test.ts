@@ -5,7 +5,8 @@ import { gitOk } from "../io/git.js";
 import { patchFromEdit } from "../../test/git-fixtures.js";
 import { kernelTestsAvailable, linuxTree, testCacheDir } from "../../test/linux-tree.js";
 import { applyPatch } from "./am.js";
-import { buildHyp, ccacheInstalled, endSeriesArea } from "./build.js";
+import { ccacheInstalled } from "../io/kbuild.js";
+import { buildHyp, endSeriesArea } from "./build.js";
 import { NVHE_TARGETS } from "./era.js";
 import { acquireSlot, resetSlot, type Slot } from "./slots.js";
 

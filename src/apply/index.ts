@@ -20,7 +20,6 @@ export { detectEra, HYP_TARGETS, NVHE_TARGETS } from "./era.js";
 export {
   buildHyp,
   BUILD_CONFIGS,
-  ccacheInstalled,
   CompilerMissingError,
   configHash,
   enabledOptions,

@@ -133,6 +133,17 @@ export function kconfigEdit(inv: KbuildInvocation, edits: string[]): Promise<San
   );
 }
 
+let ccacheFound: Promise<boolean> | undefined;
+
+/** Whether Debian's ccache is installed (a slot with `compilerCache` compiles through it). */
+export function ccacheInstalled(): Promise<boolean> {
+  ccacheFound ??= run("ccache", ["--version"]).then(
+    (r) => r.exitCode === 0,
+    () => false,
+  );
+  return ccacheFound;
+}
+
 /**
  * The compiler's version line (part of every build configuration's identity); empty when
  * it is not installed.
