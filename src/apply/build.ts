@@ -15,7 +15,7 @@ import {
   type KbuildInvocation,
   type KbuildLimits,
 } from "../io/kbuild.js";
-import { detectEra, HYP_TARGETS, NVHE_TARGETS } from "./era.js";
+import { detectEra, HYP_TARGETS } from "./era.js";
 import { OPTION_CONFIGS, type OptionConfigDef } from "./option-configs.js";
 import type { Slot } from "./slots.js";
 import {
@@ -35,12 +35,6 @@ interface BuildConfigDef {
   edits: string[];
   /** Options whose final state is checked and reported. */
   verify: string[];
-  /**
-   * Build only what the nVHE analysis reads (`NVHE_TARGETS`), not the VHE objects: VHE code
-   * runs with the kernel's own mappings, where instrumentation is allowed, and the
-   * configurations without it compile that code.
-   */
-  nvheOnly?: boolean;
 }
 
 /** Debug info for addr2line (file:line with inline chains), on top of defconfig's KVM=y. */
@@ -94,7 +88,6 @@ const PLAIN = { edits: DEBUG_EDITS, verify: DEBUG_VERIFY };
 const INSTRUMENTED = {
   edits: [...DEBUG_EDITS, ...INSTRUMENT_EDITS],
   verify: [...DEBUG_VERIFY, ...INSTRUMENT_VERIFY],
-  nvheOnly: true,
 };
 
 /** The `scripts/config` edits of a generated configuration: debug info, then its own. */
@@ -199,10 +192,8 @@ export async function configHash(name: BuildConfigName): Promise<string> {
   if (!cc) throw new CompilerMissingError(name);
   return (
     createHash("sha256")
-      // What the directory holds: an nVHE-only one lacks the VHE objects.
-      .update(
-        JSON.stringify({ name, edits: def.edits, cc, ...(def.nvheOnly ? { nvheOnly: true } : {}) }),
-      )
+      // What the directory holds: a directory built for other targets is configured afresh.
+      .update(JSON.stringify({ name, edits: def.edits, cc, targets: HYP_TARGETS }))
       .digest("hex")
       .slice(0, 16)
   );
@@ -406,9 +397,7 @@ export async function buildHyp(
   const { buildDir, stampFile, tmpDir } = areaPaths(slot, name, area);
   const hash = await configHash(name);
   const cc = BUILD_CONFIGS[name].cc;
-  const targets = opts.targets ?? [
-    ...(BUILD_CONFIGS[name].nvheOnly ? NVHE_TARGETS : HYP_TARGETS)[era],
-  ];
+  const targets = opts.targets ?? [...HYP_TARGETS[era]];
   const logPath = logFile(slot, name, "build");
   const unbuilt = (bound: HypBuildResult["bound"], report: ConfigReport | null) => ({
     config: name,

@@ -7,13 +7,13 @@ import { kernelTestsAvailable, linuxTree, testCacheDir } from "../../test/linux-
 import { applyPatch } from "./am.js";
 import { ccacheInstalled } from "../io/kbuild.js";
 import { buildHyp, endSeriesArea } from "./build.js";
-import { NVHE_TARGETS } from "./era.js";
+import { HYP_TARGETS } from "./era.js";
 import { acquireSlot, resetSlot, type Slot } from "./slots.js";
 
 // A slot pool of its own, with the compiler cache on (`build.compilerCache`), building the
 // nVHE objects only: the other kernel tests' slots build without it.
 const available = (await kernelTestsAvailable()) && (await ccacheInstalled());
-const targets = [...NVHE_TARGETS.modern];
+const targets = [...HYP_TARGETS.modern];
 let slot: Slot;
 let repo = "";
 let base = "";

@@ -16,7 +16,7 @@ export type { AppliedBaseChoice, BaseOptions } from "./base.js";
 export { applyPatch, applySeries } from "./am.js";
 export { classifyAmFailure } from "./classify.js";
 export type { AmDiagnostics } from "./classify.js";
-export { detectEra, HYP_TARGETS, NVHE_TARGETS } from "./era.js";
+export { detectEra, HYP_TARGETS } from "./era.js";
 export {
   buildHyp,
   BUILD_CONFIGS,

@@ -54,4 +54,15 @@ describe("changesBuild", () => {
   it("is true for any file under the hyp directories, even one nothing reads yet", () => {
     expect(changesBuild(["arch/arm64/kvm/hyp/nvhe/new.c"], read)).toBe(true);
   });
+
+  it("is false for VHE sources the build did not read, true for its Makefile", () => {
+    expect(changesBuild(["arch/arm64/kvm/hyp/vhe/switch.c"], read)).toBe(false);
+    expect(
+      changesBuild(
+        ["arch/arm64/kvm/hyp/vhe/switch.c"],
+        new Set(["arch/arm64/kvm/hyp/vhe/switch.c"]),
+      ),
+    ).toBe(true);
+    expect(changesBuild(["arch/arm64/kvm/hyp/vhe/Makefile"], read)).toBe(true);
+  });
 });

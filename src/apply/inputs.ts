@@ -33,6 +33,8 @@ async function cmdFiles(dir: string): Promise<string[]> {
 
 /** The hyp code's own directories: any change below them is rebuilt, whatever it is. */
 const HYP_DIRS = ["arch/arm64/kvm/hyp/", "virt/kvm/arm/hyp/"];
+/** Below them, the VHE code, which is not built (`HYP_TARGETS`): its sources count when read. */
+const VHE_DIR = "arch/arm64/kvm/hyp/vhe/";
 
 /**
  * Whether changing `files` (tree-relative, as `git diff --name-only` lists them) can change
@@ -41,9 +43,8 @@ const HYP_DIRS = ["arch/arm64/kvm/hyp/", "virt/kvm/arm/hyp/"];
  * inputs under arch/arm64/tools) and anything in the hyp directories always does.
  */
 export function changesBuild(files: readonly string[], inputs: ReadonlySet<string>): boolean {
-  return files.some(
-    (f) => !/\.(c|h|S)$/.test(f) || HYP_DIRS.some((d) => f.startsWith(d)) || inputs.has(f),
-  );
+  const hyp = (f: string) => HYP_DIRS.some((d) => f.startsWith(d)) && !f.startsWith(VHE_DIR);
+  return files.some((f) => !/\.(c|h|S)$/.test(f) || hyp(f) || inputs.has(f));
 }
 
 /** The files that differ between two commits, old and new names of renames both listed. */

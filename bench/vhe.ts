@@ -1,0 +1,143 @@
+/**
+ * `npm run bench:vhe [-- --series 13,15 --rounds 3]`
+ *
+ * What compiling the VHE objects costs a verdict: the final state of real series of
+ * bench/latency-series.json (by index; 13 is the one-patch "Always mask CCSIDR associativity
+ * bits", 15 the 7-patch "Normalize cache configuration"), built after its base in the
+ * series area as a verdict builds it, in `defconfig` and `instrumented`:
+ *  - the targets hypwatch builds (`HYP_TARGETS`: the nVHE directory and `vmlinux.lds`);
+ *  - the same and the VHE directory (`arch/arm64/kvm/hyp/vhe/`), as `defconfig` built
+ *    before (the baseline); `instrumented` built the nVHE targets only either way.
+ * One slot, base built once; each round builds the final state both ways in a fresh copy of
+ * the base build directories, the order alternating from round to round. Prints each build's
+ * make time, and each way's total.
+ */
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  acquireSlot,
+  applySeries,
+  buildHyp,
+  checkoutInSlot,
+  endSeriesArea,
+  ensureTree,
+  HYP_TARGETS,
+  resetSlot,
+  startSeriesArea,
+  type BuildConfigName,
+  type Slot,
+} from "../src/apply/index.js";
+import { cacheRoot } from "../src/apply/tree.js";
+import { readConfig } from "../src/config.js";
+import { gitOk } from "../src/io/git.js";
+import { selectSeries } from "../src/pipeline/select.js";
+import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { values } = parseArgs({
+  options: {
+    list: { type: "string", default: path.join(ROOT, "bench", "latency-series.json") },
+    series: { type: "string", default: "13,15" },
+    rounds: { type: "string", default: "3" },
+  },
+});
+const say = (text: string) => process.stdout.write(`${text}\n`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+const listed = JSON.parse(await readFile(values.list, "utf8")) as {
+  source: string;
+  series: { subject: string; patches: string[] }[];
+};
+const chosen = values.series.split(",").map((i) => {
+  const s = listed.series[Number(i)];
+  if (!s) throw new Error(`${values.list}: no series ${i}`);
+  return s;
+});
+const rounds = Number(values.rounds);
+const NVHE = [...HYP_TARGETS.modern];
+const ways = [
+  { name: "nVHE", defconfig: NVHE },
+  { name: "nVHE + VHE", defconfig: [...NVHE, "arch/arm64/kvm/hyp/vhe/"] },
+];
+const configs: BuildConfigName[] = ["defconfig", "instrumented"];
+const targetsOf = (way: (typeof ways)[number], config: BuildConfigName) =>
+  config === "defconfig" ? way.defconfig : NVHE;
+
+const config = readConfig();
+const repo = await ensureTree({ tree: config.tree });
+const base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
+await mkdir(cacheRoot(), { recursive: true });
+const scratch = await mkdtemp(path.join(cacheRoot(), "bench-vhe-"));
+await chmod(scratch, 0o755);
+const mails = await rawMailsById(
+  corpusPath(listed.source),
+  new Set(chosen.flatMap((s) => s.patches)),
+);
+let slot: Slot | undefined;
+
+try {
+  slot = await acquireSlot(repo, base, { cacheDir: scratch });
+  await resetSlot(slot, base);
+  // The base holds the VHE objects too, so that the baseline rebuilds only what changed.
+  let baseMs = 0;
+  for (const name of configs) {
+    const built = await buildHyp(slot, name, { targets: targetsOf(ways[1]!, name) });
+    if (!built.ok) throw new Error(`base build failed: ${built.logPath}`);
+    baseMs += built.durationMs;
+  }
+  say(`base ${base.slice(0, 12)} built cold: ${secs(baseMs)}`);
+  say(`round  ${ways.map((w) => w.name.padStart(24)).join("  ")}`);
+  const totals = ways.map(() => 0);
+  for (const [n, series] of chosen.entries()) {
+    const mbox = path.join(scratch, `series-${n}.mbox`);
+    await writeFile(
+      mbox,
+      mboxOf(series.patches.map((id) => mails.get(id)).filter((m): m is Buffer => !!m)),
+    );
+    const selected = await selectSeries(mbox, config);
+    // Back to the base its build directories hold, without dating them stale.
+    await resetSlot(slot, base, { asBuilt: true });
+    const applied = await applySeries(slot.src, selected.patches);
+    if (!applied.complete) throw new Error(`${series.subject}: does not apply to ${base}`);
+    const final = applied.patches.at(-1);
+    if (!final?.applied) throw new Error(`${series.subject}: no final commit`);
+    say(`${series.subject} (${applied.patches.length} patches)`);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      const cells = ways.map(() => "");
+      for (const w of order) {
+        const way = ways[w]!;
+        await startSeriesArea(slot);
+        await checkoutInSlot(slot, final.commit);
+        const times: number[] = [];
+        for (const name of configs) {
+          const built = await buildHyp(slot, name, {
+            area: "series",
+            targets: targetsOf(way, name),
+          });
+          if (!built.ok) throw new Error(`${way.name}: ${name} failed: ${built.logPath}`);
+          times.push(built.durationMs);
+        }
+        await endSeriesArea(slot);
+        const sum = times.reduce((a, b) => a + b, 0);
+        totals[w] = (totals[w] ?? 0) + sum;
+        cells[w] = `${secs(sum)} (${times.map(secs).join(" + ")})`;
+      }
+      say(`${String(round + 1).padStart(5)}  ${cells.map((c) => c.padStart(24)).join("  ")}`);
+    }
+  }
+  say(`${"all".padStart(5)}  ${totals.map((t) => secs(t).padStart(24)).join("  ")}`);
+  const [nvhe, both] = totals;
+  if (nvhe !== undefined && both)
+    say(
+      `the VHE objects: ${(((both - nvhe) / both) * 100).toFixed(0)}% of the baseline's make time`,
+    );
+} finally {
+  if (slot) {
+    await endSeriesArea(slot);
+    await slot.release();
+  }
+  await rm(scratch, { recursive: true, force: true });
+}
