@@ -11,8 +11,9 @@
  * (default `<cache>/configs-bench`) unless `--no-build`, which reads what is there.
  *
  * `--derive` also writes src/apply/option-configs.ts: the extra configurations, found by
- * configuring (not building) candidates: the first asks for every bool/tristate option the (and what they depend on)
- * hyp build tests that defconfig leaves off, and keeps what olddefconfig keeps; each next
+ * configuring (not building) candidates: the first asks for every bool/tristate option the
+ * hyp build tests that defconfig leaves off (and what they depend on), and keeps what
+ * olddefconfig keeps; each next
  * configuration picks, of each choice, a member no configuration had yet (page size,
  * endianness, KASAN mode, ...) and turns off what kept options off before it (`depends on
  * !FOO`); a trial that turns on nothing new is dropped. At most `--max-configs` (2): each
