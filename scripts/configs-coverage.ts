@@ -282,7 +282,10 @@ try {
   const { configs, options } = await configsOf(slot, names);
   const symbols = await arm64KconfigSymbols(slot.src);
   const generated: readonly OptionConfigDef[] = OPTION_CONFIGS;
-  const fixed = configs.filter((c) => !generated.some((g) => g.name === c.name));
+  // A generated configuration is built with gcc and, as `clang-<name>`, with clang.
+  const fixed = configs.filter(
+    (c) => !generated.some((g) => c.name === g.name || c.name === `clang-${g.name}`),
+  );
   const defaults = configs.filter((c) => DEFAULT_CONFIGS.includes(c.name as BuildConfigName));
   console.log(
     `${options.size} options the hyp build depends on (linux ${path.basename(repo)} ${head.slice(0, 12)}, ` +
