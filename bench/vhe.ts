@@ -12,7 +12,7 @@
  * the base build directories, the order alternating from round to round. Prints each build's
  * make time, and each way's total.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -32,8 +32,7 @@ import {
 import { cacheRoot } from "../src/apply/tree.js";
 import { readConfig } from "../src/config.js";
 import { gitOk } from "../src/io/git.js";
-import { selectSeries } from "../src/pipeline/select.js";
-import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+import { RealSeries } from "./real-series.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -46,15 +45,13 @@ const { values } = parseArgs({
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-const listed = JSON.parse(await readFile(values.list, "utf8")) as {
-  source: string;
-  series: { subject: string; patches: string[] }[];
-};
-const chosen = values.series.split(",").map((i) => {
-  const s = listed.series[Number(i)];
-  if (!s) throw new Error(`${values.list}: no series ${i}`);
-  return s;
-});
+const real = await RealSeries.open(values.list, (all) =>
+  values.series.split(",").map((i) => {
+    const s = all[Number(i)];
+    if (!s) throw new Error(`${values.list}: no series ${i}`);
+    return s;
+  }),
+);
 const rounds = Number(values.rounds);
 const NVHE = [...HYP_TARGETS.modern];
 const ways = [
@@ -71,10 +68,6 @@ const base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
 await mkdir(cacheRoot(), { recursive: true });
 const scratch = await mkdtemp(path.join(cacheRoot(), "bench-vhe-"));
 await chmod(scratch, 0o755);
-const mails = await rawMailsById(
-  corpusPath(listed.source),
-  new Set(chosen.flatMap((s) => s.patches)),
-);
 let slot: Slot | undefined;
 
 try {
@@ -90,13 +83,8 @@ try {
   say(`base ${base.slice(0, 12)} built cold: ${secs(baseMs)}`);
   say(`round  ${ways.map((w) => w.name.padStart(24)).join("  ")}`);
   const totals = ways.map(() => 0);
-  for (const [n, series] of chosen.entries()) {
-    const mbox = path.join(scratch, `series-${n}.mbox`);
-    await writeFile(
-      mbox,
-      mboxOf(series.patches.map((id) => mails.get(id)).filter((m): m is Buffer => !!m)),
-    );
-    const selected = await selectSeries(mbox, config);
+  for (const series of real.series) {
+    const selected = await real.select(series, config);
     // Back to the base its build directories hold, without dating them stale.
     await resetSlot(slot, base, { asBuilt: true });
     const applied = await applySeries(slot.src, selected.patches);
@@ -140,4 +128,5 @@ try {
     await slot.release();
   }
   await rm(scratch, { recursive: true, force: true });
+  await real.close();
 }
