@@ -1,8 +1,10 @@
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AttributedFinding } from "../src/check/index.js";
 import { run } from "../src/io/exec.js";
+import { poolDir } from "../src/apply/slots.js";
 import { compilerVersion } from "../src/io/kbuild.js";
 import { parseMail } from "../src/mail/index.js";
 import { checkSeries, type CheckProgress, type CheckResult } from "../src/pipeline/check.js";
@@ -176,6 +178,35 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
         "___ratelimit",
         "_printk",
       ]);
+    },
+    BUILD_TIMEOUT,
+  );
+
+  it(
+    "builds the base in a slot without a current base build, though its findings are stored",
+    async () => {
+      const selected = await selectSeries(EXAMPLE, readConfig());
+      const request = {
+        repo: tree,
+        patches: selected.patches,
+        configs: ["defconfig"] as const,
+        cacheDir: testCacheDir(),
+      };
+      const stored = await checkSeries(request);
+      expect(stored.tree.baseReused).toEqual(["defconfig"]);
+      // Every slot of the pool as a base build that did not finish leaves it.
+      const pool = await poolDir(tree, testCacheDir());
+      for (const slot of await readdir(pool)) {
+        const stamp = path.join(pool, slot, "build", "defconfig.stamp.json");
+        const text = await readFile(stamp, "utf8").catch(() => null);
+        if (text) await writeFile(stamp, JSON.stringify({ ...JSON.parse(text), lastBuilt: null }));
+      }
+      const rebuilt = await checkSeries(request);
+      expect(rebuilt.tree.baseReused).toEqual([]);
+      const reused = await checkSeries(request);
+      expect(reused.tree.baseReused).toEqual(["defconfig"]);
+      expect(rebuilt.findings.map(brief)).toEqual(stored.findings.map(brief));
+      expect(reused.findings.map(brief)).toEqual(stored.findings.map(brief));
     },
     BUILD_TIMEOUT,
   );

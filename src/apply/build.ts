@@ -268,6 +268,19 @@ export async function baseBuiltFrom(slot: Slot): Promise<string | null> {
   return built.size === 1 && commit ? commit : null;
 }
 
+/**
+ * Whether configuration `name`'s base build directory in the slot was built, and for the
+ * configuration as it is now (either way of the compiler cache): a series area copied from
+ * it rebuilds only what differs. Otherwise a series builds from nothing, every time, until
+ * the base is built in the slot again.
+ */
+export async function baseBuildCurrent(slot: Slot, name: BuildConfigName): Promise<boolean> {
+  const stamp = await readStamp(areaPaths(slot, name, "base").stampFile);
+  if (!stamp?.lastBuilt) return false;
+  const hash = await configHash(name);
+  return stamp.configHash === hash || stamp.configHash === `${hash}${CCACHE_STAMP}`;
+}
+
 /** Throw away what an earlier series left in the slot; the series area starts empty. */
 export async function startSeriesArea(slot: Slot): Promise<void> {
   await rm(seriesRoot(slot), { recursive: true, force: true });

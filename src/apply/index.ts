@@ -18,6 +18,7 @@ export { classifyAmFailure } from "./classify.js";
 export type { AmDiagnostics } from "./classify.js";
 export { detectEra, HYP_TARGETS } from "./era.js";
 export {
+  baseBuildCurrent,
   buildHyp,
   BUILD_CONFIGS,
   CompilerMissingError,

@@ -51,7 +51,10 @@ export interface SeriesBuildOptions extends BaseOptions {
    * knows the outcome of (say, from an earlier check on the same base), each with the tree
    * files that build read (a step's `inputs`). Their base is not built; when that is every
    * configuration, step 0 is skipped and `onStep` is not called for it. Make's own
-   * dependency tracking keeps the following steps right either way.
+   * dependency tracking keeps the following steps right either way. Name only those whose
+   * base build directory in `slot` is current (`baseBuildCurrent`): the series area is a
+   * copy of it, and a copy of nothing builds every object, for every series, until the
+   * base is built in that slot.
    */
   knownBase?: (
     commit: string,

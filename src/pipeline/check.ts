@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import {
+  baseBuildCurrent,
   BUILD_CONFIGS,
   buildSeries,
   configHash,
@@ -170,10 +171,13 @@ export async function checkSeries(request: CheckRequest): Promise<CheckResult> {
     total: steps * configs.length,
   });
 
-  const knownBase = async (commit: string) => {
+  const knownBase = async (commit: string, slot: Slot) => {
     const known = new Map<BuildConfigName, ReadonlySet<string>>();
     if (request.reuseBase === false) return known;
     for (const config of configs) {
+      // A slot without a current base build of it (new, or its last base build stopped)
+      // builds the base all the same, so that the series after this one start from it.
+      if (!(await baseBuildCurrent(slot, config))) continue;
       const record = await baseCache.get(commit, config);
       if (!record) continue;
       result.tree.era ??= record.era;
