@@ -14,7 +14,7 @@
  * Each step is built both ways before the next, so that both see the same machine. Prints
  * each step's make time both ways, ccache's hits and misses, and each way's total.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -24,18 +24,14 @@ import {
   buildHyp,
   checkoutInSlot,
   endSeriesArea,
-  ensureTree,
   resetSlot,
   startSeriesArea,
   type BuildConfigName,
   type Slot,
 } from "../src/apply/index.js";
-import { cacheRoot } from "../src/apply/tree.js";
-import { readConfig } from "../src/config.js";
-import { gitOk } from "../src/io/git.js";
 import { ccacheInstalled } from "../src/io/kbuild.js";
-import { selectSeries } from "../src/pipeline/select.js";
-import { corpusPath, mboxOf, rawMailsById } from "../test/corpus.js";
+import { buildScratch } from "./build-scratch.js";
+import { RealSeries } from "./real-series.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values } = parseArgs({
@@ -51,28 +47,9 @@ const say = (text: string) => process.stdout.write(`${text}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 if (!(await ccacheInstalled())) throw new Error("ccache is not installed (apt-get install ccache)");
-const listed = JSON.parse(await readFile(values.list, "utf8")) as {
-  source: string;
-  series: { subject: string; coverMessageId: string | null; patches: string[] }[];
-};
-const chosen = values.series.split(",").map((i) => {
-  const s = listed.series[Number(i)];
-  if (!s) throw new Error(`${values.list}: no series ${i}`);
-  return s;
-});
+const real = await RealSeries.byIndex(values.list, values.series);
 const configs = values.configs.split(",") as BuildConfigName[];
-
-const config = readConfig();
-const repo = await ensureTree({ tree: config.tree });
-const base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
-// Beside hypwatch's own cache, where the unprivileged build user can reach it.
-await mkdir(cacheRoot(), { recursive: true });
-const scratch = await mkdtemp(path.join(cacheRoot(), "bench-ccache-"));
-await chmod(scratch, 0o755);
-const mails = await rawMailsById(
-  corpusPath(listed.source),
-  new Set(chosen.flatMap((s) => s.patches)),
-);
+const { config, repo, base, scratch } = await buildScratch("bench-ccache-");
 const ways = [
   { name: "without ccache", compilerCache: false },
   { name: "with ccache", compilerCache: true },
@@ -101,13 +78,8 @@ try {
   say(`built cold: ${secs(baseMs[0] ?? 0)} without ccache, ${secs(baseMs[1] ?? 0)} with it`);
   say(`patch  ${ways.map((w) => w.name.padStart(14)).join("  ")}  ccache hits/misses`);
   const totals = [0, 0];
-  for (const [n, series] of chosen.entries()) {
-    const mbox = path.join(scratch, `series-${n}.mbox`);
-    await writeFile(
-      mbox,
-      mboxOf(series.patches.map((id) => mails.get(id)).filter((m): m is Buffer => !!m)),
-    );
-    const selected = await selectSeries(mbox, config);
+  for (const series of real.series) {
+    const selected = await real.select(series, config);
     // Each slot's worktree gets the same commits: `git am` on the same base, same mails.
     const commits: string[][] = [];
     for (const slot of slots) {
@@ -153,4 +125,5 @@ try {
     await slot.release();
   }
   await rm(scratch, { recursive: true, force: true });
+  await real.close();
 }

@@ -40,6 +40,17 @@ export class RealSeries {
     return new RealSeries(series, raw, scratch);
   }
 
+  /** The series of `list` at `indices` (comma-separated, as `--series 13,15` gives them). */
+  static byIndex(list: string, indices: string): Promise<RealSeries> {
+    return RealSeries.open(list, (all) =>
+      indices.split(",").map((i) => {
+        const s = all[Number(i)];
+        if (!s) throw new Error(`${list}: no series ${i}`);
+        return s;
+      }),
+    );
+  }
+
   /** The series as an mbox of its mails, selected as `hypwatch check --mbox` does. */
   async select(s: ListedSeries, config: Config): Promise<SelectedSeries> {
     const mails = mailIds(s)

@@ -12,7 +12,7 @@
  * the base build directories, the order alternating from round to round. Prints each build's
  * make time, and each way's total.
  */
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -22,16 +22,13 @@ import {
   buildHyp,
   checkoutInSlot,
   endSeriesArea,
-  ensureTree,
   HYP_TARGETS,
   resetSlot,
   startSeriesArea,
   type BuildConfigName,
   type Slot,
 } from "../src/apply/index.js";
-import { cacheRoot } from "../src/apply/tree.js";
-import { readConfig } from "../src/config.js";
-import { gitOk } from "../src/io/git.js";
+import { buildScratch } from "./build-scratch.js";
 import { RealSeries } from "./real-series.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -45,13 +42,7 @@ const { values } = parseArgs({
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-const real = await RealSeries.open(values.list, (all) =>
-  values.series.split(",").map((i) => {
-    const s = all[Number(i)];
-    if (!s) throw new Error(`${values.list}: no series ${i}`);
-    return s;
-  }),
-);
+const real = await RealSeries.byIndex(values.list, values.series);
 const rounds = Number(values.rounds);
 const NVHE = [...HYP_TARGETS.modern];
 const ways = [
@@ -62,12 +53,7 @@ const configs: BuildConfigName[] = ["defconfig", "instrumented"];
 const targetsOf = (way: (typeof ways)[number], config: BuildConfigName) =>
   config === "defconfig" ? way.defconfig : NVHE;
 
-const config = readConfig();
-const repo = await ensureTree({ tree: config.tree });
-const base = (await gitOk(repo, ["rev-parse", "HEAD"])).trim();
-await mkdir(cacheRoot(), { recursive: true });
-const scratch = await mkdtemp(path.join(cacheRoot(), "bench-vhe-"));
-await chmod(scratch, 0o755);
+const { config, repo, base, scratch } = await buildScratch("bench-vhe-");
 let slot: Slot | undefined;
 
 try {

@@ -76,6 +76,17 @@ async function addedLine(mail: Buffer, file: string, needle: string): Promise<nu
   throw new Error(`${needle} is not added to ${file}`);
 }
 
+/** The example series, checked in defconfig on the test cache. */
+async function exampleRequest() {
+  const selected = await selectSeries(EXAMPLE, readConfig());
+  return {
+    repo: tree,
+    patches: selected.patches,
+    configs: ["defconfig"] as const,
+    cacheDir: testCacheDir(),
+  };
+}
+
 const brief = (f: AttributedFinding) => ({
   rule: f.rule,
   symbol: f.symbol,
@@ -160,13 +171,7 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
   it(
     "reuses the base's findings on a second series on the same base, with the same verdict",
     async () => {
-      const selected = await selectSeries(EXAMPLE, readConfig());
-      const request = {
-        repo: tree,
-        patches: selected.patches,
-        configs: ["defconfig"] as const,
-        cacheDir: testCacheDir(),
-      };
+      const request = await exampleRequest();
       const rebuilt = await checkSeries({ ...request, reuseBase: false });
       const reused = await checkSeries(request);
       expect(rebuilt.tree.baseReused).toEqual([]);
@@ -185,13 +190,7 @@ describe.skipIf(!available)("hypwatch check on linux-source-6.1", () => {
   it(
     "builds the base in a slot without a current base build, though its findings are stored",
     async () => {
-      const selected = await selectSeries(EXAMPLE, readConfig());
-      const request = {
-        repo: tree,
-        patches: selected.patches,
-        configs: ["defconfig"] as const,
-        cacheDir: testCacheDir(),
-      };
+      const request = await exampleRequest();
       const stored = await checkSeries(request);
       expect(stored.tree.baseReused).toEqual(["defconfig"]);
       // Every slot of the pool as a base build that did not finish leaves it.

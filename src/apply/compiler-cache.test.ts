@@ -7,13 +7,11 @@ import { kernelTestsAvailable, linuxTree, testCacheDir } from "../../test/linux-
 import { applyPatch } from "./am.js";
 import { ccacheInstalled } from "../io/kbuild.js";
 import { buildHyp, endSeriesArea } from "./build.js";
-import { HYP_TARGETS } from "./era.js";
 import { acquireSlot, resetSlot, type Slot } from "./slots.js";
 
-// A slot pool of its own, with the compiler cache on (`build.compilerCache`), building the
-// nVHE objects only: the other kernel tests' slots build without it.
+// A slot pool of its own, with the compiler cache on (`build.compilerCache`): the other
+// kernel tests' slots build without it.
 const available = (await kernelTestsAvailable()) && (await ccacheInstalled());
-const targets = [...HYP_TARGETS.modern];
 let slot: Slot;
 let repo = "";
 let base = "";
@@ -39,7 +37,7 @@ async function seriesBuild(mail: Buffer) {
   // dated as built, so only the patch is rebuilt.
   await resetSlot(slot, base, { asBuilt: true });
   expect((await applyPatch(slot.src, { id: "patch", mail })).applied).toBe(true);
-  return buildHyp(slot, "defconfig", { targets, area: "series" });
+  return buildHyp(slot, "defconfig", { area: "series" });
 }
 
 beforeAll(async () => {
@@ -49,7 +47,7 @@ beforeAll(async () => {
   slot = await acquireSlot(repo, base, { cacheDir: pool(), compilerCache: true });
   await resetSlot(slot, base);
   // The base build, in the slot's own directory, fills the cache.
-  const built = await buildHyp(slot, "defconfig", { targets });
+  const built = await buildHyp(slot, "defconfig");
   expect(built.ok).toBe(true);
   expect(built.compilerCache).toBeDefined();
   console.log(`base nVHE build through ccache: ${built.durationMs} ms`, built.compilerCache);
